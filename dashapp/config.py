@@ -1,0 +1,69 @@
+"""Settings: each declared once, with its environment variable, default and help.
+
+README.md documents every one of them; a test checks that it does.
+"""
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS = {
+    "database_path": Setting("DATABASE_PATH", "data/builds.db",
+                             "SQLite file for the store, or a SQLAlchemy URL (e.g. postgresql://...)."),
+    "webhook_secret": Setting("GITHUB_WEBHOOK_SECRET", "",
+                              "Secret shared with the GitHub webhook; deliveries must carry its X-Hub-Signature-256."),
+    "allow_unsigned": Setting("ALLOW_UNSIGNED_WEBHOOKS", "",
+                              "Set to `loopback` to accept unsigned deliveries from 127.0.0.1/::1 when no secret is "
+                              "set (the demo run does this); anything else refuses them."),
+    "github_token": Setting("GITHUB_TOKEN", "", "Token for the REST API, used by init_db.py backfill."),
+    "github_api_url": Setting("GITHUB_API_URL", "https://api.github.com",
+                              "REST API base URL (GitHub Enterprise: https://HOST/api/v3)."),
+    "host": Setting("HOST", "127.0.0.1", "Address the server listens on."),
+    "port": Setting("PORT", "8050", "Port the server listens on."),
+    "stale_hours": Setting("STALE_HOURS", "24",
+                           "An unfinished run not updated for this many hours counts as stale, not active."),
+    "sqlite_synchronous": Setting("SQLITE_SYNCHRONOUS", "FULL",
+                                  "SQLite `synchronous` PRAGMA: FULL survives power loss, NORMAL only crashes."),
+    "log_level": Setting("LOG_LEVEL", "INFO", "Python logging level."),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    database_path: str
+    webhook_secret: str
+    allow_unsigned: str
+    github_token: str
+    github_api_url: str
+    host: str
+    port: int
+    stale_hours: float
+    sqlite_synchronous: str
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Config":
+        """Read every setting from `environ` (default: the process environment)."""
+        environ = os.environ if environ is None else environ
+        values = {name: environ.get(s.env, s.default) for name, s in SETTINGS.items()}
+        values.update(overrides)
+        types = {f.name: f.type for f in fields(cls)}
+        for name, kind in types.items():
+            if kind in ("int", int):
+                values[name] = int(values[name])
+            elif kind in ("float", float):
+                values[name] = float(values[name])
+        return cls(**values)
+
+    def __repr__(self) -> str:  # never print secrets
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        for secret in ("webhook_secret", "github_token"):
+            if shown[secret]:
+                shown[secret] = "***"
+        return f"Config({shown})"

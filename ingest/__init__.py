@@ -1,0 +1,1 @@
+"""GitHub ingest: parse webhook payloads and REST responses into records."""

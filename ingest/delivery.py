@@ -1,0 +1,106 @@
+"""One webhook delivery, from raw body to committed rows.
+
+`decode` runs in the request thread (pure: bytes -> parsed records or an
+error); `record` runs in the store's writer transaction: it logs the
+delivery, applies its records in a savepoint and says what changed.  The
+delivery log keeps the raw body of every signed delivery, whatever became of
+it, so `replay` can rebuild the derived tables after a fix.
+"""
+import json
+import time
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ingest.parse import Parsed, PayloadError, parse
+from store.schema import deliveries
+from store.writer import apply
+
+MAX_GUID = 100
+MAX_EVENT = 100
+
+
+@dataclass
+class Outcome:
+    status: int  # HTTP status to answer
+    outcome: str  # processed | ignored | duplicate | failed
+    reason: str = ""
+    changes: list = field(default_factory=list)
+
+    def body(self) -> dict:
+        body = {"outcome": self.outcome}
+        if self.reason:
+            body["reason"] = self.reason
+        return body
+
+
+def decode(event: str, body: bytes, content_type: str = "application/json") -> Parsed:
+    """Parse a delivery body; raises PayloadError with a reason on bad input."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(text)
+        if "payload" not in form:
+            raise PayloadError("form body has no payload field")
+        text = form["payload"][0]
+    try:
+        payload = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PayloadError(f"body is not valid JSON: {str(exc)[:100]}") from None
+    return parse(event, payload)
+
+
+def record(conn: Connection, guid: str, event: str, body: bytes, decoded, received: float | None = None) -> Outcome:
+    """Log the delivery and apply it; `decoded` is a Parsed or the PayloadError."""
+    received = time.time() if received is None else received
+    previous = conn.execute(select(deliveries.c.outcome).where(deliveries.c.guid == guid)).scalar()
+    if previous in ("processed", "ignored"):
+        return Outcome(200, "duplicate", f"delivery {guid} was already {previous}")
+    if isinstance(decoded, Exception):
+        _log(conn, guid, event, None, None, body, received, "failed", str(decoded), previous)
+        return Outcome(400, "failed", str(decoded))
+    savepoint = conn.begin_nested()
+    try:
+        changes = apply(conn, decoded.records, now=received)
+        savepoint.commit()
+    except Exception as exc:  # a bug, not bad input: keep the delivery for replay
+        savepoint.rollback()
+        reason = f"could not apply delivery: {type(exc).__name__}: {str(exc)[:200]}"
+        _log(conn, guid, event, decoded.action, decoded.repo, body, received, "failed", reason, previous)
+        return Outcome(500, "failed", reason + " (stored; replay it after a fix)")
+    outcome = "ignored" if decoded.ignored else "processed"
+    _log(conn, guid, event, decoded.action, decoded.repo, body, received, outcome, decoded.ignored, previous)
+    return Outcome(200, outcome, decoded.ignored or "", changes)
+
+
+def _log(conn, guid, event, action, repo, body, received, outcome, error, previous) -> None:
+    values = dict(event=event, action=action, repo=repo, received=received, outcome=outcome, error=error, body=body)
+    if previous is None:
+        conn.execute(deliveries.insert().values(guid=guid, **values))
+    else:
+        conn.execute(deliveries.update().where(deliveries.c.guid == guid).values(**values))
+
+
+def replay(conn: Connection, *, only_failed: bool = True) -> dict:
+    """Re-apply logged deliveries in arrival order; returns counts by outcome."""
+    query = select(deliveries.c.guid, deliveries.c.event, deliveries.c.body, deliveries.c.received).order_by(
+        deliveries.c.received, deliveries.c.id
+    )
+    if only_failed:
+        query = query.where(deliveries.c.outcome == "failed")
+    counts: dict = {}
+    for guid, event, body, received in conn.execute(query).all():
+        kind = "application/x-www-form-urlencoded" if body.startswith(b"payload=") else "application/json"
+        try:
+            decoded = decode(event, body, kind)
+        except PayloadError as exc:
+            decoded = exc
+        # Force re-application: forget the previous outcome first.
+        conn.execute(deliveries.update().where(deliveries.c.guid == guid).values(outcome="failed"))
+        outcome = record(conn, guid, event, body, decoded, received)
+        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    return counts

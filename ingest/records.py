@@ -1,0 +1,119 @@
+"""Normalized records: what a webhook payload or REST response means for the store.
+
+Parsing produces these; `store.writer` applies them.  They carry plain
+values only (strings, numbers, epoch seconds), never payload dictionaries.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Repo:
+    name: str  # owner/name
+    default_branch: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    repo: str
+    name: str
+    author: str | None = None
+    time: float | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Commit:
+    repo: str
+    hash: str
+    author: str | None
+    message: str | None
+    time: float
+
+
+@dataclass(frozen=True)
+class Workflow:
+    repo: str
+    name: str
+    url: str
+    gitid: int | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One attempt of one workflow run."""
+
+    repo: str
+    gitid: int
+    attempt: int
+    workflow: str
+    branch: str
+    head_sha: str
+    author: str | None
+    event: str | None
+    status: str
+    conclusion: str | None
+    createtime: float
+    starttime: float | None
+    endtime: float | None
+    updatetime: float | None
+    url: str | None
+    run_number: int | None = None
+    title: str | None = None
+
+    @property
+    def queuetime(self) -> float | None:
+        if self.starttime is None or self.createtime is None:
+            return None
+        return max(0.0, self.starttime - self.createtime)
+
+    @property
+    def runtime(self) -> float | None:
+        if self.endtime is None or self.starttime is None:
+            return None
+        return max(0.0, self.endtime - self.starttime)
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    name: str
+    status: str | None
+    conclusion: str | None
+    starttime: float | None
+    endtime: float | None
+
+
+@dataclass(frozen=True)
+class Job:
+    repo: str
+    gitid: int
+    run_gitid: int
+    run_attempt: int
+    name: str
+    workflow_name: str | None
+    head_branch: str | None
+    head_sha: str | None
+    status: str
+    conclusion: str | None
+    createtime: float | None
+    starttime: float | None  # only once the job really started
+    endtime: float | None
+    runner_name: str | None
+    runner_id: int | None
+    labels: tuple[str, ...] = ()
+    url: str | None = None
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    @property
+    def queuetime(self) -> float | None:
+        if self.starttime is None or self.createtime is None:
+            return None
+        return max(0.0, self.starttime - self.createtime)
+
+    @property
+    def runtime(self) -> float | None:
+        if self.endtime is None or self.starttime is None:
+            return None
+        return max(0.0, self.endtime - self.starttime)

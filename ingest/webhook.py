@@ -1,0 +1,62 @@
+"""`POST /webhook`: verify, log, apply, commit, then answer and broadcast."""
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ingest import delivery
+from ingest.parse import PayloadError
+from ingest.signature import verify
+
+log = logging.getLogger("ingest.webhook")
+bp = Blueprint("webhook", __name__)
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def _refuse(status: int, reason: str):
+    return jsonify(outcome="refused", reason=reason), status
+
+
+def _authorised(services, body: bytes) -> str | None:
+    """None when the delivery may be processed, else the reason it may not."""
+    secret = services.config.webhook_secret
+    if secret:
+        if not request.headers.get("X-Hub-Signature-256"):
+            return "missing X-Hub-Signature-256 (the webhook must be configured with the secret)"
+        if not verify(secret, body, request.headers.get("X-Hub-Signature-256")):
+            return "signature does not match"
+        return None
+    if services.config.allow_unsigned == "loopback" and request.remote_addr in LOOPBACK:
+        return None
+    return "no webhook secret is configured: set GITHUB_WEBHOOK_SECRET (unsigned deliveries are refused)"
+
+
+@bp.post("/webhook")
+def webhook():
+    services = current_app.extensions["buildmon"]
+    started = time.perf_counter()
+    body = request.get_data(cache=False)
+    refusal = _authorised(services, body)
+    if refusal:
+        log.warning("delivery refused: %s", refusal, extra={"remote": request.remote_addr})
+        return _refuse(401, refusal)
+    event = request.headers.get("X-GitHub-Event", "")
+    guid = request.headers.get("X-GitHub-Delivery", "")
+    if not event or len(event) > delivery.MAX_EVENT:
+        return _refuse(400, "missing or invalid X-GitHub-Event header")
+    if not guid or len(guid) > delivery.MAX_GUID:
+        return _refuse(400, "missing or invalid X-GitHub-Delivery header")
+    try:
+        decoded = delivery.decode(event, body, request.content_type or "application/json")
+    except PayloadError as exc:
+        decoded = exc
+    received = time.time()
+    outcome = services.writes.submit(lambda conn: delivery.record(conn, guid, event, body, decoded, received))
+    if outcome.changes:
+        services.publish_changes(outcome.changes)
+    log.info(
+        "delivery guid=%s event=%s outcome=%s status=%d ms=%.1f%s",
+        guid, event, outcome.outcome, outcome.status, (time.perf_counter() - started) * 1000,
+        f" reason={outcome.reason!r}" if outcome.reason else "",
+    )
+    return jsonify(guid=guid, **outcome.body()), outcome.status

@@ -1,0 +1,75 @@
+"""Engine creation: the one module that knows about SQLite.
+
+Everything else speaks SQLAlchemy Core, so moving to PostgreSQL is a matter
+of passing a `postgresql://` URL.  For SQLite this module turns on WAL (so
+dashboard reads never wait for the webhook writer), a busy timeout, foreign
+keys, and makes pysqlite's transactions real so that savepoints work.
+"""
+import os
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(location: str) -> str:
+    """Turn `DATABASE_PATH` (a file path or a SQLAlchemy URL) into a URL."""
+    if "://" in location:
+        return location
+    path = os.path.abspath(location)
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(location: str, *, synchronous: str = "FULL") -> Engine:
+    """Create the engine for `location`, tuned for one writer and many readers."""
+    url = make_url(database_url(location))
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        pool_size=8,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's own handling breaks
+        # savepoints), then set the per-connection PRAGMAs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        # Writers take the write lock up front so that two writers queue on
+        # the busy timeout instead of failing on a lock upgrade.
+        immediate = connection.get_execution_options().get("sqlite_immediate")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def writer_options() -> dict:
+    """Execution options for a connection that will write."""
+    return {"sqlite_immediate": True}
+
+
+def integrity_check(engine: Engine) -> str:
+    """SQLite's own consistency check ("ok" when sound); other backends say "ok"."""
+    if not is_sqlite(engine):
+        return "ok"
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA integrity_check").scalar()

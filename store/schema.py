@@ -1,0 +1,193 @@
+"""The build store's tables, as SQLAlchemy Core metadata.
+
+The seed's five tables keep their names, column names and meanings, so SQL
+written against the seed keeps working; names are unique per repository,
+`gitid` is GitHub's id, and every time is UTC epoch seconds.  Beyond the
+seed: every attempt of a run (`runattempts`), jobs and their steps, and the
+log of webhook deliveries.
+
+The migrations in `store/migrations/versions` create exactly these tables;
+a test compares the two.
+"""
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+repos = Table(
+    "repos",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),  # owner/name
+    Column("default_branch", Text),
+    Column("url", Text),
+)
+
+branches = Table(
+    "branches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("author", Text),
+    Column("repo", Text, nullable=False),
+    Column("createtime", Float),
+    Column("deletetime", Float),  # set when GitHub says the branch was deleted
+    UniqueConstraint("repo", "name", name="uq_branches_repo_name"),
+)
+Index("idx_branches_name", branches.c.name)
+
+commits = Table(
+    "commits",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", Text, nullable=False),
+    Column("author", Text),  # GitHub login when known, else the author's name
+    Column("message", Text),
+    Column("time", Float, nullable=False),
+    Column("repo", Text, nullable=False),
+    UniqueConstraint("repo", "hash", name="uq_commits_repo_hash"),
+)
+Index("idx_commits_repo_time", commits.c.repo, commits.c.time)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("repo", Text, nullable=False),
+    Column("gitid", BigInteger),  # GitHub's workflow_id, when known
+    Column("path", Text),
+    UniqueConstraint("repo", "name", name="uq_workflows_repo_name"),
+)
+
+# One row per run: its latest attempt (the seed's table).
+workflowruns = Table(
+    "workflowruns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("branch", Integer, ForeignKey("branches.id"), nullable=False),
+    Column("commitid", Integer, ForeignKey("commits.id"), nullable=False),
+    Column("workflow", Integer, ForeignKey("workflows.id"), nullable=False),
+    Column("author", Text),
+    Column("runtime", Float, server_default="0.0"),
+    Column("createtime", Float),
+    Column("starttime", Float),
+    Column("endtime", Float),
+    Column("queuetime", Float, server_default="0.0"),
+    Column("status", Text),
+    Column("conclusion", Text),
+    Column("url", Text),
+    Column("gitid", BigInteger, nullable=False, unique=True),
+    Column("archivedbranchname", Text),
+    Column("archivedcommithash", Text),
+    Column("archivedworkflowname", Text),
+    Column("repo", Text, nullable=False),
+    # Beyond the seed.
+    Column("run_attempt", Integer, nullable=False, server_default="1"),
+    Column("event", Text),
+    Column("updatetime", Float),
+    Column("run_number", Integer),
+    Column("title", Text),
+    Column("statekey", Text, nullable=False),  # see ingest.state.state_key
+)
+Index("idx_workflowruns_createtime", workflowruns.c.createtime)
+Index("idx_workflowruns_conclusion", workflowruns.c.conclusion)
+Index("idx_workflowruns_repo_createtime", workflowruns.c.repo, workflowruns.c.createtime)
+Index("idx_workflowruns_branch_commit", workflowruns.c.branch, workflowruns.c.commitid)
+Index("idx_workflowruns_commit", workflowruns.c.commitid)
+Index("idx_workflowruns_author_createtime", workflowruns.c.author, workflowruns.c.createtime)
+Index("idx_workflowruns_workflow_createtime", workflowruns.c.workflow, workflowruns.c.createtime)
+Index("idx_workflowruns_status", workflowruns.c.status)
+
+# Every attempt of every run, the latest included.
+runattempts = Table(
+    "runattempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run", Integer, ForeignKey("workflowruns.id"), nullable=False),
+    Column("gitid", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("author", Text),
+    Column("status", Text),
+    Column("conclusion", Text),
+    Column("createtime", Float),
+    Column("starttime", Float),
+    Column("endtime", Float),
+    Column("updatetime", Float),
+    Column("runtime", Float),
+    Column("queuetime", Float),
+    Column("url", Text),
+    Column("statekey", Text, nullable=False),
+    UniqueConstraint("gitid", "attempt", name="uq_runattempts_gitid_attempt"),
+)
+Index("idx_runattempts_run", runattempts.c.run)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("gitid", BigInteger, nullable=False, unique=True),
+    Column("run_gitid", BigInteger, nullable=False),
+    Column("run_attempt", Integer, nullable=False, server_default="1"),
+    Column("repo", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("workflow_name", Text),
+    Column("head_branch", Text),
+    Column("head_sha", Text),
+    Column("status", Text),
+    Column("conclusion", Text),
+    Column("createtime", Float),
+    Column("starttime", Float),  # only once the job really started
+    Column("endtime", Float),
+    Column("queuetime", Float),
+    Column("runtime", Float),
+    Column("runner_name", Text),
+    Column("runner_id", BigInteger),
+    Column("labels", Text),  # JSON array of the runs-on labels
+    Column("url", Text),
+    Column("statekey", Text, nullable=False),
+)
+Index("idx_jobs_run", jobs.c.run_gitid, jobs.c.run_attempt)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("status", Text),
+    Column("conclusion", Text),
+    Column("starttime", Float),
+    Column("endtime", Float),
+    UniqueConstraint("job", "number", name="uq_steps_job_number"),
+)
+
+# Every webhook delivery as received, so any can be inspected or replayed.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("guid", Text, nullable=False, unique=True),
+    Column("event", Text, nullable=False),
+    Column("action", Text),
+    Column("repo", Text),
+    Column("received", Float, nullable=False),
+    Column("outcome", Text, nullable=False),  # processed | ignored | failed
+    Column("error", Text),
+    Column("body", LargeBinary, nullable=False),
+)
+Index("idx_deliveries_received", deliveries.c.received)
+Index("idx_deliveries_outcome", deliveries.c.outcome)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run every test: make the virtual environment if needed, install the test
+# requirements and Chromium (for the browser tests), then pytest.
+# Arguments are passed to pytest (e.g. ./test.sh -k webhook).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/venv.sh
+ensure_venv requirements-test.txt
+ensure_chromium
+set +e
+"$VENV/bin/python" -m pytest "$@"
+code=$?
+set -e
+if [[ $code -eq 5 ]]; then
+  echo "pytest collected no tests: failing, since a test run that tests nothing must not pass" >&2
+  exit 1
+fi
+exit $code

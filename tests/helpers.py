@@ -1,0 +1,95 @@
+"""Shared test helpers: GitHub's fixtures, signed deliveries, a real server."""
+import glob
+import json
+import os
+import threading
+import uuid
+
+import requests
+from werkzeug.serving import make_server
+
+from ingest.signature import sign
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+FIXTURES = os.path.join(SHARED, "fixtures", "github")
+SECRET = "It's a Secret to Everybody"
+WEBHOOK_EVENTS = ("push", "create", "delete", "ping", "workflow_run", "workflow_job", "check_run", "check_suite")
+
+
+def fixture_path(relative: str) -> str:
+    return os.path.join(FIXTURES, relative)
+
+
+def fixture_bytes(relative: str) -> bytes:
+    with open(fixture_path(relative), "rb") as f:
+        return f.read()
+
+
+def fixture_json(relative: str):
+    return json.loads(fixture_bytes(relative))
+
+
+def webhook_fixtures(event: str | None = None) -> list[str]:
+    """Every webhook example file, as `event/file.json` paths."""
+    events = [event] if event else WEBHOOK_EVENTS
+    found = []
+    for ev in events:
+        found += sorted(os.path.relpath(p, FIXTURES) for p in glob.glob(os.path.join(FIXTURES, ev, "*.json")))
+    return found
+
+
+def post(base_url: str, event: str, body: bytes, *, secret: str | None = SECRET, guid: str | None = None,
+         signature: str | None = None, timeout: float = 30):
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": guid or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/test",
+    }
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    elif secret is not None:
+        headers["X-Hub-Signature-256"] = sign(secret, body)
+    return requests.post(f"{base_url}/webhook", data=body, headers=headers, timeout=timeout)
+
+
+class LiveServer:
+    """The app's Flask server on a free port of 127.0.0.1, in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app.server, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+SURROGATE = {"id", "branch", "commitid", "workflow", "run", "job"}
+
+
+def snapshot(engine) -> dict:
+    """Every derived row, surrogate ids replaced by natural keys, order-free."""
+    from sqlalchemy import select
+
+    from store.schema import jobs, metadata, steps
+
+    out = {}
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            if table.name == "deliveries":
+                continue
+            cols = [c for c in table.c if c.name not in SURROGATE]
+            query = select(*cols)
+            if table is steps:
+                query = select(jobs.c.gitid, *cols).join(jobs, jobs.c.id == steps.c.job)
+            out[table.name] = sorted(tuple(row) for row in conn.execute(query).all())
+    return out

@@ -1,0 +1,155 @@
+"""`POST /webhook` over real HTTP: signatures, delivery log, state rules."""
+import itertools
+import json
+import random
+
+import pytest
+from sqlalchemy import func, select
+
+from ingest.signature import sign
+from store.schema import deliveries, jobs, runattempts, steps, workflowruns
+from tests.helpers import SECRET, fixture_bytes, post, snapshot, webhook_fixtures
+
+RUN_AND_JOB = webhook_fixtures("workflow_run") + webhook_fixtures("workflow_job")
+
+
+def _count(services, table):
+    with services.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
+
+
+@pytest.mark.parametrize("path", webhook_fixtures())
+def test_every_fixture_is_accepted(server, services, path):
+    event = path.split("/")[0]
+    answer = post(server.url, event, fixture_bytes(path))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outcome"] in ("processed", "ignored")
+    assert _count(services, deliveries) == 1
+
+
+def test_wrong_signature_is_refused_and_stores_nothing(server, services):
+    body = fixture_bytes("workflow_run/completed.payload.json")
+    before = snapshot(services.engine)
+    bad = post(server.url, "workflow_run", body, signature=sign("not the secret", body))
+    assert bad.status_code == 401 and "signature" in bad.json()["reason"]
+    unsigned = post(server.url, "workflow_run", body, secret=None)
+    assert unsigned.status_code == 401
+    assert snapshot(services.engine) == before and _count(services, deliveries) == 0
+
+
+def test_redelivery_changes_nothing(server, services):
+    body = fixture_bytes("workflow_run/completed.payload.json")
+    first = post(server.url, "workflow_run", body, guid="guid-1")
+    rows = snapshot(services.engine)
+    again = post(server.url, "workflow_run", body, guid="guid-1")
+    assert first.json()["outcome"] == "processed"
+    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    assert snapshot(services.engine) == rows and _count(services, deliveries) == 1
+
+
+def test_completed_is_not_undone_by_a_late_requested(server, services):
+    post(server.url, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"))
+    post(server.url, "workflow_run", fixture_bytes("workflow_run/requested.payload.json"))
+    with services.engine.connect() as conn:
+        status, conclusion = conn.execute(select(workflowruns.c.status, workflowruns.c.conclusion)).one()
+    assert (status, conclusion) == ("completed", "success")
+
+
+def test_rerun_keeps_the_failed_attempt(server, services):
+    failed = json.loads(fixture_bytes("workflow_run/completed.payload.json"))
+    failed["workflow_run"]["conclusion"] = "failure"
+    rerun = json.loads(fixture_bytes("workflow_run/completed.payload.json"))
+    rerun["workflow_run"].update(run_attempt=2, run_started_at="2020-10-05T16:40:00Z", updated_at="2020-10-05T16:45:00Z")
+    for payload in (rerun, failed):  # the re-run's report arrives first
+        assert post(server.url, "workflow_run", json.dumps(payload).encode()).status_code == 200
+    with services.engine.connect() as conn:
+        latest = conn.execute(select(workflowruns.c.run_attempt, workflowruns.c.conclusion, workflowruns.c.runtime)).one()
+        attempts = conn.execute(
+            select(runattempts.c.attempt, runattempts.c.conclusion).order_by(runattempts.c.attempt)
+        ).all()
+    assert tuple(latest) == (2, "success", 300.0)
+    assert [tuple(a) for a in attempts] == [(1, "failure"), (2, "success")]
+
+
+def _post_all(server, paths, guids):
+    for path, guid in zip(paths, guids):
+        answer = post(server.url, path.split("/")[0], fixture_bytes(path), guid=guid)
+        assert answer.status_code == 200, answer.text
+
+
+def test_any_order_with_duplicates_leaves_the_same_rows(tmp_path, config):
+    """Must-show 3: run and job fixtures in any order, each twice == once in order."""
+    from dashapp import create_app
+    from tests.helpers import LiveServer
+
+    def final_rows(paths, guids, name):
+        app = create_app(config.__class__(**{**config.__dict__, "database_path": str(tmp_path / name)}))
+        with LiveServer(app) as live:
+            _post_all(live, paths, guids)
+        return snapshot(app.server.extensions["buildmon"].engine)
+
+    in_order = final_rows(RUN_AND_JOB, RUN_AND_JOB, "ordered.db")
+    assert in_order["workflowruns"] and in_order["jobs"] and in_order["steps"]
+    rng = random.Random(7)
+    for i in range(3):
+        twice = RUN_AND_JOB * 2
+        rng.shuffle(twice)
+        # Half of the repeats are redeliveries (same GUID), half fresh deliveries.
+        guids = [p if rng.random() < 0.5 else f"{p}-{n}" for n, p in enumerate(twice)]
+        assert final_rows(twice, guids, f"shuffled{i}.db") == in_order
+
+
+def test_job_steps_are_stored(server, services):
+    post(server.url, "workflow_job", fixture_bytes("workflow_job/completed.failure.with-organization.payload.json"))
+    with services.engine.connect() as conn:
+        job = conn.execute(select(jobs.c.name, jobs.c.conclusion, jobs.c.queuetime, jobs.c.labels)).one()
+        failing = conn.execute(select(steps.c.number, steps.c.name).where(steps.c.conclusion == "failure")).all()
+    assert tuple(job) == ("linters", "failure", 60.0, '["ubuntu-latest"]')
+    assert [tuple(f) for f in failing] == [(8, "Run yarn run format-check")]
+
+
+@pytest.mark.parametrize(
+    "body, headers, status, reason",
+    [
+        (b"{not json", {}, 400, "not valid JSON"),
+        (b"\xff\xfe{}", {}, 400, "UTF-8"),
+        (b'{"workflow_run": 3, "repository": {"full_name": "o/r"}}', {}, 400, "workflow_run: expected an object"),
+        (b"{}", {"X-GitHub-Event": ""}, 400, "X-GitHub-Event"),
+        (b"{}", {"X-GitHub-Delivery": ""}, 400, "X-GitHub-Delivery"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_reason(server, services, body, headers, status, reason):
+    import requests
+
+    base = {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sign(SECRET, body)}
+    answer = requests.post(f"{server.url}/webhook", data=body, headers={**base, **headers}, timeout=10)
+    assert answer.status_code == status and reason in answer.json()["reason"]
+    assert _count(services, workflowruns) == 0
+
+
+def test_malformed_signed_delivery_is_logged_for_inspection(server, services):
+    post(server.url, "workflow_run", b"{not json", guid="broken-1")
+    with services.engine.connect() as conn:
+        row = conn.execute(select(deliveries.c.outcome, deliveries.c.error, deliveries.c.body)).one()
+    assert row.outcome == "failed" and "JSON" in row.error and row.body == b"{not json"
+
+
+def test_oversized_body_is_413(server, services):
+    body = b"x" * (25 * 1024 * 1024 + 1)
+    answer = post(server.url, "push", body)
+    assert answer.status_code == 413
+    assert _count(services, deliveries) == 0
+
+
+def test_form_encoded_deliveries_are_read(server, services):
+    from urllib.parse import quote
+
+    body = b"payload=" + quote(fixture_bytes("workflow_run/completed.payload.json")).encode()
+    import requests
+
+    answer = requests.post(
+        f"{server.url}/webhook", data=body, timeout=10,
+        headers={"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "form-1",
+                 "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign(SECRET, body)})
+    assert answer.status_code == 200, answer.text
+    assert _count(services, workflowruns) == 1
