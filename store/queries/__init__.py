@@ -1,0 +1,1 @@
+"""Read queries: one module per view or concern, each returning plain data or frames."""

@@ -1,0 +1,36 @@
+"""The metric arithmetic of metrics.md, checked against hand-computed values."""
+import pytest
+
+from store.metrics import cards, mean, percentile, rate
+
+
+def test_rate_over_nothing_is_none():
+    assert rate(0, 0) is None and rate(1, 4) == 0.25
+
+
+@pytest.mark.parametrize(
+    "values, q, expected",
+    [
+        ([], 50, None),
+        ([7], 90, 7.0),
+        ([1, 2, 3, 4], 50, 2.5),
+        ([10, 20, 30, 40, 50], 90, 46.0),  # pos 3.6: 40 + 0.6 * 10
+        ([3, None, 1, 2], 50, 2.0),
+    ],
+)
+def test_percentile(values, q, expected):
+    assert percentile(values, q) == expected
+
+
+def test_cards_empty():
+    c = cards(success=0, failed=0, cancelled=0, runs=0, build_times=[], queue_times=[], tts=[], active=0, stale=0)
+    assert c["success_rate"] is None and c["failure_rate"] is None and c["build_time_avg"] is None
+    assert c["queue_time_p50"] is None and c["runs"] == 0
+
+
+def test_cards_rates_add_up():
+    c = cards(success=6, failed=3, cancelled=1, runs=12, build_times=[60, 120], queue_times=[5],
+              tts=[], active=2, stale=1)
+    assert (c["success_rate"], c["failure_rate"], c["cancelled_rate"]) == (0.6, 0.3, 0.1)
+    assert c["build_time_avg"] == 90 and c["build_time_p50"] == 90 and c["queue_time_p90"] == 5
+    assert mean([]) is None
