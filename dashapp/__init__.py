@@ -31,9 +31,13 @@ def create_app(config: Config | None = None) -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = MAX_DELIVERY_BYTES
     server.extensions["buildmon"] = services
 
+    from dashapp.observability import bp as observability_bp
+    from dashapp.security import init_security
     from ingest.webhook import bp as webhook_bp
 
     server.register_blueprint(webhook_bp)
+    server.register_blueprint(observability_bp)
+    init_security(server, config)
     app.layout = _layout
     if config.webhook_secret == "" and config.allow_unsigned != "loopback":
         logging.getLogger(__name__).warning("GITHUB_WEBHOOK_SECRET is not set: every delivery will be refused")

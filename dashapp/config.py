@@ -31,6 +31,18 @@ SETTINGS = {
     "sqlite_synchronous": Setting("SQLITE_SYNCHRONOUS", "FULL",
                                   "SQLite `synchronous` PRAGMA: FULL survives power loss, NORMAL only crashes."),
     "log_level": Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    "api_tokens": Setting("API_TOKENS", "",
+                          "Comma-separated bearer tokens. When set (or DASHBOARD_USERS is), every route but "
+                          "/webhook and /healthz needs `Authorization: Bearer TOKEN` or a dashboard login."),
+    "dashboard_users": Setting("DASHBOARD_USERS", "",
+                               "Comma-separated `user:password` pairs for the pages' login (HTTP basic auth; "
+                               "use TLS in front)."),
+    "api_rate_limit": Setting("API_RATE_LIMIT", "600/minute", "flask-limiter limit per client on /api/*."),
+    "webhook_failure_limit": Setting("WEBHOOK_FAILURE_LIMIT", "30/minute",
+                                     "Per-client limit on webhook requests that fail their signature check; "
+                                     "valid deliveries are never limited."),
+    "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
+                                     "flask-limiter storage (memory:// for one process, redis://... for several)."),
 }
 
 
@@ -46,6 +58,16 @@ class Config:
     stale_hours: float
     sqlite_synchronous: str
     log_level: str
+    api_tokens: str
+    dashboard_users: str
+    api_rate_limit: str
+    webhook_failure_limit: str
+    ratelimit_storage_uri: str
+
+    @property
+    def protected(self) -> bool:
+        """True when data routes need a token or a login."""
+        return bool(self.api_tokens.strip() or self.dashboard_users.strip())
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -63,7 +85,7 @@ class Config:
 
     def __repr__(self) -> str:  # never print secrets
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("webhook_secret", "github_token"):
+        for secret in ("webhook_secret", "github_token", "api_tokens", "dashboard_users"):
             if shown[secret]:
                 shown[secret] = "***"
         return f"Config({shown})"

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from dashapp.config import Config
+from dashapp.observability import Stats
 from live.hub import Broadcaster, InProcessHub
 from store.engine import make_engine
 from store.migrate import upgrade
@@ -20,6 +21,11 @@ class Services:
     engine: Engine
     writes: WriteQueue
     hub: Broadcaster = field(default_factory=InProcessHub)
+    stats: Stats | None = None
+
+    def __post_init__(self):
+        if self.stats is None:
+            self.stats = Stats(self.hub)
 
     @classmethod
     def start(cls, config: Config) -> "Services":

@@ -17,16 +17,16 @@ def _refuse(status: int, reason: str):
     return jsonify(outcome="refused", reason=reason), status
 
 
-def _authorised(services, body: bytes) -> str | None:
-    """None when the delivery may be processed, else the reason it may not."""
-    secret = services.config.webhook_secret
+def refusal(config, body: bytes) -> str | None:
+    """None when the current request's delivery may be processed, else why not."""
+    secret = config.webhook_secret
     if secret:
         if not request.headers.get("X-Hub-Signature-256"):
             return "missing X-Hub-Signature-256 (the webhook must be configured with the secret)"
         if not verify(secret, body, request.headers.get("X-Hub-Signature-256")):
             return "signature does not match"
         return None
-    if services.config.allow_unsigned == "loopback" and request.remote_addr in LOOPBACK:
+    if config.allow_unsigned == "loopback" and request.remote_addr in LOOPBACK:
         return None
     return "no webhook secret is configured: set GITHUB_WEBHOOK_SECRET (unsigned deliveries are refused)"
 
@@ -35,16 +35,19 @@ def _authorised(services, body: bytes) -> str | None:
 def webhook():
     services = current_app.extensions["buildmon"]
     started = time.perf_counter()
-    body = request.get_data(cache=False)
-    refusal = _authorised(services, body)
-    if refusal:
-        log.warning("delivery refused: %s", refusal, extra={"remote": request.remote_addr})
-        return _refuse(401, refusal)
+    body = request.get_data()
+    reason = refusal(services.config, body)
+    if reason:
+        log.warning("delivery refused from %s: %s", request.remote_addr, reason)
+        services.stats.refused.labels(reason="signature").inc()
+        return _refuse(401, reason)
     event = request.headers.get("X-GitHub-Event", "")
     guid = request.headers.get("X-GitHub-Delivery", "")
     if not event or len(event) > delivery.MAX_EVENT:
+        services.stats.refused.labels(reason="headers").inc()
         return _refuse(400, "missing or invalid X-GitHub-Event header")
     if not guid or len(guid) > delivery.MAX_GUID:
+        services.stats.refused.labels(reason="headers").inc()
         return _refuse(400, "missing or invalid X-GitHub-Delivery header")
     try:
         decoded = delivery.decode(event, body, request.content_type or "application/json")
@@ -54,9 +57,11 @@ def webhook():
     outcome = services.writes.submit(lambda conn: delivery.record(conn, guid, event, body, decoded, received))
     if outcome.changes:
         services.publish_changes(outcome.changes)
+    seconds = time.perf_counter() - started
+    services.stats.delivery(event, outcome.outcome, seconds)
     log.info(
         "delivery guid=%s event=%s outcome=%s status=%d ms=%.1f%s",
-        guid, event, outcome.outcome, outcome.status, (time.perf_counter() - started) * 1000,
+        guid, event, outcome.outcome, outcome.status, seconds * 1000,
         f" reason={outcome.reason!r}" if outcome.reason else "",
     )
     return jsonify(guid=guid, **outcome.body()), outcome.status
