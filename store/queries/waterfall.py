@@ -1,0 +1,247 @@
+"""The Waterfall view's queries: the commit grid, the performance series, the build stream.
+
+The commit grid is paged in SQL: one query picks a page of the branch's
+newest commits (LIMIT/OFFSET over commits, via the branch's index), a second
+fetches only those commits' run attempts and keeps, per (commit, workflow),
+the latest attempt plus whether an earlier one failed.  `cell_state` and
+`commit_state` turn that into the glyphs and row colours of metrics.md.
+"""
+import pandas as pd
+from sqlalchemy import and_, case, desc, func, select, union
+from sqlalchemy.engine import Connection
+
+from ingest.state import FAILED, QUEUED_STATUSES
+from store.queries.filters import Filters
+from store.rows import run_select
+from store.schema import branches, commits, repos, runattempts, workflowruns
+
+PAGE_SIZE = 50
+STREAM_SIZE = 50
+w = workflowruns.c
+
+# Glyphs of metrics.md, with the word each stands for.
+GLYPHS = {
+    "O": "success", "F": "flaky", "X": "failure", "T": "timed out", "C": "cancelled",
+    "S": "skipped", "N": "neutral", "?": "running", "Q": "queued", "": "not run",
+}
+_CONCLUSION_GLYPH = {"success": "O", "failure": "X", "startup_failure": "X", "timed_out": "T",
+                     "cancelled": "C", "skipped": "S", "neutral": "N"}
+
+
+def cell_state(status: str | None, conclusion: str | None, earlier_failed: bool = False) -> str:
+    """The glyph of one grid cell from its latest attempt and whether an earlier attempt failed.
+
+    "" means no run.  Completed runs with a conclusion metrics.md gives no
+    glyph (action_required, stale) show as N: finished, not decisive.
+    """
+    if status is None and conclusion is None:
+        return ""
+    if status == "in_progress":
+        return "?"
+    if status in QUEUED_STATUSES:
+        return "Q"
+    if conclusion == "success":
+        return "F" if earlier_failed else "O"
+    return _CONCLUSION_GLYPH.get(conclusion, "N")
+
+
+def commit_state(glyphs) -> str:
+    """red if any X or T; else flaky if any F; else pending if any ? or Q; else green."""
+    glyphs = set(glyphs)
+    if glyphs & {"X", "T"}:
+        return "red"
+    if "F" in glyphs:
+        return "flaky"
+    if glyphs & {"?", "Q"}:
+        return "pending"
+    return "green"
+
+
+# --- selection: repositories, branches, workflows --------------------------------------------
+
+def repo_names(conn: Connection) -> list[str]:
+    """Every repository known: those in `repos` and those with runs."""
+    query = union(select(repos.c.name), select(w.repo).distinct())
+    return sorted(conn.execute(query).scalars().all())
+
+
+def most_recent_repo(conn: Connection) -> str | None:
+    """The repository with the newest run (the default of "All repositories")."""
+    return conn.execute(select(w.repo).order_by(desc(w.createtime)).limit(1)).scalar()
+
+
+def default_branch(conn: Connection, repo: str) -> str | None:
+    """`repos.default_branch`; else `main`/`master` if they have runs; else the most recently built branch."""
+    named = conn.execute(select(repos.c.default_branch).where(repos.c.name == repo)).scalar()
+    if named:
+        return named
+    built = branch_names(conn, repo)
+    for name in ("main", "master"):
+        if name in built:
+            return name
+    return built[0] if built else None
+
+
+def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
+    """Branches of `repo` that have runs, most recently built first."""
+    query = (select(w.archivedbranchname).where(w.repo == repo).group_by(w.archivedbranchname)
+             .order_by(desc(func.max(w.createtime))).limit(limit))
+    return [b for b in conn.execute(query).scalars().all() if b]
+
+
+def workflow_names(conn: Connection, repo: str | None) -> list[str]:
+    query = select(w.archivedworkflowname).distinct()
+    if repo:
+        query = query.where(w.repo == repo)
+    return sorted(n for n in conn.execute(query).scalars().all() if n)
+
+
+# --- the commit grid ---------------------------------------------------------------------------
+
+def _branch_id(conn: Connection, repo: str, branch: str) -> int | None:
+    return conn.execute(
+        select(branches.c.id).where(branches.c.repo == repo, branches.c.name == branch)).scalar()
+
+
+def commit_page(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
+                offset: int = 0, limit: int = PAGE_SIZE) -> tuple[pd.DataFrame, bool]:
+    """A page of the branch's commits, newest first, and whether older ones exist.
+
+    Columns: commitid, sha, message, author, time.
+    """
+    branch_id = _branch_id(conn, repo, branch)
+    columns = ["commitid", "sha", "message", "author", "time"]
+    if branch_id is None:
+        return pd.DataFrame(columns=columns), False
+    on_branch = select(w.commitid).where(w.branch == branch_id)
+    if workflow:
+        on_branch = on_branch.where(w.archivedworkflowname == workflow)
+    query = (
+        select(commits.c.id, commits.c.hash, commits.c.message, commits.c.author, commits.c.time)
+        .where(commits.c.id.in_(on_branch))
+        .order_by(desc(commits.c.time), desc(commits.c.id))
+        .limit(limit + 1).offset(max(int(offset), 0))
+    )
+    rows = conn.execute(query).all()
+    frame = pd.DataFrame([tuple(r) for r in rows[:limit]], columns=columns)
+    return frame, len(rows) > limit
+
+
+def commit_cells(conn: Connection, repo: str, branch: str, commit_ids, *,
+                 workflow: str | None = None) -> pd.DataFrame:
+    """Per (commit, workflow) of `commit_ids` on the branch: the latest attempt and the attempt history.
+
+    Columns: commitid, workflow, status, conclusion, url, attempts, earlier_failed,
+    starttime, endtime, queuetime, duration, glyph.
+    """
+    columns = ["commitid", "workflow", "status", "conclusion", "url", "attempts", "earlier_failed",
+               "starttime", "endtime", "queuetime", "duration", "glyph"]
+    commit_ids = [int(c) for c in commit_ids]
+    branch_id = _branch_id(conn, repo, branch) if commit_ids else None
+    if branch_id is None:
+        return pd.DataFrame(columns=columns)
+    ra = runattempts.c
+    part = (w.commitid, w.archivedworkflowname)
+    is_failed = case((ra.conclusion.in_(FAILED), 1), else_=0)
+    ranked = (
+        select(
+            w.commitid, w.archivedworkflowname.label("workflow"), ra.status, ra.conclusion,
+            func.coalesce(ra.url, w.url).label("url"), ra.starttime, ra.endtime, ra.queuetime,
+            func.row_number().over(partition_by=part,
+                                   order_by=(desc(ra.createtime), desc(ra.attempt), desc(w.gitid))).label("rn"),
+            func.count().over(partition_by=part).label("attempts"),
+            (func.sum(is_failed).over(partition_by=part) - is_failed).label("earlier_failed"),
+        )
+        .select_from(runattempts.join(workflowruns, workflowruns.c.id == ra.run))
+        .where(w.branch == branch_id, w.commitid.in_(commit_ids),
+               *([w.archivedworkflowname == workflow] if workflow else []))
+        .subquery()
+    )
+    query = select(*(c for c in ranked.c if c.name != "rn")).where(ranked.c.rn == 1)
+    rows = [dict(r) for r in conn.execute(query).mappings().all()]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(rows)
+    frame["earlier_failed"] = frame["earlier_failed"].fillna(0).astype(int) > 0
+    frame["duration"] = [e - s if e is not None and s is not None and e == e and s == s else None
+                         for s, e in zip(frame["starttime"], frame["endtime"])]
+    frame["glyph"] = [cell_state(s, c, f) for s, c, f in
+                      zip(frame["status"], frame["conclusion"], frame["earlier_failed"])]
+    return frame[columns]
+
+
+def commit_grid(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
+                offset: int = 0, limit: int = PAGE_SIZE) -> dict:
+    """The grid of one page: commits (with their row `state`), cells, workflow columns, paging."""
+    page, has_older = commit_page(conn, repo, branch, workflow=workflow, offset=offset, limit=limit)
+    cells = commit_cells(conn, repo, branch, page["commitid"].tolist(), workflow=workflow)
+    states = {cid: commit_state(g) for cid, g in cells.groupby("commitid")["glyph"]} if len(cells) else {}
+    page["state"] = [states.get(cid, "green") for cid in page["commitid"]]
+    return {
+        "commits": page,
+        "cells": cells,
+        "workflows": sorted(cells["workflow"].dropna().unique().tolist()) if len(cells) else [],
+        "offset": max(int(offset), 0),
+        "has_older": has_older,
+    }
+
+
+# --- the performance chart ---------------------------------------------------------------------
+
+def performance_runs(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """One row per run in the selection: createtime, workflow, runtime, queuetime, failed.
+
+    `runtime` is kept only for completed success/failed runs (the build time
+    of metrics.md), `queuetime` only for started runs.
+    """
+    completed = and_(w.status == "completed", w.conclusion.in_(("success",) + FAILED))
+    query = select(
+        w.createtime, w.archivedworkflowname.label("workflow"),
+        case((completed, w.runtime), else_=None).label("runtime"),
+        case((w.starttime.is_not(None), w.queuetime), else_=None).label("queuetime"),
+        case((and_(w.status == "completed", w.conclusion.in_(FAILED)), 1), else_=0).label("failed"),
+    ).where(*filters.conditions(), w.createtime.is_not(None))
+    rows = conn.execute(query).all()
+    return pd.DataFrame([tuple(r) for r in rows],
+                        columns=["createtime", "workflow", "runtime", "queuetime", "failed"])
+
+
+def performance_series(runs: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
+    """p50/p90 of build and queue time and failure count per (bucket, workflow)."""
+    columns = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
+    if runs.empty:
+        return pd.DataFrame(columns=columns)
+    runs = runs.copy()
+    runs["bucket"] = pd.to_datetime((runs["createtime"] // bucket_seconds) * bucket_seconds, unit="s", utc=True)
+    runs["workflow"] = runs["workflow"].fillna("(unnamed)")
+    for col in ("runtime", "queuetime"):
+        runs[col] = pd.to_numeric(runs[col], errors="coerce")
+    grouped = runs.groupby(["bucket", "workflow"])
+    out = pd.DataFrame({
+        "runtime_p50": grouped["runtime"].quantile(0.5),
+        "runtime_p90": grouped["runtime"].quantile(0.9),
+        "queue_p50": grouped["queuetime"].quantile(0.5),
+        "queue_p90": grouped["queuetime"].quantile(0.9),
+        "failures": grouped["failed"].sum(),
+        "runs": grouped.size(),
+    }).reset_index()
+    return out[columns].sort_values(["workflow", "bucket"]).reset_index(drop=True)
+
+
+# --- the build stream --------------------------------------------------------------------------
+
+def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | None = None,
+                limit: int = STREAM_SIZE) -> list[dict]:
+    """The newest runs as raw `RUN_COLUMNS` dicts (what live updates push too)."""
+    query = run_select()
+    if repo:
+        query = query.where(w.repo == repo)
+    if workflow:
+        query = query.where(w.archivedworkflowname == workflow)
+    query = query.order_by(desc(w.createtime), desc(w.gitid)).limit(limit)
+    return [dict(r) for r in conn.execute(query).mappings().all()]
+
+
+__all__ = ["cell_state", "commit_state", "commit_grid", "commit_page", "commit_cells", "performance_runs",
+           "performance_series", "stream_rows", "repo_names", "most_recent_repo", "default_branch",
+           "branch_names", "workflow_names", "GLYPHS", "PAGE_SIZE"]
