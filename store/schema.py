@@ -110,6 +110,7 @@ Index("idx_workflowruns_commit", workflowruns.c.commitid)
 Index("idx_workflowruns_author_createtime", workflowruns.c.author, workflowruns.c.createtime)
 Index("idx_workflowruns_workflow_createtime", workflowruns.c.workflow, workflowruns.c.createtime)
 Index("idx_workflowruns_status", workflowruns.c.status)
+Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
 
 # Every attempt of every run, the latest included.
 runattempts = Table(
@@ -133,6 +134,7 @@ runattempts = Table(
     UniqueConstraint("gitid", "attempt", name="uq_runattempts_gitid_attempt"),
 )
 Index("idx_runattempts_run", runattempts.c.run)
+Index("idx_runattempts_createtime_gitid", runattempts.c.createtime, runattempts.c.gitid, runattempts.c.attempt)
 
 jobs = Table(
     "jobs",
