@@ -1,0 +1,120 @@
+"""The OpenAPI 3 description of `/api`, written by hand; a test checks it covers every route and parameter."""
+from store.queries.builds import FIELDS
+
+_TEXT = {
+    "repo": "Repository, `owner/name`.",
+    "branch": "Branch name.",
+    "workflow": "Workflow name.",
+    "author": "GitHub login: runs they triggered or whose head commit they wrote.",
+    "status": "Run status (with attempts=all: the attempt's).",
+    "conclusion": "Run conclusion (with attempts=all: the attempt's).",
+    "event": "Triggering event (push, pull_request, ...).",
+}
+_ENUMS = {
+    "status": ["requested", "pending", "queued", "waiting", "in_progress", "completed"],
+    "conclusion": ["success", "failure", "cancelled", "skipped", "timed_out", "neutral", "action_required",
+                   "stale", "startup_failure"],
+}
+
+
+def _param(name: str, description: str, schema: dict, where: str = "query", required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+
+
+FILTER_PARAMETERS = [
+    *(_param(n, d, {"type": "string", **({"enum": _ENUMS[n]} if n in _ENUMS else {})}) for n, d in _TEXT.items()),
+    _param("since", "Runs created at or after this time: ISO 8601 (UTC when no offset) or epoch seconds.",
+           {"type": "string", "examples": ["2024-05-01T00:00:00Z", "1714521600"]}),
+    _param("until", "Runs created before this time (exclusive): ISO 8601 or epoch seconds.", {"type": "string"}),
+    _param("window", "Runs created in the last ... (the pages' time window); not together with since.",
+           {"type": "string", "enum": ["1h", "24h", "7d", "30d", "90d", "all"]}),
+]
+ATTEMPTS = _param("attempts", "`latest` (one row per run, its latest attempt) or `all` (one row per attempt).",
+                  {"type": "string", "enum": ["latest", "all"], "default": "latest"})
+PAGING = [
+    _param("limit", "Rows per page.", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+    _param("cursor", "Opaque token from the previous page's `next_cursor`.", {"type": "string"}),
+]
+_NAMES = [p["name"] for p in FILTER_PARAMETERS]
+ROUTE_PARAMS = {
+    "/api/builds": tuple(_NAMES + ["attempts", "limit", "cursor"]),
+    "/api/builds.csv": tuple(_NAMES + ["attempts"]),
+    "/api/metrics": tuple(_NAMES),
+    "/api/runs/{run_id}": (),
+    "/api/openapi.json": (),
+}
+
+_NUM = {"type": ["number", "null"]}
+_STR = {"type": ["string", "null"]}
+_INT = {"type": ["integer", "null"]}
+_RUN_TYPES = {"id": {"type": "integer"}, "attempt": {"type": "integer"}, "createtime": _NUM, "starttime": _NUM,
+              "endtime": _NUM, "updatetime": _NUM, "runtime": _NUM, "queuetime": _NUM}
+RUN_SCHEMA = {
+    "type": "object",
+    "description": "A run (its latest attempt, or one attempt with attempts=all); times are UTC epoch seconds, "
+                   "durations seconds.",
+    "properties": {name: _RUN_TYPES.get(name, _STR) for name in FIELDS},
+}
+ERROR = {"description": "Bad parameter or unknown id", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+_STEP = {"type": "object", "properties": {"number": {"type": "integer"}, "name": {"type": "string"},
+                                          "status": _STR, "conclusion": _STR, "starttime": _NUM, "endtime": _NUM}}
+_JOB = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "attempt": {"type": "integer"}, "name": {"type": "string"}, "workflow_name": _STR,
+    "head_branch": _STR, "head_sha": _STR, "status": _STR, "conclusion": _STR, "createtime": _NUM,
+    "starttime": _NUM, "endtime": _NUM, "queuetime": _NUM, "runtime": _NUM, "runner_name": _STR, "runner_id": _INT,
+    "labels": {"type": "array", "items": {"type": "string"}}, "url": _STR,
+    "steps": {"type": "array", "items": _STEP}}}
+_ATTEMPT = {"type": "object", "properties": {
+    "attempt": {"type": "integer"}, "author": _STR, "status": _STR, "conclusion": _STR, "createtime": _NUM,
+    "starttime": _NUM, "endtime": _NUM, "updatetime": _NUM, "runtime": _NUM, "queuetime": _NUM, "url": _STR,
+    "jobs": {"type": "array", "items": _JOB}}}
+_RATE = {"type": ["number", "null"], "description": "0..1; null when there are no decisive runs"}
+_SECONDS = {"type": ["number", "null"], "description": "seconds; null with no data"}
+METRICS_SCHEMA = {"type": "object", "description": "The metric cards of docs/metrics.md.", "properties": {
+    **{k: {"type": "integer"} for k in ("runs", "decisive", "success", "failed", "cancelled", "active", "stale")},
+    **{k: _RATE for k in ("success_rate", "failure_rate", "cancelled_rate")},
+    **{k: _SECONDS for k in ("build_time_avg", "build_time_p50", "build_time_p90", "queue_time_p50",
+                             "queue_time_p90", "tts_p50", "tts_p90")}}}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Build Monitor API", "version": "1.0",
+                 "description": "Build history and metrics of GitHub Actions runs received by webhook."},
+        "paths": {
+            "/api/builds": {"get": {
+                "summary": "Build history, newest first (createtime, then run id, descending), keyset-paged.",
+                "parameters": FILTER_PARAMETERS + [ATTEMPTS] + PAGING,
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": RUN_SCHEMA},
+                    "count": {"type": "integer"}, "total": {"type": "integer", "description": "rows the filters select"},
+                    "limit": {"type": "integer"}, "attempts": {"type": "string"}, "filters": {"type": "object"},
+                    "next_cursor": _STR, "next": {**_STR, "description": "URL of the next page; null on the last"},
+                }}), "400": ERROR}}},
+            "/api/builds.csv": {"get": {
+                "summary": "Every selected build as CSV (streamed; ISO 8601 UTC times; formula cells defused).",
+                "parameters": FILTER_PARAMETERS + [ATTEMPTS],
+                "responses": {"200": {"description": "CSV with a header row: " + ", ".join(FIELDS),
+                                      "content": {"text/csv": {"schema": {"type": "string"}}}}, "400": ERROR}}},
+            "/api/metrics": {"get": {
+                "summary": "The metric cards for the filters (the numbers the pages show).",
+                "parameters": FILTER_PARAMETERS,
+                "responses": {"200": _json(METRICS_SCHEMA), "400": ERROR}}},
+            "/api/runs/{run_id}": {"get": {
+                "summary": "One run with its attempts, their jobs and steps.",
+                "parameters": [_param("run_id", "GitHub's workflow run id.", {"type": "integer"}, "path", True)],
+                "responses": {"200": _json({**RUN_SCHEMA, "properties": {
+                    **RUN_SCHEMA["properties"], "attempts": {"type": "array", "items": _ATTEMPT},
+                    "unmatched_jobs": {"type": "array", "items": _JOB,
+                                       "description": "jobs of an attempt with no workflow_run event yet"}}}),
+                    "400": ERROR, "404": ERROR}}},
+            "/api/openapi.json": {"get": {"summary": "This description.",
+                                          "responses": {"200": _json({"type": "object"})}}},
+        },
+    }
