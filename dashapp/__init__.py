@@ -36,6 +36,11 @@ def create_app(config: Config | None = None) -> dash.Dash:
     from ingest.webhook import bp as webhook_bp
 
     server.register_blueprint(webhook_bp)
+    from dashapp.api import bp as api_bp
+    from live import ws as live_ws
+
+    server.register_blueprint(api_bp)
+    live_ws.init_app(server, services.hub)
     server.register_blueprint(observability_bp)
     init_security(server, config)
     app.layout = _layout
