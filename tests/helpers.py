@@ -91,5 +91,5 @@ def snapshot(engine) -> dict:
             query = select(*cols)
             if table is steps:
                 query = select(jobs.c.gitid, *cols).join(jobs, jobs.c.id == steps.c.job)
-            out[table.name] = sorted(tuple(row) for row in conn.execute(query).all())
+            out[table.name] = sorted((tuple(row) for row in conn.execute(query).all()), key=repr)
     return out

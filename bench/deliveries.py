@@ -1,0 +1,60 @@
+"""Synthetic but realistic webhook deliveries, built from GitHub's own examples.
+
+Each run goes requested -> in_progress -> completed with a few jobs going
+queued -> in_progress -> completed, as GitHub sends them for one push.
+"""
+import copy
+import datetime
+import json
+import os
+import random
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.environ.get("FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures", "github"))
+
+
+def _load(relative: str) -> dict:
+    with open(os.path.join(FIXTURES, relative)) as f:
+        return json.load(f)
+
+
+def synthetic_deliveries(count: int, *, seed: int = 1, jobs_per_run: int = 3) -> list[tuple[str, str, bytes]]:
+    """`count` deliveries as (event, guid, body), in GitHub's usual order."""
+    rng = random.Random(seed)
+    run_base = _load("workflow_run/completed.payload.json")
+    job_base = _load("workflow_job/completed.success.with-organization.payload.json")
+    out: list[tuple[str, str, bytes]] = []
+    n = 0
+    while len(out) < count:
+        n += 1
+        run_id = 7_000_000_000 + n
+        sha = f"{rng.getrandbits(160):040x}"
+        t0 = 1_760_000_000 + n * 60
+        conclusion = rng.choices(["success", "failure", "cancelled"], [85, 12, 3])[0]
+
+        def stamp(seconds, t0=t0):
+            return datetime.datetime.fromtimestamp(t0 + seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        events = []
+        for action, status, concl, updated in (("requested", "queued", None, 0), ("in_progress", "in_progress", None, 5),
+                                               ("completed", "completed", conclusion, 300)):
+            payload = copy.deepcopy(run_base)
+            payload["action"] = action
+            payload["workflow_run"].update(id=run_id, head_sha=sha, status=status, conclusion=concl,
+                                           created_at=stamp(0), run_started_at=stamp(5), updated_at=stamp(updated),
+                                           run_number=n, name=f"CI {n % 5}")
+            payload["workflow_run"]["head_commit"]["id"] = sha
+            events.append(("workflow_run", payload))
+        for j in range(jobs_per_run):
+            for status in ("queued", "in_progress", "completed"):
+                payload = copy.deepcopy(job_base)
+                payload["action"] = status
+                payload["workflow_job"].update(
+                    id=run_id * 10 + j, run_id=run_id, head_sha=sha, status=status, name=f"job {j}",
+                    conclusion=(conclusion if j == 0 else "success") if status == "completed" else None,
+                    created_at=stamp(1), started_at=stamp(10), completed_at=stamp(200) if status == "completed" else None)
+                events.append(("workflow_job", payload))
+        for event, payload in events:
+            out.append((event, str(uuid.UUID(int=rng.getrandbits(128))), json.dumps(payload).encode()))
+    return out[:count]
