@@ -39,6 +39,7 @@ from store.writer import apply
 BATCH_RUNS = 20  # runs per transaction: a crash loses at most this much work
 LISTING_CAP = 1000  # GitHub returns at most this many results of a filtered listing
 OVERLAP = 3600.0  # seconds re-listed before the newest stored run
+EARLIEST = 1514764800.0  # 2018-01-01, before GitHub Actions existed: no run is older
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Backfill:
             lower = self._oldest_run(name)
             if lower is None:
                 return stats  # no runs at all
+        lower = max(lower, EARLIEST)
         self._commits(name, lower, stats)
         self._runs(name, lower, workflows, max_runs, stats)
         return stats

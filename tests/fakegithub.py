@@ -17,12 +17,19 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from ingest.times import epoch
+from ingest.times import epoch as _strict_epoch
 from tests.helpers import fixture_json
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc).timestamp()
 BRANCHES = ("main", "feature/x", "master")
 CONCLUSIONS = ("success", "failure", "cancelled", "success")
+
+
+def epoch(text: str) -> float:
+    """Any ISO time a client may send, 1970 included (ingest.times refuses those)."""
+    if text.startswith("19"):
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return _strict_epoch(text)
 
 
 def stamp(seconds: float) -> str:
@@ -39,6 +46,7 @@ class FakeGitHub:
         self.repo = repo
         self.page_size = page_size
         self.cap = cap
+        self.default_branch = "main"
         self.requests: list[str] = []
         self.auth: set[str] = set()
         self.fail_after: int | None = None
@@ -168,7 +176,7 @@ class FakeGitHub:
             return 404, {"message": "Not Found"}, {}
         rest = path[len(prefix):].strip("/").split("/") if path[len(prefix):].strip("/") else []
         if rest == []:
-            return 200, {"full_name": self.repo, "default_branch": "main",
+            return 200, {"full_name": self.repo, "default_branch": self.default_branch,
                          "html_url": f"https://github.com/{self.repo}"}, {}
         if rest == ["branches"]:
             return self._page(path, query, self.branches)
