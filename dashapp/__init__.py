@@ -6,6 +6,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import html
 
+from dashapp import shell
 from dashapp.config import Config
 from dashapp.services import Services
 
@@ -44,6 +45,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
     server.register_blueprint(observability_bp)
     init_security(server, config)
     app.layout = _layout
+    shell.register_callbacks(app)
     if config.webhook_secret == "" and config.allow_unsigned != "loopback":
         logging.getLogger(__name__).warning("GITHUB_WEBHOOK_SECRET is not set: every delivery will be refused")
     elif config.webhook_secret == "":
@@ -54,10 +56,4 @@ def create_app(config: Config | None = None) -> dash.Dash:
 
 
 def _layout():
-    return dbc.Container(
-        [
-            dbc.NavbarSimple(brand="Build Monitor", brand_href="/", color="dark", dark=True, className="mb-3"),
-            dash.page_container,
-        ],
-        fluid=True,
-    )
+    return shell.layout()

@@ -1,0 +1,91 @@
+/* Formatting for the build stream grid: rows stay raw RUN_COLUMNS dicts
+ * (epoch seconds, GitHub status/conclusion), whether they come from the
+ * server or are pushed live, and are formatted here only.
+ * The glyphs follow metrics.md (a single run has no attempt history here,
+ * so F shows only on the commit grid). */
+var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+// dash-ag-grid >= 31 reads dashAgGridComponentFunctions; older ones dashAgGridComponentFuncs.
+var dagcomponentfuncs = (window.dashAgGridComponentFunctions =
+  window.dashAgGridComponentFunctions || window.dashAgGridComponentFuncs || {});
+window.dashAgGridComponentFuncs = dagcomponentfuncs;
+
+var WF_GLYPH_BY_CONCLUSION = {
+  success: "O", failure: "X", startup_failure: "X", timed_out: "T",
+  cancelled: "C", skipped: "S", neutral: "N"
+};
+var WF_QUEUED = ["requested", "queued", "waiting", "pending"];
+var WF_GLYPH_WORD = {
+  O: "success", X: "failure", T: "timed out", C: "cancelled", S: "skipped",
+  N: "neutral", "?": "running", Q: "queued"
+};
+
+dagfuncs.wfGlyph = function (row) {
+  if (!row) return "";
+  if (row.status === "in_progress") return "?";
+  if (WF_QUEUED.indexOf(row.status) >= 0) return "Q";
+  return WF_GLYPH_BY_CONCLUSION[row.conclusion] || "N";
+};
+
+dagfuncs.wfStateText = function (row) {
+  if (!row) return "";
+  var glyph = dagfuncs.wfGlyph(row);
+  var text = WF_GLYPH_WORD[glyph] || row.conclusion || row.status || "";
+  return text + (row.attempt > 1 ? " (attempt " + row.attempt + ")" : "");
+};
+
+dagfuncs.wfDuration = function (seconds) {
+  if (seconds === null || seconds === undefined || isNaN(seconds)) return "—";
+  var total = Math.round(Math.max(seconds, 0));
+  var d = Math.floor(total / 86400), h = Math.floor((total % 86400) / 3600);
+  var m = Math.floor((total % 3600) / 60), s = total % 60;
+  var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+  if (d) return d + "d " + h + "h";
+  if (h) return h + "h " + pad(m) + "m";
+  if (m) return m + "m " + pad(s) + "s";
+  return s + "s";
+};
+
+/* A finished run shows its build time; an unfinished one what it is doing. */
+dagfuncs.wfRunDuration = function (row) {
+  if (!row) return "";
+  if (row.status === "completed") {
+    if (row.endtime && row.starttime) return dagfuncs.wfDuration(row.endtime - row.starttime);
+    return dagfuncs.wfDuration(row.runtime);
+  }
+  if (row.status === "in_progress" && row.starttime) {
+    return "running " + dagfuncs.wfDuration(Date.now() / 1000 - row.starttime);
+  }
+  return "waiting";
+};
+
+dagfuncs.wfAgo = function (epoch) {
+  if (!epoch) return "—";
+  var delta = Math.max(Date.now() / 1000 - epoch, 0);
+  if (delta >= 86400) return Math.floor(delta / 86400) + "d ago";
+  if (delta >= 3600) return Math.floor(delta / 3600) + "h ago";
+  if (delta >= 60) return Math.floor(delta / 60) + "m ago";
+  return "just now";
+};
+
+dagfuncs.wfUtc = function (epoch) {
+  if (!epoch) return "";
+  return new Date(epoch * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
+};
+
+dagfuncs.wfCommitText = function (row) {
+  if (!row) return "";
+  var title = row.title || (row.message || "").split("\n")[0];
+  return (row.sha || "").slice(0, 7) + "  " + title;
+};
+
+dagcomponentfuncs.RunGlyph = function (props) {
+  var row = props.data;
+  var glyph = dagfuncs.wfGlyph(row);
+  var cls = "wf-glyph glyph-" + (glyph === "?" ? "R" : glyph);
+  return React.createElement("span", {className: cls, "aria-label": dagfuncs.wfStateText(row)}, glyph);
+};
+
+dagcomponentfuncs.RunLink = function (props) {
+  if (!props.value) return null;
+  return React.createElement("a", {href: props.value, target: "_blank", rel: "noopener"}, "open ↗");
+};

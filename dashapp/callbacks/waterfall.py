@@ -1,0 +1,141 @@
+"""The Waterfall view's callbacks: selection in, query, frame, figure or table out.
+
+`register()` is called by the page module, which Dash executes once per app,
+so each app (and each test's app) gets its own set.
+"""
+import time
+
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from dashapp import urlstate
+from dashapp.components import download_csv_link, empty_state, metric_cards_row
+from dashapp.figures import performance_figure
+from dashapp.shell import services, with_args
+from dashapp.tables import commit_grid_table
+from store.queries import waterfall as q
+from store.queries.cards import metric_cards
+from store.queries.filters import Filters
+from store.schema import repos
+
+
+def selection_filters(sel: dict, *, now: float | None = None) -> Filters:
+    """The `Filters` of the cards and the chart: repository, branch, workflow, time window."""
+    seconds = urlstate.window_seconds(sel.get("window"))
+    now = time.time() if now is None else now
+    return Filters(repo=sel.get("repo"), branch=sel.get("branch"), workflow=sel.get("workflow"),
+                   since=None if seconds is None else now - seconds)
+
+
+def cards_section(sel: dict):
+    if sel.get("empty") or not sel.get("known"):
+        return metric_cards_row({})
+    svc = services()
+    with svc.engine.connect() as conn:
+        cards = metric_cards(conn, selection_filters(sel), stale_hours=svc.config.stale_hours)
+    return metric_cards_row(cards)
+
+
+def grid_section(sel: dict, search: str | None):
+    if sel.get("empty"):
+        return empty_state("No commits yet.", id="wf-grid-empty")
+    if not sel.get("known"):
+        return empty_state(f"No commits: unknown repository “{sel.get('repo')}”.", id="wf-grid-empty")
+    if not sel.get("branch"):
+        return empty_state(f"No branch of {sel['repo']} has runs yet.", id="wf-grid-empty")
+    with services().engine.connect() as conn:
+        grid = q.commit_grid(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
+                             offset=sel.get("offset", 0))
+        repo_url = conn.execute(repos.select().with_only_columns(repos.c.url)
+                                .where(repos.c.name == sel["repo"])).scalar()
+    pager = _pager(grid, search)
+    if grid["commits"].empty:
+        what = f" of workflow “{sel['workflow']}”" if sel.get("workflow") else ""
+        older = " on this page (try Newer)" if grid["offset"] else ""
+        return [empty_state(f"No runs{what} on branch “{sel['branch']}”{older}.", id="wf-grid-empty"), pager]
+    return [html.Div(commit_grid_table(grid, sel["repo"], repo_url=repo_url), className="table-responsive"),
+            pager]
+
+
+def _pager(grid: dict, search: str | None):
+    offset, shown = grid["offset"], len(grid["commits"])
+    newer = max(offset - q.PAGE_SIZE, 0)
+    first, last = offset + 1, offset + shown
+    span = f"Commits {first}–{last}" if shown else "No commits"
+    return html.Div([
+        dcc.Link("← Newer", href=f"/{with_args(search, offset=newer or None)}", id="wf-newer",
+                 className=f"btn btn-sm btn-outline-secondary {'disabled' if not offset else ''}"),
+        html.Span(span, className="small text-muted mx-2", id="wf-page-span"),
+        dcc.Link("Older →", href=f"/{with_args(search, offset=offset + q.PAGE_SIZE)}", id="wf-older",
+                 className=f"btn btn-sm btn-outline-secondary {'' if grid['has_older'] else 'disabled'}"),
+        html.Span("Newest commits of the branch, 50 a page; not limited by the time window.",
+                  className="small text-muted ms-auto"),
+    ], className="d-flex align-items-center p-2 border-top wf-pager")
+
+
+def chart_section(sel: dict, theme: str | None):
+    if sel.get("empty") or not sel.get("known"):
+        return empty_state("No build times to chart.", id="wf-chart-empty")
+    seconds = urlstate.window_seconds(sel.get("window"))
+    hourly = seconds is not None and seconds <= 86400
+    with services().engine.connect() as conn:
+        runs = q.performance_runs(conn, selection_filters(sel))
+    series = q.performance_series(runs, 3600 if hourly else 86400)
+    if series.empty:
+        return empty_state("No runs in this time window.", hint="Widen the window or pick another branch.",
+                           id="wf-chart-empty")
+    figure = performance_figure(series, dark=theme == "dark", per="hour" if hourly else "day")
+    return dcc.Graph(figure=figure, id="wf-chart-graph", config={"displaylogo": False, "responsive": True})
+
+
+def stream_section(sel: dict):
+    repo = None if sel.get("all") or sel.get("empty") else sel.get("repo")
+    with services().engine.connect() as conn:
+        rows = q.stream_rows(conn, repo=repo, workflow=sel.get("workflow"))
+    scope = f"latest {len(rows)} runs, all branches of {repo}" if repo else f"latest {len(rows)} runs, all repositories"
+    empty = empty_state("No runs yet.", className="empty-state empty-compact") if not rows else None
+    return rows, scope, empty
+
+
+def register() -> None:
+    @callback(Output("wf-cards", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
+    def _cards(sel, _version):
+        return cards_section(sel or {})
+
+    @callback(Output("wf-grid", "children"), Input("wf-selection", "data"), Input("live-version", "data"),
+              State("url", "search"))
+    def _grid(sel, _version, search):
+        return grid_section(sel or {}, search)
+
+    @callback(Output("wf-chart", "children"), Input("wf-selection", "data"), Input("theme", "data"))
+    def _chart(sel, theme):
+        return chart_section(sel or {}, theme)
+
+    @callback(Output("stream-grid", "rowData"), Output("wf-stream-scope", "children"),
+              Output("wf-stream-empty", "children"),
+              Input("wf-selection", "data"), Input("live-version", "data"))
+    def _stream(sel, _version):
+        return stream_section(sel or {})
+
+    @callback(Output("wf-csv", "children"), Input("wf-selection", "data"))
+    def _csv(sel):
+        sel = sel or {}
+        args = {k: sel.get(k) for k in ("branch", "workflow", "window")}
+        if not sel.get("all"):
+            args["repo"] = sel.get("repo")
+        return download_csv_link({k: v for k, v in args.items() if v})
+
+    @callback(Output("url", "search", allow_duplicate=True),
+              Input("wf-branch", "value"), Input("wf-workflow", "value"), Input("wf-window", "value"),
+              State("wf-selection", "data"), State("url", "search"), prevent_initial_call=True)
+    def _filters_to_url(branch, workflow, window, sel, search):
+        # A branch or workflow choice is within one repository: pin it in the URL.
+        sel = sel or {}
+        if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
+            return no_update
+        pin = sel.get("repo") if sel.get("known") and (branch, workflow) != (sel.get("branch"), sel.get("workflow")) \
+            else None
+        changes = {"branch": branch, "workflow": workflow, "window": window, "offset": None}
+        if pin:
+            changes["repo"] = pin
+        new = with_args(search, **changes)
+        return new if new != (search or "") else no_update

@@ -1,0 +1,105 @@
+"""The Waterfall view (`/`): is the branch green, what broke, who broke it.
+
+Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=&offset=`):
+`layout` resolves the selection once (the repository's default branch when
+none is given) and puts it in `wf-selection`; the callbacks in
+`dashapp.callbacks.waterfall` fill the sections from it, and again on every
+`live-version` bump.
+
+With "All repositories" (no `repo=`), the cards, grid and chart show the
+repository with the most recent activity, said so on the page; the build
+stream then covers every repository.
+"""
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashapp import urlstate
+from dashapp.callbacks import waterfall as callbacks
+from dashapp.components import empty_state, filter_bar
+from dashapp.shell import services
+from dashapp.tables import glyph_legend, stream_grid
+from store.queries import waterfall as q
+
+dash.register_page(__name__, path="/", name="Waterfall", title="Waterfall · Build Monitor", order=0)
+callbacks.register()
+
+
+def _offset(value) -> int:
+    try:
+        return max(int(value), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def resolve(conn, query: dict) -> dict:
+    """The selection the URL asks for, with defaults filled in from the store."""
+    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
+    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    known = q.repo_names(conn)
+    asked = args.get("repo")
+    repo = asked or q.most_recent_repo(conn)
+    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
+        else urlstate.DEFAULT_WINDOW
+    selection = {"repo": repo, "all": not asked, "known": bool(repo) and repo in known, "empty": not known,
+                 "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
+                 "offset": _offset(args.get("offset")), "branches": [], "workflows": []}
+    if selection["known"]:
+        selection["branch"] = selection["branch"] or q.default_branch(conn, repo)
+        selection["branches"] = q.branch_names(conn, repo)
+        selection["workflows"] = q.workflow_names(conn, repo)
+    for key, options in (("branch", "branches"), ("workflow", "workflows")):
+        if selection[key] and selection[key] not in selection[options]:
+            selection[options] = [selection[key]] + selection[options]
+    return selection
+
+
+def _notice(sel: dict):
+    if sel["empty"]:
+        return empty_state("No builds yet.", hint="Point a GitHub webhook (workflow_run, workflow_job) at "
+                           "POST /webhook, or backfill with init_db.py; runs appear here as they arrive.",
+                           id="wf-notice", className="empty-state mb-3")
+    if not sel["known"]:
+        return empty_state(f"Unknown repository “{sel['repo']}”.", hint="Pick one from the repository selector.",
+                           id="wf-notice", className="empty-state mb-3")
+    if sel["all"]:
+        return dbc.Alert(["All repositories: showing ", html.B(sel["repo"]),
+                          ", the one with the most recent activity. Pick a repository to pin it; "
+                          "the build stream below covers every repository."],
+                         color="info", className="py-2 small", id="wf-notice")
+    return html.Div(id="wf-notice")
+
+
+def _section(title: str, body, *, extra=None, section_id=None) -> dbc.Card:
+    header = dbc.CardHeader(html.Div([html.H2(title, className="h6 mb-0 me-auto"), *(extra or [])],
+                                     className="d-flex align-items-center gap-2 flex-wrap"))
+    return dbc.Card([header, dbc.CardBody(body, className="p-0 section-body")], className="mb-3 section",
+                    id=section_id)
+
+
+def layout(**query):
+    with services().engine.connect() as conn:
+        sel = resolve(conn, query)
+    heading = html.Div([
+        html.H1(["Waterfall ", html.Small(f"{sel['repo']} · {sel['branch']}" if sel["known"] else "",
+                                           className="text-muted fs-6", id="wf-heading-scope")],
+                className="h4 mb-0 me-auto"),
+    ], className="d-flex align-items-center mb-2")
+    loading = {"type": "dot", "delay_show": 400}
+    return html.Div([
+        dcc.Store(id="wf-selection", data=sel),
+        heading,
+        _notice(sel),
+        filter_bar("wf", branches=sel["branches"], workflows=sel["workflows"], branch=sel["branch"],
+                   workflow=sel["workflow"], window=sel["window"], extra=[html.Div(id="wf-csv")]),
+        dcc.Loading(html.Div(id="wf-cards"), **loading),
+        _section("Commits", dcc.Loading(html.Div(id="wf-grid", className="commit-grid-wrap"), **loading),
+                 extra=[glyph_legend()], section_id="wf-grid-section"),
+        dbc.Row([
+            dbc.Col(_section("Build and queue time", dcc.Loading(html.Div(id="wf-chart"), **loading),
+                             section_id="wf-chart-section"), xl=5),
+            dbc.Col(_section("Build stream", [html.Div(id="wf-stream-empty"), stream_grid([])],
+                             extra=[html.Span(id="wf-stream-scope", className="small text-muted")],
+                             section_id="wf-stream-section"), xl=7),
+        ], className="g-3"),
+    ], id="waterfall-page")

@@ -1,0 +1,131 @@
+"""The page shell: navbar with the view selector, repository selector and theme switch.
+
+The URL is the state: the repository selector writes `?repo=` into the
+query string (keeping the other arguments), the views re-render from the
+URL, and the selector follows the URL back (browser back button, links).
+"""
+from urllib.parse import parse_qsl, urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import Input, Output, ctx, dcc, html, no_update
+
+from dashapp import live_ui
+
+ALL_REPOS = "__all__"
+VIEWS = (("nav-waterfall", "Waterfall", "/"), ("nav-triage", "Triage", "/triage"),
+         ("nav-developer", "Developer", "/developer"))
+# Query arguments that belong to one view's position, not to the selection.
+VIEW_ONLY_ARGS = ("offset",)
+# Arguments that only make sense within one repository.
+REPO_SCOPED_ARGS = ("branch", "workflow", "offset")
+
+
+def services():
+    """The running app's `Services` (engine, config...)."""
+    server = flask.current_app if flask.has_app_context() else dash.get_app().server
+    return server.extensions["buildmon"]
+
+
+def _repo_options() -> list[dict]:
+    from store.queries.waterfall import repo_names
+
+    try:
+        with services().engine.connect() as conn:
+            names = repo_names(conn)
+    except Exception:  # the shell must render even when the store is unreadable
+        names = []
+    return [{"label": "All repositories", "value": ALL_REPOS}] + [{"label": n, "value": n} for n in names]
+
+
+def layout():
+    """The shell around `dash.page_container`."""
+    nav = dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=path, id=nav_id)) for nav_id, label, path in VIEWS],
+                  navbar=True, className="me-3 view-nav")
+    tools = html.Div(
+        [
+            dcc.Dropdown(id="repo-select", options=_repo_options(), value=ALL_REPOS, clearable=False,
+                         searchable=True, className="repo-select", placeholder="Repository"),
+            dbc.Switch(id="theme-switch", label="Dark", value=False, persistence=True,
+                       persistence_type="local", className="theme-switch mb-0 ms-3"),
+            *live_ui.components(),
+        ],
+        className="d-flex align-items-center ms-auto navbar-tools",
+    )
+    navbar = dbc.Navbar(
+        dbc.Container([dbc.NavbarBrand("Build Monitor", href="/", className="me-4"), nav, tools], fluid=True),
+        color="dark", dark=True, className="app-navbar mb-3",
+    )
+    return html.Div(
+        [dcc.Location(id="url", refresh="callback-nav"), dcc.Store(id="theme", data="light"), navbar,
+         dbc.Container(dash.page_container, fluid=True, className="page-body")],
+        id="app-shell",
+    )
+
+
+def query_args(search: str | None) -> dict:
+    return dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=False))
+
+
+def with_args(search: str | None, drop=(), **changes) -> str:
+    """`search` with `changes` applied (None or "" removes a key) and `drop` keys removed."""
+    args = {k: v for k, v in query_args(search).items() if k not in drop}
+    for key, value in changes.items():
+        if value in (None, ""):
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return f"?{urlencode(args)}" if args else ""
+
+
+def nav_state(pathname: str | None, search: str | None) -> tuple[list[str], list[bool]]:
+    """Hrefs of the view links (carrying the selection, not a view's paging) and which is active."""
+    carried = with_args(search, drop=VIEW_ONLY_ARGS)
+    path = pathname or "/"
+    return [p + carried for _i, _l, p in VIEWS], [path == p for _i, _l, p in VIEWS]
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """The shell's callbacks, on `app` (one set per app, so tests can build many)."""
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Output("repo-select", "value"),
+        Input("url", "search"),
+        Input("repo-select", "value"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def _sync_repo(search, selected):
+        # One callback both ways: the URL drives the selector, the selector writes the URL.
+        current = query_args(search).get("repo") or ALL_REPOS
+        if ctx.triggered_id != "repo-select":
+            return no_update, current
+        if (selected or ALL_REPOS) == current:
+            return no_update, no_update
+        repo = None if selected in (None, ALL_REPOS) else selected
+        return with_args(search, drop=REPO_SCOPED_ARGS, repo=repo), no_update
+
+    @app.callback(
+        *[Output(nav_id, "href") for nav_id, _l, _p in VIEWS],
+        *[Output(nav_id, "active") for nav_id, _l, _p in VIEWS],
+        Input("url", "pathname"),
+        Input("url", "search"),
+    )
+    def _nav(pathname, search):
+        hrefs, active = nav_state(pathname, search)
+        return *hrefs, *active
+
+    app.clientside_callback(
+        """function (dark) {
+            const mode = dark ? 'dark' : 'light';
+            document.documentElement.setAttribute('data-bs-theme', mode);
+            document.body.setAttribute('data-ag-theme-mode', mode);
+            return mode;
+        }""",
+        Output("theme", "data"),
+        Input("theme-switch", "value"),
+    )
+
+
+__all__ = ["layout", "register_callbacks", "with_args", "query_args", "nav_state", "services", "ALL_REPOS"]
