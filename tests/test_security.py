@@ -77,3 +77,26 @@ def test_config_repr_hides_secrets():
     config = Config.from_env({}, webhook_secret="s3cret", github_token="ghp_x", api_tokens="tok-XYZ",
                              dashboard_users="a:b")
     assert not any(s in repr(config) for s in ("s3cret", "ghp_x", "tok-XYZ", "a:b"))
+
+
+def test_secrets_never_reach_logs_or_answers(db_path, caplog):
+    import logging
+
+    secrets = {"webhook": "whsec-Q7x", "token": "ghp_tokenQ7x", "api": "api-Q7x", "user": "pw-Q7x"}
+    caplog.set_level(logging.DEBUG)
+    config = Config.from_env({}, database_path=db_path, webhook_secret=secrets["webhook"],
+                             github_token=secrets["token"], api_tokens=secrets["api"],
+                             dashboard_users=f"ann:{secrets['user']}")
+    with LiveServer(create_app(config)) as live:
+        auth = {"Authorization": f"Bearer {secrets['api']}"}
+        answers = [
+            post(live.url, "ping", fixture_bytes("ping/payload.json"), secret="wrong"),
+            post(live.url, "ping", b"{bad", secret=secrets["webhook"]),
+            requests.get(live.url + "/api/builds?since=garbage", headers=auth, timeout=10),
+            requests.get(live.url + "/api/runs/123456", headers=auth, timeout=10),
+            requests.get(live.url + "/api/openapi.json", headers=auth, timeout=10),
+            requests.get(live.url + "/healthz", timeout=10),
+            requests.get(live.url + "/metrics", headers=auth, timeout=10),
+        ]
+    seen = caplog.text + "".join(a.text for a in answers) + repr(config)
+    assert [name for name, value in secrets.items() if value in seen] == []
