@@ -14,7 +14,9 @@
   "use strict";
   var FLUSH_MS = 300, BUMP_MS = 1000, MAX_ROWS = 50, SILENCE_MS = 45000;
   var BACKOFF_MIN = 500, BACKOFF_MAX = 15000;
-  var FILTERS = ["repo", "branch", "workflow", "author", "status", "conclusion", "event", "window"];
+  // The build stream shows the newest runs of every branch, narrowed only by the
+  // URL's repo and workflow (store.queries.waterfall.stream_rows): so do pushed rows.
+  var STREAM_FILTERS = ["repo", "workflow"];
   var BADGES = {
     live: ["live", "badge bg-success ms-2"],
     connecting: ["connecting", "badge bg-secondary ms-2"],
@@ -75,7 +77,7 @@
 
   function pageFilters() {
     var params = new URLSearchParams(window.location.search), out = {};
-    FILTERS.forEach(function (name) {
+    STREAM_FILTERS.forEach(function (name) {
       var value = (params.get(name) || "").trim();
       if (value) { out[name] = value; }
     });
@@ -83,15 +85,7 @@
   }
 
   function matches(row, filters) {
-    var simple = ["repo", "branch", "workflow", "status", "conclusion", "event"];
-    for (var i = 0; i < simple.length; i++) {
-      var name = simple[i];
-      if (filters[name] !== undefined && row[name] !== filters[name]) { return false; }
-    }
-    if (filters.author !== undefined && row.author !== filters.author && row.commit_author !== filters.author) {
-      return false;
-    }
-    return true;
+    return STREAM_FILTERS.every(function (name) { return filters[name] === undefined || row[name] === filters[name]; });
   }
 
   function gridApi() {
