@@ -85,7 +85,10 @@ dagcomponentfuncs.RunGlyph = function (props) {
   return React.createElement("span", {className: cls, "aria-label": dagfuncs.wfStateText(row)}, glyph);
 };
 
+/* The workflow name, linking to the run on GitHub. */
 dagcomponentfuncs.RunLink = function (props) {
-  if (!props.value) return null;
-  return React.createElement("a", {href: props.value, target: "_blank", rel: "noopener"}, "open ↗");
+  var row = props.data || {};
+  if (!row.url) return props.value || "";
+  return React.createElement("a", {href: row.url, target: "_blank", rel: "noopener", className: "run-link"},
+    props.value || "run");
 };

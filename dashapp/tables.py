@@ -110,7 +110,8 @@ def glyph_legend() -> html.Div:
 STREAM_COLUMNS = [
     {"headerName": "", "field": "conclusion", "colId": "state", "width": 52, "sortable": False,
      "cellRenderer": "RunGlyph", "tooltipValueGetter": {"function": "wfStateText(params.data)"}},
-    {"headerName": "Workflow", "field": "workflow", "flex": 1, "minWidth": 90},
+    {"headerName": "Workflow", "field": "workflow", "flex": 1, "minWidth": 90, "cellRenderer": "RunLink",
+     "tooltipValueGetter": {"function": "'Open the run on GitHub'"}},
     {"headerName": "Branch", "field": "branch", "flex": 1, "minWidth": 90,
      "tooltipField": "branch"},
     {"headerName": "Commit", "field": "sha", "colId": "commit", "flex": 2.4, "minWidth": 180,
@@ -121,10 +122,9 @@ STREAM_COLUMNS = [
      "valueFormatter": {"function": "wfRunDuration(params.data)"}},
     {"headerName": "Queued", "field": "queuetime", "width": 85, "type": "rightAligned",
      "valueFormatter": {"function": "wfDuration(params.value)"}},
-    {"headerName": "Created", "field": "createtime", "width": 95, "sort": "desc",
+    {"headerName": "Created", "field": "createtime", "width": 105, "sort": "desc",
      "valueFormatter": {"function": "wfAgo(params.value)"},
      "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
-    {"headerName": "Run", "field": "url", "width": 72, "sortable": False, "cellRenderer": "RunLink"},
 ]
 
 

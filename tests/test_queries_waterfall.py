@@ -1,0 +1,201 @@
+"""`store.queries.waterfall`: the glyph rules of metrics.md and the paged commit grid, on small stores."""
+import pandas as pd
+import pytest
+
+from ingest import records as r
+from store.queries import waterfall as q
+from store.queries.filters import Filters
+from tests.builders import T0, commit, run, store_with
+
+
+@pytest.mark.parametrize("status, conclusion, earlier_failed, glyph", [
+    ("completed", "success", False, "O"),
+    ("completed", "success", True, "F"),
+    ("completed", "failure", False, "X"),
+    ("completed", "failure", True, "X"),
+    ("completed", "startup_failure", False, "X"),
+    ("completed", "timed_out", False, "T"),
+    ("completed", "cancelled", True, "C"),
+    ("completed", "skipped", False, "S"),
+    ("completed", "neutral", False, "N"),
+    ("in_progress", None, True, "?"),
+    ("requested", None, False, "Q"),
+    ("queued", None, False, "Q"),
+    ("waiting", None, False, "Q"),
+    ("pending", None, False, "Q"),
+    (None, None, False, ""),
+])
+def test_cell_state_per_glyph(status, conclusion, earlier_failed, glyph):
+    assert q.cell_state(status, conclusion, earlier_failed) == glyph
+
+
+@pytest.mark.parametrize("glyphs, state", [
+    (["O", "X", "F", "?"], "red"),
+    (["O", "T"], "red"),
+    (["O", "F", "Q"], "flaky"),
+    (["O", "?"], "pending"),
+    (["O", "Q", "C"], "pending"),
+    (["O", "C", "S", "N"], "green"),
+    (["O"], "green"),
+])
+def test_commit_state(glyphs, state):
+    assert q.commit_state(glyphs) == state
+
+
+def _grid(engine, branch="main", **kwargs):
+    with engine.connect() as conn:
+        return q.commit_grid(conn, "o/app", branch, **kwargs)
+
+
+def _cells(grid):
+    """{(sha, workflow): glyph} of a grid."""
+    shas = dict(zip(grid["commits"]["commitid"], grid["commits"]["sha"]))
+    return {(shas[c["commitid"]], c["workflow"]): c["glyph"] for c in grid["cells"].to_dict("records")}
+
+
+def test_empty_store(tmp_path):
+    engine = store_with(tmp_path / "empty.db", [])
+    grid = _grid(engine)
+    assert grid["commits"].empty and grid["cells"].empty and grid["workflows"] == [] and not grid["has_older"]
+    with engine.connect() as conn:
+        assert q.repo_names(conn) == [] and q.most_recent_repo(conn) is None
+        assert q.default_branch(conn, "o/app") is None and q.stream_rows(conn) == []
+        assert q.performance_runs(conn, Filters()).empty
+
+
+def test_single_run(tmp_path):
+    engine = store_with(tmp_path / "one.db", [commit("c1"), run(1, sha="c1", queue=12, duration=345)])
+    grid = _grid(engine)
+    assert grid["commits"][["sha", "message", "author", "state"]].values.tolist() == [
+        ["c1", "commit c1", "alice", "green"]]
+    cell = grid["cells"].to_dict("records")[0]
+    assert (cell["glyph"], cell["attempts"], cell["duration"], cell["queuetime"]) == ("O", 1, 345, 12)
+    assert cell["url"] == "https://github.com/o/app/actions/runs/1"
+    assert grid["workflows"] == ["CI"]
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """Four commits on main (c4 newest) and one on a feature branch."""
+    records = [
+        commit("c1", time=T0 + 10), commit("c2", time=T0 + 20), commit("c3", time=T0 + 30),
+        commit("c4", time=T0 + 40, author="bob", message="fix: the thing\n\nlong body"),
+        commit("f1", time=T0 + 50),
+        # c1: green; Lint cancelled.
+        run(1, sha="c1"), run(2, sha="c1", workflow="Lint", conclusion="cancelled"),
+        # c2: red (CI timed out), Lint flaky.
+        run(3, sha="c2", conclusion="timed_out"),
+        run(4, sha="c2", workflow="Lint", conclusion="failure"),
+        run(4, sha="c2", workflow="Lint", attempt=2, created=T0 + 300),
+        # c3: flaky through two runs of CI: the older run failed, a newer run succeeded.
+        run(5, sha="c3", conclusion="failure"), run(6, sha="c3", created=T0 + 600),
+        # c4: pending (CI running, Lint queued); a re-run that failed then is running again.
+        run(7, sha="c4", conclusion="failure"), run(7, sha="c4", attempt=2, status="in_progress", created=T0 + 700),
+        run(8, sha="c4", workflow="Lint", status="queued"),
+        # Another branch: must not appear on main.
+        run(9, sha="f1", branch="feature", conclusion="failure"),
+        run(10, sha="c1", branch="feature", workflow="Docs", conclusion="failure"),
+    ]
+    return store_with(tmp_path / "grid.db", records)
+
+
+def test_grid_rows_and_cells(engine):
+    grid = _grid(engine)
+    assert grid["commits"]["sha"].tolist() == ["c4", "c3", "c2", "c1"]
+    assert grid["commits"]["state"].tolist() == ["pending", "flaky", "red", "green"]
+    assert grid["workflows"] == ["CI", "Lint"]
+    assert _cells(grid) == {
+        ("c4", "CI"): "?", ("c4", "Lint"): "Q", ("c3", "CI"): "F", ("c2", "CI"): "T", ("c2", "Lint"): "F",
+        ("c1", "CI"): "O", ("c1", "Lint"): "C",
+    }
+    c3 = grid["cells"][grid["cells"]["glyph"] == "F"].sort_values("commitid").to_dict("records")
+    assert [c["attempts"] for c in c3] == [2, 2]  # Lint on c2: 2 attempts; CI on c3: 2 runs
+    assert grid["cells"].set_index(["commitid", "workflow"]).loc[(3, "CI"), "url"].endswith("/runs/6")
+
+
+def test_red_row_when_any_failure(tmp_path):
+    engine = store_with(tmp_path / "red.db", [
+        commit("c1"), run(1, sha="c1", conclusion="startup_failure"), run(2, sha="c1", workflow="Lint",
+                                                                          status="in_progress")])
+    grid = _grid(engine)
+    assert grid["commits"]["state"].tolist() == ["red"] and _cells(grid)[("c1", "CI")] == "X"
+
+
+def test_other_branch_and_workflow_filter(engine):
+    feature = _grid(engine, branch="feature")
+    assert feature["commits"]["sha"].tolist() == ["f1", "c1"]
+    assert _cells(feature) == {("f1", "CI"): "X", ("c1", "Docs"): "X"}
+    lint = _grid(engine, workflow="Lint")
+    assert lint["workflows"] == ["Lint"] and lint["commits"]["sha"].tolist() == ["c4", "c2", "c1"]
+    assert lint["commits"]["state"].tolist() == ["pending", "flaky", "green"]
+    assert _grid(engine, branch="nope")["commits"].empty
+
+
+def test_paging(engine):
+    first = _grid(engine, limit=3)
+    assert first["commits"]["sha"].tolist() == ["c4", "c3", "c2"] and first["has_older"]
+    assert set(first["cells"]["commitid"]) == set(first["commits"]["commitid"])
+    second = _grid(engine, limit=3, offset=3)
+    assert second["commits"]["sha"].tolist() == ["c1"] and not second["has_older"] and second["offset"] == 3
+    assert _grid(engine, limit=3, offset=9)["commits"].empty
+    assert not _grid(engine, limit=4)["has_older"]
+
+
+def test_page_of_many_commits(tmp_path):
+    records = [commit(f"s{i:03d}", time=T0 + i) for i in range(120)]
+    records += [run(i + 1, sha=f"s{i:03d}", created=T0 + i) for i in range(120)]
+    engine = store_with(tmp_path / "many.db", records)
+    pages = [_grid(engine, offset=o) for o in (0, 50, 100)]
+    assert [len(p["commits"]) for p in pages] == [50, 50, 20]
+    assert [p["has_older"] for p in pages] == [True, True, False]
+    assert pages[0]["commits"]["sha"].iloc[0] == "s119" and pages[2]["commits"]["sha"].iloc[-1] == "s000"
+
+
+def test_selection_helpers(tmp_path):
+    engine = store_with(tmp_path / "sel.db", [
+        r.Repo(name="o/lib", default_branch="trunk"), commit("c1"), commit("c2", repo="o/web"),
+        run(1, sha="c1", branch="dev", created=T0), run(2, sha="c1", branch="main", created=T0 - 50),
+        run(3, sha="c2", repo="o/web", branch="release", created=T0 + 10),
+    ])
+    with engine.connect() as conn:
+        assert q.repo_names(conn) == ["o/app", "o/lib", "o/web"]
+        assert q.most_recent_repo(conn) == "o/web"
+        assert q.default_branch(conn, "o/lib") == "trunk"  # from repos.default_branch
+        assert q.default_branch(conn, "o/app") == "main"  # main has runs
+        assert q.default_branch(conn, "o/web") == "release"  # the only branch built
+        assert q.branch_names(conn, "o/app") == ["dev", "main"]
+        assert q.workflow_names(conn, "o/app") == ["CI"]
+
+
+def test_stream_rows_are_raw_newest_first(engine):
+    with engine.connect() as conn:
+        rows = q.stream_rows(conn, repo="o/app", limit=3)
+        # By the run's creation (a re-run attempt does not move it up), ties newest id first.
+        assert [row["id"] for row in rows] == [6, 10, 9]
+        assert set(rows[0]) == {"id", "repo", "workflow", "branch", "sha", "message", "title", "author",
+                                "commit_author", "event", "status", "conclusion", "attempt", "createtime",
+                                "starttime", "endtime", "updatetime", "runtime", "queuetime", "url"}
+        assert isinstance(rows[0]["createtime"], float)
+        assert [row["id"] for row in q.stream_rows(conn, workflow="Docs")] == [10]
+        assert q.stream_rows(conn, repo="x/none") == []
+
+
+def test_performance_series(tmp_path):
+    day = 86400
+    engine = store_with(tmp_path / "perf.db", [
+        commit("c1"),
+        run(1, sha="c1", created=T0, queue=10, duration=100),
+        run(2, sha="c1", created=T0 + 60, queue=30, duration=300, conclusion="failure"),
+        run(3, sha="c1", created=T0 + 120, queue=20, duration=5, conclusion="cancelled"),
+        run(4, sha="c1", created=T0 + day, status="queued"),
+    ])
+    with engine.connect() as conn:
+        runs = q.performance_runs(conn, Filters(repo="o/app"))
+    series = q.performance_series(runs, day)
+    assert len(series) == 2
+    first, second = series.to_dict("records")
+    # Build time over success/failed only (the cancelled run's 5 s is left out); queue time over started runs.
+    assert (first["runtime_p50"], first["runtime_p90"]) == (200, 280)
+    assert (first["queue_p50"], first["failures"], first["runs"]) == (20, 1, 3)
+    assert pd.isna(second["runtime_p50"]) and pd.isna(second["queue_p50"]) and second["failures"] == 0
+    assert q.performance_series(runs.iloc[0:0], day).empty
