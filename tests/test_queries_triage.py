@@ -183,3 +183,11 @@ def test_single_failed_run(tmp_path):
     a = _q(engine, build_analysis)
     assert a[["runs", "failure_rate", "flake_rate", "streak"]].values.tolist() == [[1, 1.0, None, 1]]
     assert _q(engine, flaky_runs).empty
+
+
+def test_broken_main_reads_older_history_when_needed(engine):
+    # Only the last 100 s are read at first: CI's stopper (m1) and Lint's (m3) lie further back.
+    with engine.connect() as conn:
+        b = broken_main(conn, Filters(), now=T0 + 600, recent_seconds=100)
+    assert [(row.workflow, row.streak, row.sha, row.after) for row in b.itertuples()] == [
+        ("CI", 3, "m2", "success"), ("Lint", 1, "m4", "cancelled"), ("Docs", 1, "m5", "success")]

@@ -11,13 +11,13 @@ streak short (streaks are about now).
 import time
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, select, tuple_
+from sqlalchemy import and_, case, exists, func, literal, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from ingest.state import DECISIVE, FAILED
 from store.queries.filters import Filters
-from store.schema import commits, jobs, repos, runattempts, steps, workflowruns
+from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
 w = workflowruns.c
 FAILED_JOB = ("failure", "timed_out")
@@ -30,7 +30,8 @@ def _sum(condition):
 
 
 def _frame(result) -> pd.DataFrame:
-    return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+    columns = list(result.keys())
+    return pd.DataFrame.from_records([tuple(row) for row in result.all()], columns=columns)
 
 
 def _is_flaky(run_id, run_attempt):
@@ -124,84 +125,157 @@ def _group_key(row: dict) -> tuple:
 
 
 # -- Streaks -----------------------------------------------------------------------------
+#
+# A streak needs only a branch's newest cells, down to the first decisive cell that is not
+# failed (the stopper).  So the cells are read newest-first in slices of time: first every
+# pair's runs since `horizon` in one query, then, for the few pairs whose stopper lies
+# further back (or was not reached), older runs pair by pair.  A stopper is trusted only if
+# its commit is not older than the oldest run read: every newer commit's runs were read too.
 
-def streaks(conn: Connection, filters: Filters, *, default_branch_only: bool = False,
-            pairs=None) -> pd.DataFrame:
-    """The current failure streak of every workflow on every branch `filters` selects (window ignored).
+_WALK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "red_since",
+                 "newest_run", "after"]
+STREAK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "sha", "message",
+                  "commit_author", "red_since", "run_url", "after"]
+_CELL = (w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), w.archivedworkflowname.label("workflow"),
+         w.archivedbranchname.label("branch"), w.commitid, w.gitid, w.createtime, w.status, w.conclusion,
+         commits.c.time.label("ctime"))
 
-    One row per (workflow, branch) whose newest decisive cell is failed: repo, workflow, branch,
-    workflow_id, branch_id, streak, first_bad (commit id), sha, message, commit_author,
-    red_since (createtime of the run that makes the first bad commit's cell red), run_url (newest failed run),
-    after (conclusion of the next older decisive cell: 'success' means the first bad commit is
-    confirmed; None means history starts with the streak).
-    `pairs`, a subquery of (workflow id, branch id), limits the branches looked at.
+
+def _cells(conn: Connection, *conditions, limit: int | None = None) -> pd.DataFrame:
+    query = (select(*_CELL).join(commits, commits.c.id == w.commitid).where(*conditions)
+             .order_by(w.createtime.desc(), w.gitid.desc()))
+    return _frame(conn.execute(query.limit(limit) if limit else query))
+
+
+def _in_pairs(frame: pd.DataFrame, pairs: set) -> pd.Series:
+    return pd.Series([p in pairs for p in zip(frame["workflow_id"], frame["branch_id"])], index=frame.index,
+                     dtype=bool)
+
+
+def _walk(rows: pd.DataFrame, complete: bool) -> tuple[pd.DataFrame, set]:
+    """Streaks of the pairs in `rows` (newest-first over their cells), and the pairs not settled.
+
+    `complete` says `rows` hold all of their pairs' runs; otherwise a pair is settled only by
+    a stopper whose commit is not older than the pair's oldest run in `rows`.
     """
-    conds = filters.without_window().conditions()
-    source = workflowruns
-    if default_branch_only:
-        source = workflowruns.join(repos, repos.c.name == w.repo, isouter=True)
-        conds.append(w.archivedbranchname == func.coalesce(repos.c.default_branch, "main"))
-    if pairs is not None:
-        conds.append(tuple_(w.workflow, w.branch).in_(pairs))
-    cell = (
-        select(w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), w.commitid,
-               w.archivedworkflowname.label("workflow"), w.archivedbranchname.label("branch"),
-               w.status, w.conclusion, w.url,
-               w.createtime.label("red_since"),
-               func.row_number().over(partition_by=(w.workflow, w.branch, w.commitid),
-                                      order_by=(w.createtime.desc(), w.gitid.desc())).label("rn"))
-        .select_from(source).where(*conds)
-        .cte("cell")
+    pair = ["workflow_id", "branch_id"]
+    if rows.empty:
+        return pd.DataFrame(columns=_WALK_COLUMNS), set()
+    oldest = rows.groupby(pair)["createtime"].min().rename("oldest")
+    cells = (rows.sort_values(["createtime", "gitid"], ascending=False)
+             .drop_duplicates(pair + ["commitid"]))
+    cells = cells[(cells["status"] == "completed") & cells["conclusion"].isin(DECISIVE)]
+    cells = cells.sort_values(pair + ["ctime", "commitid"], ascending=[True, True, False, False])
+    cells["ok"] = ~cells["conclusion"].isin(FAILED)
+    cells["oks"] = cells.groupby(pair)["ok"].cumsum()
+    bad = cells[cells["oks"] == 0]
+    stop = cells[cells["ok"] & (cells["oks"] == 1)].set_index(pair)
+    state = pd.DataFrame(index=oldest.index).join(oldest)
+    state["stop_time"] = stop["ctime"]
+    state["after"] = stop["conclusion"]
+    settled = state["stop_time"].notna() & (complete | (state["stop_time"] >= state["oldest"]))
+    if complete:
+        settled[:] = True
+    unsettled = set(state.index[~settled])
+    bad = bad[~_in_pairs(bad, unsettled)]
+    if bad.empty:
+        return pd.DataFrame(columns=_WALK_COLUMNS), unsettled
+    grouped = bad.groupby(pair, sort=False)
+    first = grouped.tail(1).set_index(pair)
+    out = first[["repo", "workflow", "branch"]].copy()
+    out["first_bad"] = first["commitid"].astype(int)
+    out["red_since"] = first["createtime"]
+    out["streak"] = grouped.size()
+    out["newest_run"] = grouped.head(1).set_index(pair)["gitid"]
+    out["after"] = state["after"].where(state["after"].notna(), None)
+    out = out.reset_index()
+    out["after"] = out["after"].astype(object).where(out["after"].notna(), None)
+    return out[_WALK_COLUMNS], unsettled
+
+
+def _streaks(conn: Connection, recent: pd.DataFrame, horizon: float | None, extra_pairs=()) -> pd.DataFrame:
+    """Streaks of the pairs in `recent` (every run of theirs since `horizon`) and of `extra_pairs`."""
+    found, unsettled = _walk(recent, horizon is None)
+    seen = set(zip(recent["workflow_id"], recent["branch_id"]))
+    unsettled = sorted(unsettled | {tuple(p) for p in extra_pairs if tuple(p) not in seen})
+    frames = [found]
+    for i in range(0, len(unsettled), 500):  # their whole history, in one query per 500 pairs
+        chunk = unsettled[i:i + 500]
+        keys = set(chunk)
+        mine = recent[_in_pairs(recent, keys)]
+        older = _cells(conn, tuple_(w.workflow, w.branch).in_(chunk),
+                       *([w.createtime < horizon] if horizon is not None else []))
+        frames.append(_walk(pd.concat([mine, older], ignore_index=True), True)[0])
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=STREAK_COLUMNS)
+    return _with_details(conn, pd.concat(frames, ignore_index=True))
+
+
+def _with_details(conn: Connection, found: pd.DataFrame) -> pd.DataFrame:
+    """Add the first bad commits' sha, message and author, and the newest failed runs' links."""
+    found = found.astype({"first_bad": int, "newest_run": int, "streak": int})
+    shas = {row[0]: row[1:] for row in conn.execute(
+        select(commits.c.id, commits.c.hash, commits.c.message, commits.c.author)
+        .where(commits.c.id.in_(found["first_bad"].tolist()))).all()}
+    urls = dict(conn.execute(select(w.gitid, w.url).where(w.gitid.in_(found["newest_run"].tolist()))).all())
+    for i, column in enumerate(("sha", "message", "commit_author")):
+        found[column] = [shas.get(c, (None, None, None))[i] for c in found["first_bad"]]
+    found["run_url"] = [urls.get(g) for g in found["newest_run"]]
+    return found[STREAK_COLUMNS]
+
+
+def _branch_filters(filters: Filters) -> Filters:
+    """Only what selects whole (workflow, branch) pairs: a streak is never cut by other filters."""
+    return Filters(repo=filters.repo, branch=filters.branch, workflow=filters.workflow)
+
+
+def streaks(conn: Connection, filters: Filters) -> pd.DataFrame:
+    """The current failure streak of every (workflow, branch) with runs in `filters`.
+
+    One row per red pair: repo, workflow, branch, workflow_id, branch_id, streak, first_bad
+    (commit id), sha, message, commit_author, red_since (createtime of the run that makes the
+    first bad commit red), run_url (newest failed run), after (conclusion of the next older
+    decisive cell: 'success' confirms the first bad commit; None: history starts with the streak).
+    The window selects the pairs, never cuts a streak short.
+    """
+    scope = _branch_filters(filters)
+    recent = _cells(conn, *scope.conditions(), *([w.createtime >= filters.since] if filters.since else []))
+    return _streaks(conn, recent, filters.since)
+
+
+def _default_branch_pairs(conn: Connection, scope: Filters) -> list[tuple]:
+    """(workflow id, branch id) of every workflow on its repository's default branch (else main or master)."""
+    named = repos.c.default_branch
+    query = (
+        select(workflows.c.id, branches.c.id)
+        .select_from(workflows.join(repos, repos.c.name == workflows.c.repo, isouter=True)
+                     .join(branches, branches.c.repo == workflows.c.repo))
+        .where(or_(branches.c.name == named, and_(named.is_(None), branches.c.name.in_(("main", "master")))))
     )
-    newest_first = (commits.c.time.desc(), cell.c.commitid.desc())
-    ok = case((cell.c.conclusion.in_(FAILED), 0), else_=1)
-    ordered = (
-        select(cell.c.repo, cell.c.workflow_id, cell.c.branch_id, cell.c.workflow, cell.c.branch,
-               cell.c.commitid, cell.c.conclusion, cell.c.url, cell.c.red_since,
-               commits.c.hash.label("sha"), commits.c.message, commits.c.author.label("commit_author"),
-               func.sum(ok).over(partition_by=(cell.c.workflow_id, cell.c.branch_id), order_by=newest_first,
-                                 rows=(None, 0)).label("oks"),
-               func.row_number().over(partition_by=(cell.c.workflow_id, cell.c.branch_id),
-                                      order_by=newest_first).label("pos"))
-        .join(commits, commits.c.id == cell.c.commitid)
-        .where(cell.c.rn == 1, cell.c.status == "completed", cell.c.conclusion.in_(DECISIVE))
-        .subquery()
-    )
-    rows = _frame(conn.execute(
-        select(ordered).where((ordered.c.oks == 0) | ((ordered.c.oks == 1) & ordered.c.conclusion.not_in(FAILED)))
-        .order_by(ordered.c.workflow_id, ordered.c.branch_id, ordered.c.pos)
-    ))
-    return _streak_rows(rows)
+    if scope.repo:
+        query = query.where(workflows.c.repo == scope.repo)
+    if scope.workflow:
+        query = query.where(workflows.c.name == scope.workflow)
+    return [tuple(row) for row in conn.execute(query.order_by(workflows.c.id, branches.c.id)).all()]
 
 
-def _streak_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    columns = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "sha", "message",
-               "commit_author", "red_since", "run_url", "after"]
-    out = []
-    for (_wf, _br), group in rows.groupby(["workflow_id", "branch_id"], sort=False):
-        bad = group[group["oks"] == 0]
-        if bad.empty:
-            continue
-        first, newest = bad.iloc[-1], bad.iloc[0]
-        stopper = group[group["oks"] == 1]
-        out.append({
-            "repo": first["repo"], "workflow": first["workflow"], "branch": first["branch"],
-            "workflow_id": int(first["workflow_id"]), "branch_id": int(first["branch_id"]), "streak": len(bad),
-            "first_bad": int(first["commitid"]), "sha": first["sha"], "message": first["message"],
-            "commit_author": first["commit_author"], "red_since": first["red_since"], "run_url": newest["url"],
-            "after": stopper.iloc[0]["conclusion"] if not stopper.empty else None,
-        })
-    return pd.DataFrame(out, columns=columns)
-
-
-def broken_main(conn: Connection, filters: Filters, *, now: float | None = None) -> pd.DataFrame:
+def broken_main(conn: Connection, filters: Filters, *, now: float | None = None,
+                recent_seconds: float = 7 * 86400) -> pd.DataFrame:
     """Workflows currently red on their repository's default branch, longest red first.
 
-    The `branch` filter is ignored (this section is about default branches); `red_for` is
-    now − the first bad commit's run createtime, in seconds.
+    The branch filter and the window are ignored (this is about default branches, now);
+    `red_for` is now − red_since, in seconds.
     """
     now = time.time() if now is None else now
-    frame = streaks(conn, filters.__class__(**{**filters.as_dict(), "branch": None}), default_branch_only=True)
+    scope = Filters(repo=filters.repo, workflow=filters.workflow)
+    pairs = _default_branch_pairs(conn, scope)
+    if not pairs:
+        return pd.DataFrame(columns=STREAK_COLUMNS + ["red_for"])
+    horizon = now - recent_seconds
+    recent = _cells(conn, *scope.conditions(), w.createtime >= horizon, w.branch.in_({b for _w, b in pairs}))
+    frame = _streaks(conn, recent, horizon, extra_pairs=pairs)
+    frame = frame[_in_pairs(frame, set(pairs))]
     frame["red_for"] = now - frame["red_since"].astype(float)
     return frame.sort_values(["red_for", "streak"], ascending=False, ignore_index=True)
 
@@ -238,8 +312,7 @@ def build_analysis(conn: Connection, filters: Filters) -> pd.DataFrame:
                                       dtype=object)
     frame["flake_rate"] = pd.Series([f / (f + s) if f + s else None
                                      for f, s in zip(frame["flaky"], frame["successful"])], dtype=object)
-    pairs = select(w.workflow, w.branch).where(*filters.conditions()).distinct()
-    red = streaks(conn, filters, pairs=pairs)[["workflow_id", "branch_id", "streak"]]
+    red = streaks(conn, filters)[["workflow_id", "branch_id", "streak"]]
     frame = frame.merge(red, on=["workflow_id", "branch_id"], how="left")
     frame["streak"] = frame["streak"].fillna(0).astype(int)
     return frame[columns]
