@@ -67,15 +67,18 @@ def _after(key_columns, key):
     return and_(first <= key[0], or_(first < key[0], _after(rest, key[1:])))
 
 
-def page(conn: Connection, filters: Filters, *, attempts: str = LATEST, limit: int = 100,
-         after: tuple | None = None) -> list[dict]:
-    """Up to `limit` rows, newest first, strictly after the key `after` (see `row_key`)."""
+def _page_query(filters: Filters, attempts: str, limit: int, after: tuple | None):
     keys = _key_columns(attempts)
     query = _base(filters, attempts, _row_columns(attempts))
     if after is not None:
         query = query.where(_after(keys, after))
-    query = query.order_by(*(k.desc() for k in keys)).limit(limit)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return query.order_by(*(k.desc() for k in keys)).limit(limit)
+
+
+def page(conn: Connection, filters: Filters, *, attempts: str = LATEST, limit: int = 100,
+         after: tuple | None = None) -> list[dict]:
+    """Up to `limit` rows, newest first, strictly after the key `after` (see `row_key`)."""
+    return [dict(row) for row in conn.execute(_page_query(filters, attempts, limit, after)).mappings()]
 
 
 def row_key(row: dict, attempts: str = LATEST) -> tuple:
@@ -87,20 +90,25 @@ def count(conn: Connection, filters: Filters, *, attempts: str = LATEST) -> int:
     return conn.execute(_base(filters, attempts, (func.count(),))).scalar_one()
 
 
+_ID, _CREATETIME, _ATTEMPT = FIELDS.index("id"), FIELDS.index("createtime"), FIELDS.index("attempt")
+
+
 def iter_rows(engine: Engine, filters: Filters, *, attempts: str = LATEST, batch: int = 2000,
-              after: tuple | None = None) -> Iterator[dict]:
-    """Every selected row, newest first, fetched in keyset batches of `batch`.
+              after: tuple | None = None) -> Iterator[tuple]:
+    """Every selected row as a tuple in `FIELDS` order, newest first, fetched in keyset batches.
 
     Each batch uses its own short read transaction, so a long export neither
     holds memory for the whole result nor pins the SQLite WAL.
     """
     while True:
         with engine.connect() as conn:
-            rows = page(conn, filters, attempts=attempts, limit=batch, after=after)
+            rows = conn.execute(_page_query(filters, attempts, batch, after)).all()
         yield from rows
         if len(rows) < batch:
             return
-        after = row_key(rows[-1], attempts)
+        last = rows[-1]
+        after = (last[_CREATETIME], last[_ID]) if attempts == LATEST else \
+            (last[_CREATETIME], last[_ID], last[_ATTEMPT])
 
 
 def run_detail(conn: Connection, gitid: int) -> dict | None:
