@@ -1,0 +1,114 @@
+"""The Triage view's callbacks: selection in, query, frame, table out.
+
+`register()` is called by the page module, once per app.
+"""
+import time
+
+from dash import Input, Output, State, callback, no_update
+
+from dashapp import urlstate
+from dashapp.components import empty_state
+from dashapp.shell import services, with_args
+from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
+from store.queries import triage as q
+from store.queries.filters import Filters
+from store.schema import repos
+
+ALL = "__all__"
+
+
+def selection_filters(sel: dict, *, now: float | None = None) -> Filters:
+    seconds = urlstate.window_seconds(sel.get("window"))
+    now = time.time() if now is None else now
+    return Filters(repo=sel.get("repo"), branch=sel.get("branch"), workflow=sel.get("workflow"),
+                   since=None if seconds is None else now - seconds)
+
+
+def _blocked(sel: dict, element_id: str):
+    """The empty state every section shows for an empty store or an unknown repository, else None."""
+    if sel.get("empty"):
+        return empty_state("No builds yet.", id=element_id)
+    if not sel.get("known", True):
+        return empty_state(f"Nothing to show: unknown repository “{sel.get('repo')}”.", id=element_id)
+    return None
+
+
+def _window_label(sel: dict) -> str:
+    return {v: label for v, label, _s in urlstate.WINDOWS}.get(sel.get("window"), "this window").lower()
+
+
+def broken_section(sel: dict, *, now: float | None = None):
+    blocked = _blocked(sel, "tr-broken-empty")
+    if blocked:
+        return blocked
+    now = time.time() if now is None else now
+    with services().engine.connect() as conn:
+        frame = q.broken_main(conn, selection_filters(sel, now=now), now=now)
+        urls = dict(conn.execute(repos.select().with_only_columns(repos.c.name, repos.c.url)).all())
+    if frame.empty:
+        return empty_state("Every default branch is green.", hint="No workflow's newest decisive result on "
+                           "main/master is a failure.", id="tr-broken-empty", className="empty-state empty-compact")
+    return broken_main_table(frame, urls)
+
+
+def failures_section(sel: dict):
+    blocked = _blocked(sel, "tr-failures-empty")
+    if blocked:
+        return blocked
+    with services().engine.connect() as conn:
+        groups = q.failure_groups(conn, selection_filters(sel))
+    if groups.empty:
+        return empty_state(f"No failed builds in the {_window_label(sel)}.", id="tr-failures-empty",
+                           className="empty-state empty-compact")
+    return failure_grid(groups, show_repo=not sel.get("repo"))
+
+
+def analysis_section(sel: dict):
+    blocked = _blocked(sel, "tr-analysis-empty")
+    if blocked:
+        return blocked
+    with services().engine.connect() as conn:
+        frame = q.build_analysis(conn, selection_filters(sel))
+    if frame.empty:
+        return empty_state(f"No runs in the {_window_label(sel)}.", id="tr-analysis-empty",
+                           className="empty-state empty-compact")
+    return analysis_grid(frame, show_repo=not sel.get("repo"))
+
+
+def flaky_section(sel: dict):
+    blocked = _blocked(sel, "tr-flaky-empty")
+    if blocked:
+        return blocked
+    filters = selection_filters(sel)
+    with services().engine.connect() as conn:
+        counts = q.flaky_counts(conn, filters)
+        runs = q.flaky_runs(conn, filters) if len(counts) else None
+    if counts.empty:
+        return empty_state(f"No flaky runs in the {_window_label(sel)}.", id="tr-flaky-empty",
+                           className="empty-state empty-compact")
+    return [flaky_counts_list(counts, show_repo=not sel.get("repo")), flaky_grid(runs)]
+
+
+def register() -> None:
+    for output, build in (("tr-broken", broken_section), ("tr-failures", failures_section),
+                          ("tr-analysis", analysis_section), ("tr-flaky", flaky_section)):
+        callback(Output(output, "children"), Input("tr-selection", "data"), Input("live-version", "data"))(
+            _section_callback(build))
+
+    @callback(Output("url", "search", allow_duplicate=True),
+              Input("tr-branch", "value"), Input("tr-workflow", "value"), Input("tr-window", "value"),
+              State("tr-selection", "data"), State("url", "search"), prevent_initial_call=True)
+    def _filters_to_url(branch, workflow, window, sel, search):
+        sel = sel or {}
+        branch = None if branch in (None, ALL) else branch
+        if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
+            return no_update
+        new = with_args(search, branch=branch, workflow=workflow, window=window)
+        return new if new != (search or "") else no_update
+
+
+def _section_callback(build):
+    def _fill(sel, _version):
+        return build(sel or {})
+    _fill.__name__ = f"_{build.__name__}"
+    return _fill

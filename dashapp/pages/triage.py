@@ -1,0 +1,95 @@
+"""The Triage view (`/triage`): what is failing, since when, and what is flaky.
+
+Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=`):
+`layout` resolves the selection once into `tr-selection`; the callbacks in
+`dashapp.callbacks.triage` fill the four sections from it (and again on every
+`live-version` bump).  No `repo=` means every repository; no `branch=` every branch.
+"""
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashapp import urlstate
+from dashapp.callbacks import triage as callbacks
+from dashapp.components import empty_state, filter_bar
+from dashapp.shell import services
+from store.queries import waterfall as names
+
+dash.register_page(__name__, path="/triage", name="Triage", title="Triage · Build Monitor", order=1)
+callbacks.register()
+
+ALL = callbacks.ALL
+
+
+def resolve(conn, query: dict) -> dict:
+    """The selection the URL asks for, checked against the store."""
+    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
+    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    known = names.repo_names(conn)
+    repo = args.get("repo")
+    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
+        else urlstate.DEFAULT_WINDOW
+    sel = {"repo": repo, "known": repo is None or repo in known, "empty": not known,
+           "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window}
+    branches = names.branch_names(conn, repo) if repo and sel["known"] else []
+    workflows = names.workflow_names(conn, repo) if sel["known"] and not sel["empty"] else []
+    for key, options in (("branch", branches), ("workflow", workflows)):
+        if sel[key] and sel[key] not in options:
+            options.insert(0, sel[key])
+    sel["branches"], sel["workflows"] = branches, workflows
+    return sel
+
+
+def _notice(sel: dict):
+    if sel["empty"]:
+        return empty_state("No builds yet.", hint="Point a GitHub webhook at POST /webhook or run init_db.py; "
+                           "failures and flaky runs appear here as they arrive.", id="tr-notice",
+                           className="empty-state mb-3")
+    if not sel["known"]:
+        return empty_state(f"Unknown repository “{sel['repo']}”.", hint="Pick one from the repository selector.",
+                           id="tr-notice", className="empty-state mb-3")
+    return html.Div(id="tr-notice")
+
+
+def _section(title: str, body, *, hint: str = "", section_id: str) -> dbc.Card:
+    header = dbc.CardHeader(html.Div([html.H2(title, className="h6 mb-0 me-2"),
+                                      html.Span(hint, className="small text-muted")],
+                                     className="d-flex align-items-baseline flex-wrap"))
+    return dbc.Card([header, dbc.CardBody(body, className="p-0 section-body")], className="mb-3 section",
+                    id=section_id)
+
+
+def _filters(sel: dict):
+    bar = filter_bar("tr", branches=sel["branches"], workflows=sel["workflows"], branch=sel["branch"] or ALL,
+                     workflow=sel["workflow"], window=sel["window"])
+    # Triage looks at every branch unless one is picked: offer "All branches" first.
+    branch_dropdown = bar.children[0].children[1]
+    branch_dropdown.options = [{"label": "All branches", "value": ALL}] + list(branch_dropdown.options)
+    branch_dropdown.placeholder = "All branches"
+    return bar
+
+
+def layout(**query):
+    with services().engine.connect() as conn:
+        sel = resolve(conn, query)
+    scope = " · ".join(x for x in (sel["repo"] or "All repositories", sel["branch"]) if x)
+    loading = {"type": "dot", "delay_show": 400}
+    return html.Div([
+        dcc.Store(id="tr-selection", data=sel),
+        html.H1(["Triage ", html.Small(scope, className="text-muted fs-6", id="tr-heading-scope")],
+                className="h4 mb-2"),
+        _notice(sel),
+        _filters(sel),
+        _section("Broken default branches", dcc.Loading(html.Div(id="tr-broken"), **loading),
+                 hint="workflows red on the newest commits of main/master, whatever the window",
+                 section_id="tr-broken-section"),
+        _section("Failed builds", dcc.Loading(html.Div(id="tr-failures"), **loading),
+                 hint="grouped by the same failure: workflow / failing job / failing step",
+                 section_id="tr-failures-section"),
+        _section("Build analysis", dcc.Loading(html.Div(id="tr-analysis"), **loading),
+                 hint="workflows × branches in the window; streak = current run of red commits",
+                 section_id="tr-analysis-section"),
+        _section("Flaky runs", dcc.Loading(html.Div(id="tr-flaky"), **loading),
+                 hint="an attempt failed, a later attempt of the same run succeeded",
+                 section_id="tr-flaky-section"),
+    ], id="triage-page")

@@ -1,0 +1,247 @@
+"""Tables of the Triage and Developer views, built from their query frames.
+
+Pure functions of frames (no queries).  Run rows in AG Grids stay raw
+`RUN_COLUMNS` dicts, formatted by the shared functions of
+`assets/dashAgGridFunctions.js` (`wfAgo`, `wfDuration`, `RunGlyph`, `RunLink`).
+"""
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import html
+
+from dashapp.components import format_duration, format_rate
+from dashapp.tables import ago, utc
+
+GRID_OPTIONS = {"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": False,
+                "enableCellTextSelection": True, "ensureDomOrder": True}
+
+
+def _clean(value):
+    return None if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _md(text) -> str:
+    """`text` safe inside a markdown cell (no links, emphasis or HTML of its own)."""
+    text = str(_clean(text) or "")
+    for ch in "\\`*_[]()<>#|":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _first_line(message) -> str:
+    return (str(_clean(message) or "").strip().splitlines() or [""])[0]
+
+
+def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
+    return f"{(repo_url or f'https://github.com/{repo}').rstrip('/')}/commit/{sha}"
+
+
+# -- Failed builds, grouped by the same failure --------------------------------------------
+
+FAILURE_COLUMNS = [
+    {"headerName": "Workflow", "field": "workflow", "minWidth": 150, "flex": 1.2, "filter": True,
+     "tooltipField": "workflow"},
+    {"headerName": "Failing job", "field": "job", "minWidth": 150, "flex": 1.4, "filter": True,
+     "tooltipField": "job"},
+    {"headerName": "Failing step", "field": "step", "minWidth": 140, "flex": 1.3, "filter": True,
+     "tooltipField": "step"},
+    {"headerName": "Failures", "field": "count", "width": 100, "type": "numericColumn", "filter": "agNumberColumnFilter"},
+    {"headerName": "First seen", "field": "first_seen", "width": 115,
+     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+    {"headerName": "Last seen", "field": "last_seen", "width": 115, "sort": "desc",
+     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+    {"headerName": "Commits", "field": "commits", "width": 100, "type": "numericColumn"},
+    {"headerName": "Authors", "field": "authors_text", "minWidth": 130, "flex": 1.2, "filter": True,
+     "tooltipField": "authors_text"},
+    {"headerName": "Runs (newest first)", "field": "runs_md", "minWidth": 260, "flex": 2.5, "cellRenderer": "markdown",
+     "sortable": False, "autoHeight": True, "wrapText": True, "cellClass": "tr-run-links"},
+]
+
+
+def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]:
+    rows = []
+    for g in groups.to_dict("records"):
+        step = _clean(g["step"])
+        number = _clean(g["step_number"])
+        links = " ".join(f"[{x['sha'][:7]}]({x['url']})" for x in g["runs"] if x.get("url"))
+        more = g["count"] - len(g["runs"])
+        rows.append({
+            "workflow": (f"{g['repo']} · " if show_repo else "") + str(g["workflow"]),
+            "job": _clean(g["job"]) or "(no job data)",
+            "step": f"#{int(number)} {step}" if step and number is not None else (step or "—"),
+            "count": int(g["count"]), "commits": int(g["commits"]),
+            "first_seen": g["first_seen"], "last_seen": g["last_seen"], "authors_text": ", ".join(g["authors"]),
+            "runs_md": links + (f" … +{more} more" if more > 0 else ""),
+        })
+    return rows
+
+
+def failure_grid(groups: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid:
+    """One row per same failure, with links to its newest runs (labelled by commit)."""
+    return dag.AgGrid(
+        id="tr-failures-grid", rowData=failure_rows(groups, show_repo=show_repo),
+        columnDefs=FAILURE_COLUMNS, defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={**GRID_OPTIONS, "domLayout": "autoHeight" if len(groups) <= 12 else "normal"},
+        style={"height": None if len(groups) <= 12 else "520px"}, className="tr-grid",
+    )
+
+
+# -- Build analysis ------------------------------------------------------------------------
+
+def _rate_style(bad: bool) -> dict:
+    """A cellStyle function: background from transparent to red (or amber) as the rate grows."""
+    rgb = "180,35,24" if bad else "154,103,0"
+    return {"function": f"params.value == null ? {{}} : {{backgroundColor: 'rgba({rgb},' + "
+                        f"(0.08 + 0.6 * Math.min(params.value, 1)) + ')', fontWeight: params.value > 0.3 ? 600 : 400}}"}
+
+
+ANALYSIS_COLUMNS = [
+    {"headerName": "Workflow", "field": "workflow", "minWidth": 120, "flex": 1, "filter": True, "pinned": "left"},
+    {"headerName": "Branch", "field": "branch", "minWidth": 140, "flex": 1.4, "filter": True, "tooltipField": "branch"},
+    {"headerName": "Runs", "field": "runs", "width": 90, "type": "numericColumn", "filter": "agNumberColumnFilter"},
+    {"headerName": "Failures", "field": "failed", "width": 100, "type": "numericColumn",
+     "filter": "agNumberColumnFilter", "sort": "desc"},
+    {"headerName": "Failure rate", "field": "failure_rate", "width": 120, "type": "numericColumn",
+     "valueFormatter": {"function": "params.value == null ? '—' : (100 * params.value).toFixed(1) + ' %'"},
+     "cellStyle": _rate_style(True)},
+    {"headerName": "Flake rate", "field": "flake_rate", "width": 115, "type": "numericColumn",
+     "valueFormatter": {"function": "params.value == null ? '—' : (100 * params.value).toFixed(1) + ' %'"},
+     "cellStyle": _rate_style(False),
+     "headerTooltip": "flaky runs ÷ (successful + flaky runs)"},
+    {"headerName": "Current streak", "field": "streak", "width": 130, "type": "numericColumn",
+     "valueFormatter": {"function": "params.value ? params.value + ' red' : '—'"},
+     "cellStyle": {"function": "params.value ? {backgroundColor: 'rgba(180,35,24,' + "
+                               "Math.min(0.15 + 0.1 * params.value, 0.7) + ')', fontWeight: 600} : {}"},
+     "headerTooltip": "consecutive newest commits whose cell is X or T"},
+    {"headerName": "Last run", "field": "last_run", "width": 110,
+     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+]
+
+
+def analysis_grid(frame: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid:
+    """Workflows × branches, rates colour-scaled (the number is always written in the cell too)."""
+    rows = []
+    for r in frame.to_dict("records"):
+        rows.append({**{k: _clean(v) for k, v in r.items()},
+                     "workflow": (f"{r['repo']} · " if show_repo else "") + str(r["workflow"])})
+    return dag.AgGrid(
+        id="tr-analysis-grid", rowData=rows, columnDefs=ANALYSIS_COLUMNS,
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={**GRID_OPTIONS, "domLayout": "autoHeight" if len(rows) <= 15 else "normal"},
+        style={"height": None if len(rows) <= 15 else "520px"}, className="tr-grid",
+    )
+
+
+# -- Broken main ---------------------------------------------------------------------------
+
+def broken_main_table(frame: pd.DataFrame, repo_urls: dict | None = None) -> dbc.Table:
+    """One row per workflow red on a default branch: streak, first bad commit, red for how long."""
+    repo_urls = repo_urls or {}
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Workflow", "Branch", "Streak", "First bad commit", "Author",
+                                                   "Red for", "Newest failure")]))
+    body = []
+    for r in frame.to_dict("records"):
+        sha = r["sha"] or ""
+        after = {"success": None, None: "history starts with the streak",
+                 "cancelled": "after a cancelled build"}.get(r["after"], f"after {r['after']}")
+        body.append(html.Tr([
+            html.Td([html.B(r["workflow"]), html.Div(r["repo"], className="small text-muted")]),
+            html.Td(r["branch"]),
+            html.Td(html.Span(f"{r['streak']} red", className="badge text-bg-danger")),
+            html.Td([html.A(sha[:7], href=commit_url(r["repo"], sha, repo_urls.get(r["repo"])), target="_blank",
+                            rel="noopener", className="font-monospace me-2 tr-first-bad-sha", title=sha),
+                     html.Span(_first_line(r["message"]), className="tr-first-bad-title"),
+                     html.Div(after, className="small text-muted") if after else None]),
+            html.Td(_clean(r["commit_author"]) or "—", className="tr-first-bad-author"),
+            html.Td(format_duration(r["red_for"]), title=f"red since {utc(r['red_since'])}"),
+            html.Td(html.A("run ↗", href=r["run_url"], target="_blank", rel="noopener") if r["run_url"] else "—"),
+        ], className="tr-broken-row", **{"data-workflow": r["workflow"], "data-repo": r["repo"]}))
+    return dbc.Table([head, html.Tbody(body)], className="mb-0 align-middle", size="sm", hover=True,
+                     id="tr-broken-table")
+
+
+# -- Flaky runs ----------------------------------------------------------------------------
+
+FLAKY_COLUMNS = [
+    {"headerName": "Run", "field": "run_md", "width": 130, "cellRenderer": "markdown", "sortable": False},
+    {"headerName": "Workflow", "field": "workflow", "minWidth": 110, "flex": 1, "filter": True},
+    {"headerName": "Branch", "field": "branch", "minWidth": 110, "flex": 1, "filter": True},
+    {"headerName": "Commit", "field": "commit", "minWidth": 220, "flex": 2.5, "tooltipField": "commit"},
+    {"headerName": "Author", "field": "author", "width": 120, "filter": True},
+    {"headerName": "Attempts", "field": "history_text", "minWidth": 170, "flex": 1.4,
+     "tooltipField": "history_text"},
+    {"headerName": "Created", "field": "createtime", "width": 110, "sort": "desc",
+     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+]
+
+
+def flaky_counts_list(counts: pd.DataFrame, *, show_repo: bool = False) -> html.Div:
+    items = [html.Span([f"{r['repo']} · " if show_repo else "", html.B(r["workflow"]),
+                        html.Span(str(r["flaky"]), className="badge rounded-pill text-bg-warning ms-1")],
+                       className="me-3 tr-flaky-count", **{"data-workflow": r["workflow"]})
+             for r in counts.to_dict("records")]
+    return html.Div([html.Span("Flaky runs per workflow: ", className="text-muted me-2"), *items],
+                    className="small p-2 d-flex flex-wrap align-items-center", id="tr-flaky-counts")
+
+
+def flaky_grid(frame: pd.DataFrame) -> dag.AgGrid:
+    rows = [{
+        "id": r["id"], "run_md": f"[#{r['id']}]({r['url']})" if r["url"] else f"#{r['id']}",
+        "workflow": r["workflow"], "branch": r["branch"], "author": r["author"],
+        "commit": f"{(r['sha'] or '')[:7]} {_first_line(r['message'])}", "createtime": r["createtime"],
+        "history_text": " → ".join(str(h) for h in r["history"]),
+    } for r in frame.to_dict("records")]
+    return dag.AgGrid(
+        id="tr-flaky-grid", rowData=rows, columnDefs=FLAKY_COLUMNS, getRowId="params.data.id",
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={**GRID_OPTIONS, "domLayout": "autoHeight" if len(rows) <= 12 else "normal"},
+        style={"height": None if len(rows) <= 12 else "460px"}, className="tr-grid",
+    )
+
+
+# -- Developer: unfixed failures and history -----------------------------------------------
+
+def unfixed_list(frame: pd.DataFrame, *, now: float) -> html.Ul:
+    items = [html.Li([
+        html.A(f"{r['workflow']} #{r['id']}", href=r["url"], target="_blank", rel="noopener", className="me-2"),
+        html.Span(r["conclusion"], className="badge text-bg-danger me-2"),
+        html.Span(f"{r['repo']} · {r['branch']} · ", className="text-muted"),
+        html.Span((r["sha"] or "")[:7], className="font-monospace me-1"),
+        html.Span(_first_line(r["message"] or r["title"])),
+        html.Span(f" · {ago(r['createtime'], now)}", className="text-muted", title=utc(r["createtime"])),
+    ], className="list-group-item dev-unfixed-item") for r in frame.to_dict("records")]
+    return html.Ul(items, className="list-group list-group-flush", id="dev-unfixed-list")
+
+
+TEXT_FILTER = {"filter": "agTextColumnFilter",
+               "filterParams": {"filterOptions": ["contains", "equals", "startsWith"], "maxNumConditions": 1,
+                                "buttons": ["reset"]}}
+HISTORY_COLUMNS = [
+    {"headerName": "", "field": "conclusion", "colId": "conclusion", "width": 60, "cellRenderer": "RunGlyph",
+     "tooltipValueGetter": {"function": "wfStateText(params.data)"}, **TEXT_FILTER},
+    {"headerName": "Workflow", "field": "workflow", "minWidth": 110, "flex": 1, "cellRenderer": "RunLink",
+     **TEXT_FILTER},
+    {"headerName": "Repository", "field": "repo", "minWidth": 120, "flex": 1, **TEXT_FILTER},
+    {"headerName": "Branch", "field": "branch", "minWidth": 120, "flex": 1.2, "tooltipField": "branch",
+     **TEXT_FILTER},
+    {"headerName": "Commit", "field": "sha", "minWidth": 200, "flex": 2.4,
+     "valueGetter": {"function": "params.data && wfCommitText(params.data)"},
+     "tooltipValueGetter": {"function": "params.data && params.data.message"}, **TEXT_FILTER},
+    {"headerName": "Event", "field": "event", "width": 100, **TEXT_FILTER},
+    {"headerName": "Attempt", "field": "attempt", "width": 95, "type": "numericColumn"},
+    {"headerName": "Duration", "field": "runtime", "width": 100, "type": "numericColumn",
+     "valueFormatter": {"function": "params.data ? wfRunDuration(params.data) : ''"}},
+    {"headerName": "Created", "field": "createtime", "width": 110, "sort": "desc",
+     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+]
+
+
+def history_grid(page_size: int) -> dag.AgGrid:
+    """The personal build history: AG Grid's infinite row model, pages sorted and filtered in SQL."""
+    return dag.AgGrid(
+        id="dev-history", rowModelType="infinite", columnDefs=HISTORY_COLUMNS,
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={**GRID_OPTIONS, "cacheBlockSize": page_size, "maxBlocksInCache": 20,
+                         "infiniteInitialRowCount": 1, "rowBuffer": 10},
+        style={"height": "600px"}, className="tr-grid",
+    )
