@@ -34,6 +34,16 @@ def test_unfixed_failures(engine):
     assert dave.empty
 
 
+def test_unfixed_failures_leave_deleted_branches_out(tmp_path):
+    from ingest import records as r
+
+    engine = store_with(tmp_path / "deleted.db", [
+        commit("c1", author="erin"), run(1, sha="c1", author="erin", branch="gone", conclusion="failure"),
+        r.Branch(repo="o/app", name="gone", time=T0 + 500, deleted=True)])
+    with engine.connect() as conn:
+        assert unfixed_failures(conn, Filters(author="erin")).empty
+
+
 def test_history_pages_sorts_and_filters(engine):
     with engine.connect() as conn:
         rows, total = history(conn, Filters(author="bob"), start=0, end=2)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from ingest.state import DECISIVE, FAILED
 from store.queries.filters import Filters
 from store.rows import run_select
-from store.schema import commits, workflowruns
+from store.schema import branches, commits, workflowruns
 
 w = workflowruns.c
 HISTORY_PAGE = 100
@@ -44,8 +44,8 @@ def is_author(conn: Connection, login: str) -> bool:
 def unfixed_failures(conn: Connection, filters: Filters) -> pd.DataFrame:
     """The author's failed runs that are still the newest decisive result of their workflow on their branch.
 
-    Whatever the time window (a failure stays unfixed until a newer run settles it).  Newest
-    first; columns of `store.rows.RUN_COLUMNS`.
+    Whatever the time window (a failure stays unfixed until a newer run settles it); branches
+    GitHub reported deleted are left out.  Newest first; columns of `store.rows.RUN_COLUMNS`.
     """
     newer = aliased(workflowruns)
     settled_later = (
@@ -56,9 +56,10 @@ def unfixed_failures(conn: Connection, filters: Filters) -> pd.DataFrame:
                    and_(newer.c.createtime == w.createtime, newer.c.gitid > w.gitid)))
         .exists()
     )
+    deleted = select(branches.c.id).where(branches.c.id == w.branch, branches.c.deletetime.is_not(None)).exists()
     query = (run_select()
              .where(*filters.without_window().conditions(), w.status == "completed", w.conclusion.in_(FAILED),
-                    ~settled_later)
+                    ~settled_later, ~deleted)
              .order_by(w.createtime.desc(), w.gitid.desc()))
     result = conn.execute(query)
     return pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=list(result.keys()))

@@ -1,0 +1,91 @@
+"""The Developer view's callbacks: selection in, query, frame, cards or table out.
+
+`register()` is called by the page module, once per app.
+"""
+import time
+
+from dash import Input, Output, State, callback, no_update
+
+from dashapp import urlstate
+from dashapp.components import empty_state, metric_card, metric_cards_row
+from dashapp.shell import services, with_args
+from dashapp.triage_tables import unfixed_list
+from store.queries import developer as q
+from store.queries.cards import metric_cards
+from store.queries.filters import Filters
+
+
+def selection_filters(sel: dict, *, now: float | None = None) -> Filters:
+    seconds = urlstate.window_seconds(sel.get("window"))
+    now = time.time() if now is None else now
+    return Filters(repo=sel.get("repo"), author=sel.get("author"), since=None if seconds is None else now - seconds)
+
+
+def _ready(sel: dict) -> bool:
+    return bool(sel.get("author")) and sel.get("known") and sel.get("known_repo", True) and not sel.get("empty")
+
+
+def cards_section(sel: dict):
+    if not _ready(sel):
+        return None
+    svc = services()
+    filters = selection_filters(sel)
+    with svc.engine.connect() as conn:
+        cards = metric_cards(conn, filters, stale_hours=svc.config.stale_hours)
+        unfixed = q.unfixed_failures(conn, filters)
+    extra = metric_card("Unfixed failures", str(len(unfixed)), "still the newest result of their branch",
+                        card_id="card-unfixed", tone="bad" if len(unfixed) else "good")
+    return metric_cards_row(cards, extra=[extra])
+
+
+def unfixed_section(sel: dict, *, now: float | None = None):
+    if not _ready(sel):
+        return None
+    with services().engine.connect() as conn:
+        frame = q.unfixed_failures(conn, selection_filters(sel))
+    if frame.empty:
+        return empty_state(f"Nothing unfixed: none of {sel['author']}'s failures is still the newest result.",
+                           id="dev-unfixed-empty", className="empty-state empty-compact")
+    return unfixed_list(frame, now=time.time() if now is None else now)
+
+
+def history_page(sel: dict, request: dict | None) -> dict:
+    """One block of the infinite row model: `getRowsRequest` in, `getRowsResponse` out."""
+    request = request or {}
+    if not _ready(sel):
+        return {"rowData": [], "rowCount": 0}
+    start = int(request.get("startRow") or 0)
+    end = int(request.get("endRow") or start + q.HISTORY_PAGE)
+    end = min(end, start + 1000)  # never more than a few pages at once
+    with services().engine.connect() as conn:
+        rows, total = q.history(conn, selection_filters(sel), start=start, end=end,
+                                sort_model=request.get("sortModel"), filter_model=request.get("filterModel"))
+    return {"rowData": rows, "rowCount": total}
+
+
+def register() -> None:
+    @callback(Output("dev-cards", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
+    def _cards(sel, _version):
+        return cards_section(sel or {})
+
+    @callback(Output("dev-unfixed", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
+    def _unfixed(sel, _version):
+        return unfixed_section(sel or {})
+
+    @callback(Output("dev-history", "getRowsResponse"), Output("dev-history-count", "children"),
+              Input("dev-history", "getRowsRequest"), State("dev-selection", "data"), prevent_initial_call=True)
+    def _history(request, sel):
+        page = history_page(sel or {}, request)
+        filtered = " matching the column filters" if (request or {}).get("filterModel") else ""
+        count = f"{page['rowCount']} runs{filtered}, newest first; sort and filter by column"
+        return page, count
+
+    @callback(Output("url", "search", allow_duplicate=True),
+              Input("dev-author", "value"), Input("dev-window", "value"),
+              State("dev-selection", "data"), State("url", "search"), prevent_initial_call=True)
+    def _filters_to_url(author, window, sel, search):
+        sel = sel or {}
+        if (author, window) == (sel.get("author"), sel.get("window")):
+            return no_update
+        new = with_args(search, author=author, window=window)
+        return new if new != (search or "") else no_update
