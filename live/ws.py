@@ -11,6 +11,7 @@ both notice a dead connection and detect missed messages from `seq` gaps.
 """
 import json
 import logging
+from collections import OrderedDict
 import math
 import signal
 import socket
@@ -20,6 +21,7 @@ import time
 from flask import Flask, current_app
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
+from wsproto.utilities import LocalProtocolError
 
 from store.rows import RUN_COLUMNS
 
@@ -35,6 +37,7 @@ DEFAULTS = {
 }
 SOCK_OPTIONS = {"ping_interval": 25, "max_message_size": 4096}  # protocol pings keep proxies from timing out
 EXTENSION = "buildmon.live"
+ENCODED_CACHE = 2048  # recent messages kept encoded (by seq) for the connections still sending them
 
 
 def _value(value):
@@ -100,6 +103,22 @@ class Connections:
         self._open: set[Connection] = set()
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._encoded: OrderedDict[int, str] = OrderedDict()
+
+    def encode(self, message: dict) -> str:
+        """`outgoing(message)`, computed once per message however many clients get it."""
+        seq = message.get("seq")
+        if not isinstance(seq, int):
+            return outgoing(message)
+        with self._lock:
+            text = self._encoded.get(seq)
+        if text is None:
+            text = outgoing(message)
+            with self._lock:
+                self._encoded[seq] = text
+                while len(self._encoded) > ENCODED_CACHE:
+                    self._encoded.popitem(last=False)
+        return text
 
     def add(self, conn: Connection) -> None:
         with self._lock:
@@ -168,9 +187,9 @@ def serve(ws, hub, conns: Connections, *, heartbeat: float, queue: int) -> None:
                     conn.send(json.dumps({"type": "ping", "seq": getattr(hub, "last_seq", None)}))
                     idle_since = time.monotonic()
                 continue
-            conn.send(outgoing(item))
+            conn.send(conns.encode(item))
             idle_since = time.monotonic()
-    except (OSError, ConnectionClosed):  # the socket broke under a send: the client is gone
+    except (OSError, ConnectionClosed, LocalProtocolError):  # the socket broke or was cut: the client is gone
         pass
     finally:
         sub.close()

@@ -1,0 +1,153 @@
+"""`/ws`: messages after a webhook, sanitising, heartbeat, fan-out to 200 clients, slow clients, shutdown."""
+import json
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+import websocket
+
+from live import ws as live_ws
+from tests.helpers import LiveServer, fixture_json, post
+
+RUN = fixture_json("workflow_run/completed.payload.json")
+
+
+def run_payload(run_id: int, message: str = "a commit") -> bytes:
+    payload = json.loads(json.dumps(RUN))
+    payload["workflow_run"].update(id=run_id, head_sha=f"{run_id:040x}")
+    payload["workflow_run"]["head_commit"].update(id=f"{run_id:040x}", message=message)
+    return json.dumps(payload).encode()
+
+
+def connect(server, **options) -> websocket.WebSocket:
+    client = websocket.create_connection(server.url.replace("http://", "ws://") + "/ws", timeout=10, **options)
+    hello = json.loads(client.recv())
+    assert hello["type"] == "hello" and isinstance(hello["seq"], int)
+    return client
+
+
+def test_webhook_reaches_a_client_as_sanitised_json(server):
+    client = connect(server)
+    assert post(server.url, "workflow_run", run_payload(41, "<script>alert(1)</script>")).status_code == 200
+    message = json.loads(client.recv())
+    assert message["type"] == "run" and message["seq"] >= 1
+    row = message["row"]
+    assert row["id"] == 41 and row["sha"] == f"{41:040x}" and row["status"] == "completed"
+    assert row["message"] == "<script>alert(1)</script>"  # data, escaped by whoever shows it, never parsed
+    assert set(row) == set(live_ws.RUN_FIELDS)
+    client.close()
+
+
+def test_outgoing_allows_plain_json_only():
+    text = live_ws.outgoing({"type": "run", "seq": 3, "secret": "x", "row": {
+        "id": 2 ** 60, "runtime": float("nan"), "queuetime": float("inf"), "title": b"bytes", "url": "javascript:x",
+        "message": "m" * 5000, "token": "hidden", "createtime": 1.5}})
+    message = json.loads(text)
+    assert set(message) == {"type", "seq", "row"} and "token" not in message["row"]
+    row = message["row"]
+    assert row["id"] == str(2 ** 60) and row["runtime"] is None and row["queuetime"] is None
+    assert row["title"] is None and row["url"] is None and len(row["message"]) == live_ws.MAX_TEXT
+    assert json.loads(live_ws.outgoing({"type": "weird", "seq": 9, "row": {"a": 1}})) == {"type": "other", "seq": 9}
+
+
+def test_idle_connection_gets_pings_with_the_last_seq(app, server):
+    app.server.config["LIVE_HEARTBEAT"] = 0.3
+    client = connect(server)
+    app.server.extensions["buildmon"].hub.publish({"type": "job", "row": {"gitid": 1, "run_gitid": 2,
+                                                                          "attempt": 1, "repo": "o/r"}})
+    job = json.loads(client.recv())
+    ping = json.loads(client.recv())
+    assert job["type"] == "job" and ping == {"type": "ping", "seq": job["seq"]}
+    client.close()
+
+
+def test_close_ends_every_connection_with_going_away(app, server):
+    clients = [connect(server) for _ in range(3)]
+    started = time.monotonic()
+    live_ws.close(app.server)
+    for client in clients:
+        opcode, frame = client.recv_data_frame(True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(frame.data[:2], "big") == 1001
+    assert time.monotonic() - started < 3
+    assert app.server.extensions["buildmon"].hub.subscriber_count == 0
+    with pytest.raises((websocket.WebSocketException, ConnectionError, AssertionError, OSError, ValueError)):
+        connect(server)  # a closing server refuses new connections
+
+
+class Receiver(threading.Thread):
+    """A client that reads everything and notes when each run arrived."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.client, self.arrivals, self.error = client, {}, None
+
+    def run(self):
+        try:
+            while True:
+                message = json.loads(self.client.recv())
+                if message["type"] == "run":
+                    self.arrivals[message["row"]["id"]] = time.perf_counter()
+        except Exception as exc:  # closed at the end of the test
+            self.error = exc
+
+
+def _latencies(receivers, posted, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(set(posted) <= set(r.arrivals) for r in receivers):
+        time.sleep(0.05)
+    out = sorted(r.arrivals[run] - at for r in receivers for run, at in posted.items() if run in r.arrivals)
+    assert len(out) == len(receivers) * len(posted), "every client gets every webhook"
+    return out
+
+
+def _post_runs(server, first, count=5):
+    posted = {}
+    for run in range(first, first + count):
+        posted[run] = time.perf_counter()
+        assert post(server.url, "workflow_run", run_payload(run, "x" * 1500)).status_code == 200
+    return posted
+
+
+@pytest.mark.slow
+def test_200_clients_get_each_webhook_and_a_stuck_one_delays_nobody(app, services):
+    conns = app.server.extensions[live_ws.EXTENSION]
+    conns.send_timeout = 12.0
+    with LiveServer(app) as server:
+        receivers = [Receiver(connect(server)) for _ in range(200)]
+        for r in receivers:
+            r.start()
+        readers = set(conns._open)
+        before = _latencies(receivers, _post_runs(server, 1000))
+        # Never reads, with a tiny receive buffer: the server's sends to it soon block.
+        stuck = connect(server, sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+        assert services.hub.subscriber_count == 201
+        (stuck_conn,) = set(conns._open) - readers
+        # A slow link, quickly: small buffers on the server's side of it too.
+        stuck_conn.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        filler = 0
+        while filler < 1000 and not (stuck_conn.sending_since or stuck_conn.aborted):
+            for _ in range(10):  # until its socket buffers are full and a send to it blocks
+                filler += 1
+                services.hub.publish({"type": "run", "row": {"id": -filler, "message": "y" * 800}})
+            time.sleep(0.2)
+        _latencies(receivers, {-filler: 0})  # the others have read everything sent so far
+        stuck_since = time.monotonic()
+        during = _latencies(receivers, _post_runs(server, 2000))
+        still_stuck = not stuck_conn.aborted
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and services.hub.subscriber_count > 200:
+            time.sleep(0.1)
+        dropped_after = time.monotonic() - stuck_since
+        p99 = lambda values: values[int(len(values) * 0.99)]  # noqa: E731
+        summary = (f"p50/p99 before {statistics.median(before):.3f}/{p99(before):.3f}s, while one client is "
+                   f"stuck {statistics.median(during):.3f}/{p99(during):.3f}s (still stuck: {still_stuck})")
+        print(summary)
+        assert p99(during) < max(1.0, 3 * p99(before)), summary
+        assert services.hub.subscriber_count == 200 and len(conns) == 200, "the stuck client is dropped"
+        assert still_stuck and dropped_after < 30
+        live_ws.close(app.server)
+        for r in receivers:
+            r.join(timeout=5)
+        stuck.close()
