@@ -1,0 +1,151 @@
+"""The Triage page in headless Chromium (`dash_duo`), on the demo history and on empty stores."""
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.by import By
+
+from dashapp import create_app
+from dashapp.config import Config
+from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, demo_facts, populate
+from store.engine import make_engine
+from store.migrate import upgrade
+
+pytestmark = pytest.mark.browser
+DEMO_RUNS = 400  # enough for the demo's story (red streak, flaky run), quick to build
+SECTIONS = ("#tr-broken-table", "#tr-failures-grid", "#tr-analysis-grid", "#tr-flaky-grid")
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
+    engine = make_engine(path)
+    upgrade(engine)
+    populate(engine, seed=1, runs=DEMO_RUNS)
+    facts = demo_facts(engine)
+    engine.dispose()
+    return path, facts
+
+
+def _start(dash_duo, database_path, query=""):
+    app = create_app(Config.from_env({}, database_path=database_path, webhook_secret="s"))
+    dash_duo.start_server(app)
+    _open(dash_duo, query)
+    return app
+
+
+def _open(dash_duo, query=""):
+    dash_duo.driver.get(dash_duo.server_url + "/triage" + query)
+    dash_duo.wait_for_element("#triage-page", timeout=20)
+    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+        dash_duo.wait_for_element(f"#{section} > *", timeout=30)
+
+
+def _select(dash_duo, dropdown_id, label):
+    """Pick `label` in a dcc.Dropdown (Dash 4: a button opening a list of role=option labels)."""
+    dash_duo.find_element(f"#{dropdown_id}").click()
+    until(lambda: any(o.text == label for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")),
+          timeout=10)
+    next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label).click()
+
+
+def _rows(dash_duo, grid_id):
+    return dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{grid_id} .ag-center-cols-container .ag-row")
+
+
+def _broken_row(dash_duo, repo, workflow):
+    return dash_duo.find_element(f"tr.tr-broken-row[data-repo='{repo}'][data-workflow='{workflow}']")
+
+
+def test_tr001_every_section_filled_and_red_streak_in_broken_main(dash_duo, demo_db):
+    path, _facts = demo_db
+    _start(dash_duo, path)
+    for section in SECTIONS:
+        dash_duo.wait_for_element(section, timeout=20)
+    for grid in ("tr-failures-grid", "tr-analysis-grid", "tr-flaky-grid"):
+        until(lambda: _rows(dash_duo, grid), timeout=20)
+    row = _broken_row(dash_duo, RED_STREAK["repo"], RED_STREAK["workflow"])
+    assert f"{RED_STREAK['length']} red" in row.text
+    sha = row.find_element(By.CSS_SELECTOR, ".tr-first-bad-sha")
+    assert sha.text == RED_STREAK["first_bad_sha"][:7]
+    assert sha.get_attribute("href").endswith(f"/commit/{RED_STREAK['first_bad_sha']}")
+    assert RED_STREAK["first_bad_title"] in row.find_element(By.CSS_SELECTOR, ".tr-first-bad-title").text
+    assert row.find_element(By.CSS_SELECTOR, ".tr-first-bad-author").text == RED_STREAK["first_bad_author"]
+    # The streak's failures are one group: same workflow, job and step.
+    failures = dash_duo.find_element("#tr-failures-grid").text
+    assert RED_STREAK["job"] in failures and RED_STREAK["step"] in failures
+    assert dash_duo.get_logs() == []
+
+
+def test_tr002_known_flaky_run_listed(dash_duo, demo_db):
+    path, facts = demo_db
+    flaky = facts["flaky_example"]
+    _start(dash_duo, path, f"?repo={FLAKY_EXAMPLE['repo']}&workflow={FLAKY_EXAMPLE['workflow']}&window=30d")
+    row = dash_duo.wait_for_element(f"#tr-flaky-grid .ag-row[row-id='{flaky['run_gitid']}']", timeout=20)
+    assert "failure → success" in row.text and FLAKY_EXAMPLE["sha"][:7] in row.text
+    link = row.find_element(By.CSS_SELECTOR, "a")
+    assert link.get_attribute("href") == flaky["run_url"]
+    counts = dash_duo.find_element("#tr-flaky-counts")
+    assert FLAKY_EXAMPLE["workflow"] in counts.text
+
+
+def test_tr003_filters_update_url_reload_and_back(dash_duo, demo_db):
+    path, _facts = demo_db
+    _start(dash_duo, path, "?repo=acme/webapp")
+    before = dash_duo.find_element("#tr-failures").text
+    _select(dash_duo, "tr-window", "Last 24 hours")
+    until(lambda: "window=24h" in dash_duo.driver.current_url, timeout=10)
+    assert "repo=acme%2Fwebapp" in dash_duo.driver.current_url  # the other arguments are kept
+    until(lambda: _text(dash_duo, "#tr-window").startswith("Last 24 hours"), timeout=20)  # re-rendered
+    _open_same(dash_duo)
+    _select(dash_duo, "tr-workflow", "Lint")
+    until(lambda: "workflow=Lint" in dash_duo.driver.current_url, timeout=10)
+    until(lambda: "CI" not in dash_duo.find_element("#tr-broken").text, timeout=20)
+    _open_same(dash_duo)  # let the re-rendered sections settle
+    url = dash_duo.driver.current_url
+    shown = {s: dash_duo.find_element(f"#{s}").text for s in ("tr-heading-scope", "tr-failures", "tr-analysis")}
+    # Reloading the URL gives the same view.
+    dash_duo.driver.get(url)
+    _open_same(dash_duo)
+    assert {s: dash_duo.find_element(f"#{s}").text for s in shown} == shown
+    assert dash_duo.find_element("#tr-window").text.startswith("Last 24 hours")
+    # Back to the first selection.
+    dash_duo.driver.back()
+    dash_duo.driver.back()
+    until(lambda: "window=" not in dash_duo.driver.current_url, timeout=10)
+    until(lambda: dash_duo.find_element("#tr-failures").text == before, timeout=20)
+
+
+def _text(dash_duo, selector):
+    try:
+        return dash_duo.find_element(selector).text
+    except Exception:  # replaced while reading
+        return ""
+
+
+def _open_same(dash_duo):
+    dash_duo.wait_for_element("#triage-page", timeout=20)
+    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+        dash_duo.wait_for_element(f"#{section} > *", timeout=30)
+
+
+def test_tr004_unknown_repository_shows_empty_states(dash_duo, demo_db):
+    path, _facts = demo_db
+    _start(dash_duo, path, "?repo=nobody/none")
+    assert "Unknown repository" in dash_duo.find_element("#tr-notice").text
+    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+        assert dash_duo.find_element(f"#{section}-empty").is_displayed()
+    assert dash_duo.get_logs() == []
+
+
+def test_tr005_empty_database(dash_duo, tmp_path):
+    _start(dash_duo, str(tmp_path / "empty.db"))
+    assert "No builds yet" in dash_duo.find_element("#tr-notice").text
+    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+        assert dash_duo.find_element(f"#{section}-empty").is_displayed()
+    assert "Traceback" not in dash_duo.driver.page_source and "NaN" not in dash_duo.find_element("#triage-page").text
+
+
+def test_tr006_quiet_window_shows_empty_sections(dash_duo, demo_db):
+    path, _facts = demo_db
+    _start(dash_duo, path, "?repo=acme/mobile&window=1h&workflow=Release")
+    assert "No failed builds in the last hour" in dash_duo.find_element("#tr-failures").text
+    assert dash_duo.find_element("#tr-flaky-empty").is_displayed()
