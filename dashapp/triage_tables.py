@@ -99,7 +99,7 @@ ANALYSIS_COLUMNS = [
     {"headerName": "Workflow", "field": "workflow", "minWidth": 120, "flex": 1, "filter": True, "pinned": "left"},
     {"headerName": "Branch", "field": "branch", "minWidth": 140, "flex": 1.4, "filter": True, "tooltipField": "branch"},
     {"headerName": "Runs", "field": "runs", "width": 90, "type": "numericColumn", "filter": "agNumberColumnFilter"},
-    {"headerName": "Failures", "field": "failed", "width": 100, "type": "numericColumn",
+    {"headerName": "Failures", "field": "failed", "width": 115, "type": "numericColumn",
      "filter": "agNumberColumnFilter", "sort": "desc"},
     {"headerName": "Failure rate", "field": "failure_rate", "width": 120, "type": "numericColumn",
      "valueFormatter": {"function": "params.value == null ? '—' : (100 * params.value).toFixed(1) + ' %'"},
