@@ -8,7 +8,6 @@ digest makes the order total, so any arrival order of the same reports,
 with any duplicates, ends in the same stored row.
 """
 import hashlib
-from dataclasses import astuple
 
 STATUS_RANK = {
     "requested": 0,
@@ -31,7 +30,9 @@ def status_rank(status: str | None) -> int:
 
 def state_key(record, updatetime: float | None = None) -> str:
     """A string that orders reports of one run attempt or job; greater wins."""
-    digest = hashlib.sha1(repr(astuple(record)).encode()).hexdigest()[:16]
+    # repr() of a frozen dataclass lists every field, nested steps included,
+    # without astuple's deep copy.
+    digest = hashlib.sha1(repr(record).encode()).hexdigest()[:16]
     rank = status_rank(record.status) + 1
     return f"{rank:02d}|{int(updatetime or 0):012d}|{digest}"
 

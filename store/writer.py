@@ -5,10 +5,14 @@ caller owns: the webhook, the backfill and the demo generator alike.  The
 state rules live in the upserts' WHERE clauses: a report replaces the stored
 one only when its state key is greater (see `ingest.state`), so late,
 duplicated or reordered deliveries end in the same rows.
+
+The statements are built once per SQL dialect and executed with parameters:
+building SQLAlchemy constructs per record was most of the write cost.
 """
 import json
+from functools import lru_cache
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -16,226 +20,162 @@ from ingest import records as r
 from ingest.state import job_key, run_key
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
+RUN_FIELDS = ("branch", "commitid", "workflow", "author", "runtime", "starttime", "endtime", "queuetime", "status",
+              "conclusion", "url", "archivedbranchname", "archivedcommithash", "archivedworkflowname",
+              "run_attempt", "event", "updatetime", "run_number", "title", "statekey")
+ATTEMPT_FIELDS = ("author", "status", "conclusion", "createtime", "starttime", "endtime", "updatetime", "runtime",
+                  "queuetime", "url", "statekey")
+JOB_FIELDS = ("run_gitid", "run_attempt", "repo", "name", "workflow_name", "head_branch", "head_sha", "status",
+              "conclusion", "createtime", "starttime", "endtime", "queuetime", "runtime", "runner_name", "runner_id",
+              "labels", "url", "statekey")
 
-def _insert(conn: Connection, table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
+@lru_cache(maxsize=4)
+def _statements(dialect_name: str) -> dict:
+    """Every statement the writer runs, for one dialect."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    s = {}
 
-def _id(conn: Connection, table, **where) -> int:
-    query = select(table.c.id)
-    for column, value in where.items():
-        query = query.where(table.c[column] == value)
-    return conn.execute(query).scalar_one()
+    ins = dialect.insert(repos)
+    s["repo"] = ins.on_conflict_do_update(index_elements=[repos.c.name], set_={
+        "default_branch": func.coalesce(ins.excluded.default_branch, repos.c.default_branch),
+        "url": func.coalesce(ins.excluded.url, repos.c.url)})
+
+    # A branch event: keep the first author and creation time; a delete sets
+    # deletetime, a push with a time (a new push) revives a deleted branch.
+    for variant in ("deleted", "revived", "plain"):
+        ins = dialect.insert(branches)
+        deletetime = {"deleted": ins.excluded.deletetime, "revived": None, "plain": branches.c.deletetime}[variant]
+        s[f"branch_{variant}"] = ins.on_conflict_do_update(
+            index_elements=[branches.c.repo, branches.c.name],
+            set_={"author": func.coalesce(branches.c.author, ins.excluded.author),
+                  "createtime": func.coalesce(branches.c.createtime, ins.excluded.createtime),
+                  "deletetime": deletetime})
+
+    ins = dialect.insert(commits)
+    s["commit"] = ins.on_conflict_do_update(index_elements=[commits.c.repo, commits.c.hash], set_={
+        # The first author and message seen (they are the same commit's); the
+        # earliest time, since a run's placeholder time is later.
+        "author": func.coalesce(commits.c.author, ins.excluded.author),
+        "message": func.coalesce(commits.c.message, ins.excluded.message),
+        "time": case((ins.excluded.time < commits.c.time, ins.excluded.time), else_=commits.c.time)})
+
+    ins = dialect.insert(workflows)
+    s["workflow"] = ins.on_conflict_do_update(index_elements=[workflows.c.repo, workflows.c.name], set_={
+        "url": case((workflows.c.url == "", ins.excluded.url), else_=workflows.c.url),
+        "gitid": func.coalesce(workflows.c.gitid, ins.excluded.gitid),
+        "path": func.coalesce(workflows.c.path, ins.excluded.path)})
+
+    # Get-or-create returning the id in one statement (a no-op update makes
+    # RETURNING answer on conflict too).
+    for name, table, keys in (("branch_id", branches, ("repo", "name")), ("commit_id", commits, ("repo", "hash")),
+                              ("workflow_id", workflows, ("repo", "name"))):
+        ins = dialect.insert(table)
+        s[name] = ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                            set_={keys[1]: ins.excluded[keys[1]]}).returning(table.c.id)
+
+    ins = dialect.insert(workflowruns)
+    s["run"] = ins.on_conflict_do_update(index_elements=[workflowruns.c.gitid],
+                                         set_={f: ins.excluded[f] for f in RUN_FIELDS},
+                                         where=ins.excluded.statekey > workflowruns.c.statekey)
+    s["run_createtime"] = (workflowruns.update()
+                           .where(workflowruns.c.gitid == bindparam("g"), workflowruns.c.createtime > bindparam("c"))
+                           .values(createtime=bindparam("c")))
+    s["run_id"] = select(workflowruns.c.id).where(workflowruns.c.gitid == bindparam("g"))
+
+    ins = dialect.insert(runattempts)
+    s["attempt"] = ins.on_conflict_do_update(index_elements=[runattempts.c.gitid, runattempts.c.attempt],
+                                             set_={f: ins.excluded[f] for f in ATTEMPT_FIELDS},
+                                             where=ins.excluded.statekey > runattempts.c.statekey)
+
+    ins = dialect.insert(jobs)
+    s["job"] = ins.on_conflict_do_update(index_elements=[jobs.c.gitid], set_={f: ins.excluded[f] for f in JOB_FIELDS},
+                                         where=ins.excluded.statekey > jobs.c.statekey)
+    s["job_id"] = select(jobs.c.id).where(jobs.c.gitid == bindparam("g"))
+    s["steps_delete"] = steps.delete().where(steps.c.job == bindparam("j"))
+    s["steps_insert"] = steps.insert()
+    return s
 
 
 def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
     """Write `items` (records) and return the changes worth broadcasting."""
+    stmts = _statements(conn.dialect.name)
     changes = []
     for item in items:
-        handler = _HANDLERS[type(item)]
-        change = handler(conn, item, now)
+        change = _HANDLERS[type(item)](conn, stmts, item, now)
         if change:
             changes.append(change)
     return changes
 
 
-def _repo(conn: Connection, repo: r.Repo, _now) -> None:
-    ins = _insert(conn, repos).values(name=repo.name, default_branch=repo.default_branch, url=repo.url)
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[repos.c.name],
-            set_={
-                "default_branch": func.coalesce(ins.excluded.default_branch, repos.c.default_branch),
-                "url": func.coalesce(ins.excluded.url, repos.c.url),
-            },
-        )
-    )
+def _repo(conn, s, repo: r.Repo, _now) -> None:
+    conn.execute(s["repo"], {"name": repo.name, "default_branch": repo.default_branch, "url": repo.url})
 
 
-def _branch(conn: Connection, branch: r.Branch, now) -> dict | None:
-    ins = _insert(conn, branches).values(
-        repo=branch.repo,
-        name=branch.name,
-        author=branch.author,
-        createtime=branch.time,
-        deletetime=(branch.time or now) if branch.deleted else None,
-    )
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[branches.c.repo, branches.c.name],
-            set_={
-                "author": func.coalesce(branches.c.author, ins.excluded.author),
-                "createtime": func.coalesce(branches.c.createtime, ins.excluded.createtime),
-                "deletetime": ins.excluded.deletetime
-                if branch.deleted
-                else (branches.c.deletetime if branch.time is None else None),
-            },
-        )
-    )
-    return None
+def _branch(conn, s, branch: r.Branch, now) -> None:
+    variant = "deleted" if branch.deleted else ("plain" if branch.time is None else "revived")
+    conn.execute(s[f"branch_{variant}"], {
+        "repo": branch.repo, "name": branch.name, "author": branch.author, "createtime": branch.time,
+        "deletetime": (branch.time or now) if branch.deleted else None})
 
 
-def _branch_id(conn: Connection, repo: str, name: str) -> int:
-    ins = _insert(conn, branches).values(repo=repo, name=name)
-    conn.execute(ins.on_conflict_do_nothing(index_elements=[branches.c.repo, branches.c.name]))
-    return _id(conn, branches, repo=repo, name=name)
+def _commit(conn, s, commit: r.Commit, _now) -> None:
+    conn.execute(s["commit"], {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
+                               "message": commit.message, "time": commit.time})
 
 
-def _commit(conn: Connection, commit: r.Commit, _now) -> None:
-    ins = _insert(conn, commits).values(
-        repo=commit.repo, hash=commit.hash, author=commit.author, message=commit.message, time=commit.time
-    )
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[commits.c.repo, commits.c.hash],
-            set_={
-                # Keep the first author and message seen (they are the same
-                # commit's); the earliest time, since placeholders are later.
-                "author": func.coalesce(commits.c.author, ins.excluded.author),
-                "message": func.coalesce(commits.c.message, ins.excluded.message),
-                "time": case((ins.excluded.time < commits.c.time, ins.excluded.time), else_=commits.c.time),
-            },
-        )
-    )
+def _workflow(conn, s, workflow: r.Workflow, _now) -> None:
+    conn.execute(s["workflow"], {"repo": workflow.repo, "name": workflow.name, "url": workflow.url,
+                                 "gitid": workflow.gitid, "path": workflow.path})
 
 
-def _workflow(conn: Connection, workflow: r.Workflow, _now) -> None:
-    ins = _insert(conn, workflows).values(
-        repo=workflow.repo, name=workflow.name, url=workflow.url, gitid=workflow.gitid, path=workflow.path
-    )
-    conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[workflows.c.repo, workflows.c.name],
-            set_={
-                "url": case((workflows.c.url == "", ins.excluded.url), else_=workflows.c.url),
-                "gitid": func.coalesce(workflows.c.gitid, ins.excluded.gitid),
-                "path": func.coalesce(workflows.c.path, ins.excluded.path),
-            },
-        )
-    )
-
-
-def _workflow_id(conn: Connection, repo: str, name: str) -> int:
-    ins = _insert(conn, workflows).values(repo=repo, name=name, url="")
-    conn.execute(ins.on_conflict_do_nothing(index_elements=[workflows.c.repo, workflows.c.name]))
-    return _id(conn, workflows, repo=repo, name=name)
-
-
-def _commit_id(conn: Connection, repo: str, sha: str, time: float) -> int:
-    ins = _insert(conn, commits).values(repo=repo, hash=sha, time=time)
-    conn.execute(ins.on_conflict_do_nothing(index_elements=[commits.c.repo, commits.c.hash]))
-    return _id(conn, commits, repo=repo, hash=sha)
-
-
-def _run(conn: Connection, run: r.Run, _now) -> dict | None:
+def _run(conn, s, run: r.Run, _now) -> dict | None:
     key = run_key(run)
-    latest_key = f"{run.attempt:04d}|{key}"
-    values = dict(
-        branch=_branch_id(conn, run.repo, run.branch),
-        commitid=_commit_id(conn, run.repo, run.head_sha, run.createtime),
-        workflow=_workflow_id(conn, run.repo, run.workflow),
-        author=run.author,
-        runtime=run.runtime,
-        starttime=run.starttime,
-        endtime=run.endtime,
-        queuetime=run.queuetime,
-        status=run.status,
-        conclusion=run.conclusion,
-        url=run.url,
-        archivedbranchname=run.branch,
-        archivedcommithash=run.head_sha,
-        archivedworkflowname=run.workflow,
-        run_attempt=run.attempt,
-        event=run.event,
-        updatetime=run.updatetime,
-        run_number=run.run_number,
-        title=run.title,
-        statekey=latest_key,
-    )
-    ins = _insert(conn, workflowruns).values(gitid=run.gitid, repo=run.repo, createtime=run.createtime, **values)
-    latest = conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[workflowruns.c.gitid],
-            set_=values,
-            where=ins.excluded.statekey > workflowruns.c.statekey,
-        )
-    ).rowcount
+    values = {
+        "gitid": run.gitid, "repo": run.repo, "createtime": run.createtime,
+        "branch": conn.execute(s["branch_id"], {"repo": run.repo, "name": run.branch}).scalar_one(),
+        "commitid": conn.execute(s["commit_id"], {"repo": run.repo, "hash": run.head_sha,
+                                                  "time": run.createtime}).scalar_one(),
+        "workflow": conn.execute(s["workflow_id"], {"repo": run.repo, "name": run.workflow, "url": ""}).scalar_one(),
+        "author": run.author, "runtime": run.runtime, "starttime": run.starttime, "endtime": run.endtime,
+        "queuetime": run.queuetime, "status": run.status, "conclusion": run.conclusion, "url": run.url,
+        "archivedbranchname": run.branch, "archivedcommithash": run.head_sha, "archivedworkflowname": run.workflow,
+        "run_attempt": run.attempt, "event": run.event, "updatetime": run.updatetime,
+        "run_number": run.run_number, "title": run.title, "statekey": f"{run.attempt:04d}|{key}",
+    }
+    latest = conn.execute(s["run"], values).rowcount
     # The run's createtime is its first attempt's, whichever attempt arrived first.
-    conn.execute(
-        workflowruns.update()
-        .where(workflowruns.c.gitid == run.gitid, workflowruns.c.createtime > run.createtime)
-        .values(createtime=run.createtime)
-    )
-    run_id = _id(conn, workflowruns, gitid=run.gitid)
-    attempt_values = dict(
-        author=run.author,
-        status=run.status,
-        conclusion=run.conclusion,
-        createtime=run.createtime,
-        starttime=run.starttime,
-        endtime=run.endtime,
-        updatetime=run.updatetime,
-        runtime=run.runtime,
-        queuetime=run.queuetime,
-        url=run.url,
-        statekey=key,
-    )
-    ins = _insert(conn, runattempts).values(run=run_id, gitid=run.gitid, attempt=run.attempt, **attempt_values)
-    attempt = conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[runattempts.c.gitid, runattempts.c.attempt],
-            set_=attempt_values,
-            where=ins.excluded.statekey > runattempts.c.statekey,
-        )
-    ).rowcount
+    conn.execute(s["run_createtime"], {"g": run.gitid, "c": run.createtime})
+    run_id = conn.execute(s["run_id"], {"g": run.gitid}).scalar_one()
+    attempt = conn.execute(s["attempt"], {
+        "run": run_id, "gitid": run.gitid, "attempt": run.attempt, "author": run.author, "status": run.status,
+        "conclusion": run.conclusion, "createtime": run.createtime, "starttime": run.starttime,
+        "endtime": run.endtime, "updatetime": run.updatetime, "runtime": run.runtime, "queuetime": run.queuetime,
+        "url": run.url, "statekey": key}).rowcount
     if not (latest or attempt):
         return None
     return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}
 
 
-def _job(conn: Connection, job: r.Job, _now) -> dict | None:
-    values = dict(
-        run_gitid=job.run_gitid,
-        run_attempt=job.run_attempt,
-        repo=job.repo,
-        name=job.name,
-        workflow_name=job.workflow_name,
-        head_branch=job.head_branch,
-        head_sha=job.head_sha,
-        status=job.status,
-        conclusion=job.conclusion,
-        createtime=job.createtime,
-        starttime=job.starttime,
-        endtime=job.endtime,
-        queuetime=job.queuetime,
-        runtime=job.runtime,
-        runner_name=job.runner_name,
-        runner_id=job.runner_id,
-        labels=json.dumps(list(job.labels)),
-        url=job.url,
-        statekey=job_key(job),
-    )
-    ins = _insert(conn, jobs).values(gitid=job.gitid, **values)
-    changed = conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[jobs.c.gitid], set_=values, where=ins.excluded.statekey > jobs.c.statekey
-        )
-    ).rowcount
+def _job(conn, s, job: r.Job, _now) -> dict | None:
+    changed = conn.execute(s["job"], {
+        "gitid": job.gitid, "run_gitid": job.run_gitid, "run_attempt": job.run_attempt, "repo": job.repo,
+        "name": job.name, "workflow_name": job.workflow_name, "head_branch": job.head_branch,
+        "head_sha": job.head_sha, "status": job.status, "conclusion": job.conclusion, "createtime": job.createtime,
+        "starttime": job.starttime, "endtime": job.endtime, "queuetime": job.queuetime, "runtime": job.runtime,
+        "runner_name": job.runner_name, "runner_id": job.runner_id, "labels": json.dumps(list(job.labels)),
+        "url": job.url, "statekey": job_key(job)}).rowcount
     if not changed:
         return None
-    job_id = _id(conn, jobs, gitid=job.gitid)
-    conn.execute(steps.delete().where(steps.c.job == job_id))
+    job_id = conn.execute(s["job_id"], {"g": job.gitid}).scalar_one()
+    conn.execute(s["steps_delete"], {"j": job_id})
     if job.steps:
-        conn.execute(
-            steps.insert(),
-            [
-                dict(job=job_id, number=s.number, name=s.name, status=s.status, conclusion=s.conclusion,
-                     starttime=s.starttime, endtime=s.endtime)
-                for s in {s.number: s for s in job.steps}.values()
-            ],
-        )
-    return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt, "repo": job.repo}
+        conn.execute(s["steps_insert"], [
+            {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
+             "starttime": st.starttime, "endtime": st.endtime}
+            for st in {st.number: st for st in job.steps}.values()])
+    return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
+            "repo": job.repo}
 
 
 _HANDLERS = {
