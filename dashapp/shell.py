@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 import dash
 import dash_bootstrap_components as dbc
 import flask
-from dash import Input, Output, ctx, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from dashapp import live_ui
 
@@ -92,19 +92,25 @@ def register_callbacks(app: dash.Dash) -> None:
     @app.callback(
         Output("url", "search", allow_duplicate=True),
         Output("repo-select", "value"),
+        Output("repo-select", "options"),
         Input("url", "search"),
         Input("repo-select", "value"),
+        State("repo-select", "options"),
         prevent_initial_call="initial_duplicate",
     )
-    def _sync_repo(search, selected):
+    def _sync_repo(search, selected, options):
         # One callback both ways: the URL drives the selector, the selector writes the URL.
         current = query_args(search).get("repo") or ALL_REPOS
         if ctx.triggered_id != "repo-select":
-            return no_update, current
-        if (selected or ALL_REPOS) == current:
-            return no_update, no_update
-        repo = None if selected in (None, ALL_REPOS) else selected
-        return with_args(search, drop=REPO_SCOPED_ARGS, repo=repo), no_update
+            known = {o["value"] for o in options or []}
+            if current in known:
+                return no_update, current, no_update
+            # A repository the store does not know (yet): show it, rather than let the selector drop it.
+            return no_update, current, (options or []) + [{"label": f"{current} (unknown)", "value": current}]
+        if selected is None or selected == current:
+            return no_update, no_update, no_update
+        repo = None if selected == ALL_REPOS else selected
+        return with_args(search, drop=REPO_SCOPED_ARGS, repo=repo), no_update, no_update
 
     @app.callback(
         *[Output(nav_id, "href") for nav_id, _l, _p in VIEWS],

@@ -55,13 +55,13 @@ def cell_title(workflow: str, cell: dict) -> str:
 
 def _glyph_cell(workflow: str, cell: dict | None):
     if cell is None:
-        return html.Td("", className="wf-cell wf-none", title=f"{workflow}: not run")
+        return html.Td("", className="wf-cell wf-none", title=f"{workflow}: not run", **{"data-workflow": workflow})
     glyph = cell["glyph"]
     label = cell_title(workflow, cell)
     css = "wf-glyph glyph-" + {"?": "R"}.get(glyph, glyph)
     content = html.A(glyph, href=cell["url"], target="_blank", rel="noopener", className=css, title=label,
                      **{"aria-label": label}) if _clean(cell.get("url")) else html.Span(glyph, className=css, title=label)
-    return html.Td(content, className="wf-cell")
+    return html.Td(content, className="wf-cell", **{"data-workflow": workflow, "data-glyph": glyph})
 
 
 def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
@@ -134,10 +134,9 @@ def stream_grid(rows: list[dict]) -> dag.AgGrid:
         id="stream-grid",
         rowData=rows,
         columnDefs=STREAM_COLUMNS,
-        getRowId="params.data.id",
+        getRowId="String(params.data.id)",  # = params.data.id; AG Grid warns on non-string ids
         defaultColDef={"resizable": True, "sortable": True},
-        dashGridOptions={"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": True,
-                         "overlayNoRowsTemplate": "No runs yet for this selection"},
+        dashGridOptions={"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": True},
         style={"height": "560px"},
         className="stream-grid",
     )

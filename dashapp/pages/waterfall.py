@@ -92,8 +92,9 @@ def layout(**query):
         _notice(sel),
         filter_bar("wf", branches=sel["branches"], workflows=sel["workflows"], branch=sel["branch"],
                    workflow=sel["workflow"], window=sel["window"], extra=[html.Div(id="wf-csv")]),
-        dcc.Loading(html.Div(id="wf-cards"), **loading),
-        _section("Commits", dcc.Loading(html.Div(id="wf-grid", className="commit-grid-wrap"), **loading),
+        # No spinner over the cards and the grid: live updates re-query them, and they must not flash.
+        html.Div(id="wf-cards"),
+        _section("Commits", html.Div(id="wf-grid", className="commit-grid-wrap"),
                  extra=[glyph_legend()], section_id="wf-grid-section"),
         dbc.Row([
             dbc.Col(_section("Build and queue time", dcc.Loading(html.Div(id="wf-chart"), **loading),

@@ -1,0 +1,213 @@
+"""The Waterfall page in headless Chromium (`dash_duo`), on the demo history and on empty stores."""
+from urllib.parse import unquote
+
+import pytest
+from dash.testing.wait import until
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.common.by import By
+
+from dashapp import create_app
+from dashapp.config import Config
+from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, populate
+from store.engine import make_engine
+from store.migrate import upgrade
+from tests.builders import T0, commit, run, store_with
+
+pytestmark = pytest.mark.browser
+DEMO_RUNS = 400  # enough for the demo's story (red streak, flaky run), quick to build
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
+    engine = make_engine(path)
+    upgrade(engine)
+    populate(engine, seed=1, runs=DEMO_RUNS)
+    engine.dispose()
+    return path
+
+
+def _start(dash_duo, database_path, query=""):
+    app = create_app(Config.from_env({}, database_path=database_path, webhook_secret="s"))
+    dash_duo.start_server(app)
+    if query:
+        _open(dash_duo, query)
+    else:
+        _wait_loaded(dash_duo)
+    return app
+
+
+def _open(dash_duo, query):
+    dash_duo.driver.get(dash_duo.server_url + "/" + query)
+    _wait_loaded(dash_duo)
+
+
+def _wait_loaded(dash_duo):
+    dash_duo.wait_for_element("#waterfall-page", timeout=20)
+    dash_duo.wait_for_element("#commit-grid-table, #wf-grid-empty", timeout=20)
+
+
+def _url(dash_duo):
+    return dash_duo.driver.current_url
+
+
+def _select(dash_duo, dropdown_id, label):
+    """Pick `label` in a dcc.Dropdown (Dash 4: a button opening a list of role=option labels)."""
+    dash_duo.find_element(f"#{dropdown_id}").click()
+    until(lambda: any(o.text == label for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")),
+          timeout=10)
+    next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label).click()
+
+
+def _click(dash_duo, css):
+    """Click `css` as a user would: scrolled into the middle of the window first."""
+    def attempt():
+        element = dash_duo.find_element(css)
+        dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        try:
+            element.click()
+            return True
+        except WebDriverException:  # re-rendered or covered meanwhile: find it again
+            return False
+
+    until(attempt, timeout=10)
+
+
+def _cell(dash_duo, sha, workflow):
+    return dash_duo.find_element(f"tr[data-sha='{sha}'] td[data-workflow='{workflow}']")
+
+
+def _grid_shas(dash_duo):
+    # In one script, so a re-render between two element lookups cannot break it.
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#commit-grid-table tbody tr')).map(r => r.dataset.sha);")
+
+
+def test_wf001_page_renders_every_section(dash_duo, demo_db):
+    _start(dash_duo, demo_db)
+    dash_duo.wait_for_contains_text("#wf-heading-scope", "acme/webapp · main", timeout=10)
+    dash_duo.wait_for_contains_text("#wf-notice", "most recent activity")
+    assert "%" in dash_duo.find_element("#card-success-rate .metric-value").text
+    assert "p50" in dash_duo.find_element("#card-build-time").text
+    assert len(_grid_shas(dash_duo)) >= RED_STREAK["length"]
+    header = [th.text for th in dash_duo.find_elements("#commit-grid-table thead th")]
+    assert "CI" in header
+    dash_duo.wait_for_element("#wf-chart-graph .main-svg", timeout=20)
+    until(lambda: len(dash_duo.find_elements("#stream-grid .ag-row")) > 5, timeout=20)
+    assert "acme/" in dash_duo.find_element("#wf-stream-scope").text or "all repositories" in \
+        dash_duo.find_element("#wf-stream-scope").text
+    assert dash_duo.find_element("#nav-waterfall").get_attribute("class").count("active") == 1
+    assert "active" not in dash_duo.find_element("#nav-triage").get_attribute("class")
+    assert dash_duo.get_logs() == []
+
+
+def test_wf002_red_streak_shows_x_and_flaky_run_shows_f(dash_duo, demo_db):
+    _start(dash_duo, demo_db, "?repo=acme/webapp")
+    first_bad = RED_STREAK["first_bad_sha"]
+    cell = _cell(dash_duo, first_bad, "CI")
+    assert cell.text == "X" and cell.get_attribute("data-glyph") == "X"
+    link = cell.find_element(By.TAG_NAME, "a")
+    assert link.get_attribute("href").startswith("https://github.com/acme/webapp/actions/runs/")
+    assert "2 attempts" in link.get_attribute("title") and "duration" in link.get_attribute("title")
+    row = dash_duo.find_element(f"tr[data-sha='{first_bad}']")
+    assert "commit-red" in row.get_attribute("class") and row.get_attribute("data-state") == "red"
+    # The streak: CI is X on the newest RED_STREAK["length"] commits, green on the last good one.
+    shas = _grid_shas(dash_duo)
+    assert [_cell(dash_duo, s, "CI").text for s in shas[:RED_STREAK["length"]]] == ["X"] * RED_STREAK["length"]
+    assert _cell(dash_duo, RED_STREAK["last_green_sha"], "CI").text == "O"
+
+    _open(dash_duo, f"?repo={FLAKY_EXAMPLE['repo']}&branch={FLAKY_EXAMPLE['branch']}")
+    flaky = _cell(dash_duo, FLAKY_EXAMPLE["sha"], FLAKY_EXAMPLE["workflow"])
+    assert flaky.text == "F" and "earlier attempt failed" in flaky.find_element(By.TAG_NAME, "a").get_attribute("title")
+
+
+def test_wf003_repository_selector_changes_grid_and_url(dash_duo, demo_db):
+    _start(dash_duo, demo_db, "?window=30d")
+    before = _grid_shas(dash_duo)
+    _select(dash_duo, "repo-select", "acme/mobile")
+    until(lambda: "repo=acme%2Fmobile" in _url(dash_duo), timeout=10)
+    assert "window=30d" in _url(dash_duo)  # the other arguments are kept
+    dash_duo.wait_for_contains_text("#wf-heading-scope", "acme/mobile · master", timeout=10)
+    until(lambda: _grid_shas(dash_duo) and _grid_shas(dash_duo) != before, timeout=10)
+    assert "Nightly" not in dash_duo.find_element("#wf-notice").text
+    # The view links carry the selection.
+    assert "repo=acme%2Fmobile" in dash_duo.find_element("#nav-triage").get_attribute("href")
+    # Back to where we were with the browser's back button.
+    dash_duo.driver.back()
+    dash_duo.wait_for_contains_text("#wf-heading-scope", "acme/webapp · main", timeout=10)
+    dash_duo.wait_for_text_to_equal("#repo-select-value", "All repositories", timeout=10)
+    until(lambda: _grid_shas(dash_duo) == before, timeout=10)
+
+
+def test_wf004_filters_update_the_url(dash_duo, demo_db):
+    _start(dash_duo, demo_db, "?repo=acme/webapp")
+    _select(dash_duo, "wf-window", "Last 24 hours")
+    until(lambda: "window=24h" in _url(dash_duo), timeout=10)
+    assert "repo=acme%2Fwebapp" in _url(dash_duo)
+    dash_duo.wait_for_text_to_equal("#wf-window .dash-dropdown-value", "Last 24 hours", timeout=10)
+    _select(dash_duo, "wf-workflow", "CI")
+    until(lambda: "workflow=CI" in _url(dash_duo), timeout=10)
+    until(lambda: [th.text for th in dash_duo.find_elements("#commit-grid-table thead th")][-1:] == ["CI"],
+          timeout=10)
+    assert len(dash_duo.find_elements("#commit-grid-table thead th.wf-col")) == 1
+
+
+def test_wf005_reload_from_the_url_gives_the_same_page(dash_duo, demo_db):
+    query = "?repo=acme/api&branch=main&window=30d&offset=5"
+    _start(dash_duo, demo_db, query)
+    shas = _grid_shas(dash_duo)
+    cards = dash_duo.find_element("#wf-cards").text
+    dash_duo.wait_for_text_to_equal("#repo-select-value", "acme/api", timeout=10)
+    assert shas and dash_duo.find_element("#wf-page-span").text.startswith("Commits 6–")
+    dash_duo.driver.refresh()
+    _wait_loaded(dash_duo)
+    until(lambda: _grid_shas(dash_duo) == shas, timeout=10)
+    until(lambda: dash_duo.find_element("#wf-cards").text == cards, timeout=10)
+    dash_duo.wait_for_text_to_equal("#wf-window .dash-dropdown-value", "Last 30 days", timeout=10)
+    dash_duo.wait_for_text_to_equal("#repo-select-value", "acme/api", timeout=10)
+
+
+def test_wf006_paging_to_older_commits(dash_duo, tmp_path):
+    records = [commit(f"{i:040x}", time=T0 + i) for i in range(120)]
+    records += [run(i + 1, sha=f"{i:040x}", created=T0 + i) for i in range(120)]
+    store_with(tmp_path / "paging.db", records).dispose()
+    _start(dash_duo, str(tmp_path / "paging.db"), "?repo=o/app&window=all")
+    first_page = _grid_shas(dash_duo)
+    assert len(first_page) == 50 and first_page[0] == f"{119:040x}"
+    assert "disabled" in dash_duo.find_element("#wf-newer").get_attribute("class")
+    _click(dash_duo, "#wf-older")
+    until(lambda: "offset=50" in _url(dash_duo), timeout=10)
+    assert "window=all" in _url(dash_duo)
+    until(lambda: _grid_shas(dash_duo)[:1] == [f"{69:040x}"], timeout=10)
+    dash_duo.wait_for_text_to_equal("#wf-page-span", "Commits 51–100", timeout=10)
+    _click(dash_duo, "#wf-older")
+    until(lambda: len(_grid_shas(dash_duo)) == 20, timeout=10)
+    assert "disabled" in dash_duo.find_element("#wf-older").get_attribute("class")
+    dash_duo.driver.back()
+    until(lambda: _grid_shas(dash_duo)[:1] == [f"{69:040x}"], timeout=10)
+    _click(dash_duo, "#wf-newer")
+    until(lambda: _grid_shas(dash_duo) == first_page, timeout=10)
+    assert "offset" not in _url(dash_duo)
+
+
+def test_wf007_empty_store_shows_empty_states(dash_duo, db_path):
+    _start(dash_duo, db_path)
+    dash_duo.wait_for_contains_text("#wf-notice", "No builds yet", timeout=10)
+    dash_duo.wait_for_contains_text("#wf-grid-empty", "No commits yet", timeout=10)
+    dash_duo.wait_for_contains_text("#wf-chart-empty", "No build times", timeout=10)
+    dash_duo.wait_for_text_to_equal("#card-success-rate .metric-value", "—", timeout=10)
+    assert "NaN" not in dash_duo.find_element("#waterfall-page").text
+    assert dash_duo.get_logs() == []
+
+
+def test_wf008_unknown_repository_and_empty_filter(dash_duo, demo_db):
+    _start(dash_duo, demo_db, "?repo=nobody/nothing")
+    dash_duo.wait_for_contains_text("#wf-notice", "Unknown repository", timeout=10)
+    dash_duo.wait_for_contains_text("#wf-grid-empty", "unknown repository", timeout=10)
+    dash_duo.wait_for_text_to_equal("#repo-select-value", "nobody/nothing (unknown)", timeout=10)
+    assert "repo=nobody/nothing" in unquote(_url(dash_duo))
+    dash_duo.wait_for_text_to_equal("#card-success-rate .metric-value", "—", timeout=10)
+    _open(dash_duo, "?repo=acme/webapp&branch=no-such-branch")
+    dash_duo.wait_for_contains_text("#wf-grid-empty", "No runs on branch", timeout=10)
+    dash_duo.wait_for_element("#wf-chart-empty", timeout=10)
+    assert "NaN" not in dash_duo.find_element("#waterfall-page").text
