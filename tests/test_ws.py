@@ -151,3 +151,13 @@ def test_200_clients_get_each_webhook_and_a_stuck_one_delays_nobody(app, service
         for r in receivers:
             r.join(timeout=5)
         stuck.close()
+
+
+@pytest.mark.slow
+def test_quick_live_benchmark_under_gunicorn():
+    """Smoke run of bench/live.py: WebSockets work under the production command, SIGTERM closes them (1001)."""
+    from bench import live
+
+    for result in live.main(["--quick"]):
+        assert result["delivered"] == result["expected"]
+        assert result["closed_1001"] == result["clients"]
