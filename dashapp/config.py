@@ -41,6 +41,9 @@ SETTINGS = {
     "webhook_failure_limit": Setting("WEBHOOK_FAILURE_LIMIT", "30/minute",
                                      "Per-client limit on webhook requests that fail their signature check; "
                                      "valid deliveries are never limited."),
+    "benchmark_floor": Setting("BENCHMARK_FLOOR", "",
+                               "Set to `1` to serve `POST /webhook/floor`, which only checks the signature and "
+                               "answers 200: the HTTP floor the ingest benchmark compares against."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "flask-limiter storage (memory:// for one process, redis://... for several)."),
 }
@@ -63,6 +66,7 @@ class Config:
     api_rate_limit: str
     webhook_failure_limit: str
     ratelimit_storage_uri: str
+    benchmark_floor: str
 
     @property
     def protected(self) -> bool:

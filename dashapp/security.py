@@ -14,7 +14,7 @@ from flask_limiter.util import get_remote_address
 
 from dashapp.config import Config
 
-PUBLIC_PATHS = ("/webhook", "/healthz")
+PUBLIC_PATHS = ("/webhook", "/webhook/floor", "/healthz")
 REALM = 'Basic realm="Build Monitor", charset="UTF-8"'
 
 

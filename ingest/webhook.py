@@ -65,3 +65,15 @@ def webhook():
         f" reason={outcome.reason!r}" if outcome.reason else "",
     )
     return jsonify(guid=guid, **outcome.body()), outcome.status
+
+
+@bp.post("/webhook/floor")
+def floor():
+    """The benchmark's HTTP floor: the signature check alone (only with BENCHMARK_FLOOR=1)."""
+    services = current_app.extensions["buildmon"]
+    if services.config.benchmark_floor != "1":
+        return _refuse(404, "not enabled (BENCHMARK_FLOOR=1)")
+    reason = refusal(services.config, request.get_data())
+    if reason:
+        return _refuse(401, reason)
+    return jsonify(outcome="floor"), 200

@@ -10,7 +10,7 @@ from dashapp.config import Config
 from tests.helpers import SECRET, LiveServer, fixture_bytes, post
 
 TOKEN = "t0ken-for-tests"
-OPEN = {"/webhook", "/healthz"}
+OPEN = {"/webhook", "/webhook/floor", "/healthz"}
 
 
 @pytest.fixture

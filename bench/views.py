@@ -1,0 +1,167 @@
+"""Server time of every page callback, through the real `/_dash-update-component` path.
+
+    python -m bench.views --runs 100000              # generate a store, serve it, measure
+    python -m bench.views --db /tmp/100k.db          # an existing store
+    python -m bench.views --quick                    # tiny store, 2 repeats (the test suite runs this)
+
+Headless Chromium opens each page with several filter combinations (the
+production server, gunicorn, serves them); every callback request the page
+makes is recorded from Chromium's network log, then replayed `--repeat`
+times over HTTP.  Printed: p50/p95/max milliseconds per callback (named by
+its output), and the page load time until the Waterfall's commit grid is
+drawn.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import requests
+
+from bench.server import Server, free_port
+
+
+def _driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1200"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='bench-chrome-')}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(options=options)
+
+
+def _callback_requests(driver, settle: float = 2.0, timeout: float = 60) -> list[dict]:
+    """The `/_dash-update-component` request bodies the page sent until it settled."""
+    bodies, last_seen, deadline = [], time.time(), time.time() + timeout
+    while time.time() < deadline:
+        for entry in driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            if message.get("method") != "Network.requestWillBeSent":
+                continue
+            req = message["params"]["request"]
+            if req["url"].endswith("/_dash-update-component") and req.get("postData"):
+                bodies.append(json.loads(req["postData"]))
+                last_seen = time.time()
+        if bodies and time.time() - last_seen > settle:
+            break
+        time.sleep(0.2)
+    return bodies
+
+
+def _name(body: dict) -> str:
+    output = body.get("output", "?")
+    return output if len(output) < 70 else output[:67] + "..."
+
+
+def page_urls(base: str, repos: list[str], author: str | None) -> list[str]:
+    urls = [f"{base}/", f"{base}/?window=24h", f"{base}/?window=all", f"{base}/triage", f"{base}/triage?window=30d"]
+    for repo in repos[:2]:
+        urls += [f"{base}/?repo={repo}&window=30d", f"{base}/triage?repo={repo}"]
+    if author:
+        urls += [f"{base}/developer?author={author}", f"{base}/developer?author={author}&window=all"]
+    return urls
+
+
+def measure(base: str, urls: list[str], repeat: int) -> tuple[dict, list[float]]:
+    """Replay every recorded callback `repeat` times: milliseconds per callback name."""
+    driver = _driver()
+    recorded, loads = [], []
+    try:
+        for url in urls:
+            started = time.time()
+            driver.get(url)
+            recorded += _callback_requests(driver)
+            if "/triage" not in url and "/developer" not in url:
+                _wait_for_grid(driver)
+                loads.append(time.time() - started)
+    finally:
+        driver.quit()
+    timings = defaultdict(list)
+    session = requests.Session()
+    for _ in range(repeat):
+        for body in recorded:
+            t0 = time.perf_counter()
+            answer = session.post(f"{base}/_dash-update-component", json=body, timeout=60)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if answer.status_code not in (200, 204):
+                raise RuntimeError(f"{_name(body)} answered {answer.status_code}: {answer.text[:200]}")
+            timings[_name(body)].append(elapsed)
+    return timings, loads
+
+
+def _wait_for_grid(driver, timeout: float = 30) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#commit-grid-table, #wf-grid .empty-state, "
+                                                          "#wf-grid .alert")))
+
+
+def page_load(base: str, tries: int = 5) -> list[float]:
+    """Seconds from navigation until the Waterfall's commit grid is drawn, in a fresh tab each time."""
+    out = []
+    for _ in range(tries):
+        driver = _driver()
+        try:
+            started = time.time()
+            driver.get(base + "/")
+            _wait_for_grid(driver)
+            out.append(time.time() - started)
+        finally:
+            driver.quit()
+    return out
+
+
+def report(timings: dict, loads: list[float]) -> None:
+    print(f"{'callback (output)':72} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, values in sorted(timings.items(), key=lambda kv: -statistics.quantiles(kv[1] + kv[1], n=20)[18]):
+        values = sorted(values)
+        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        print(f"{name:72} {len(values):>4} {statistics.median(values):8.1f} {p95:8.1f} {values[-1]:8.1f}")
+    if loads:
+        print(f"page load until the commit grid is drawn: median {statistics.median(loads):.2f} s, "
+              f"max {max(loads):.2f} s over {len(loads)} loads")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="an existing store (default: generate one)")
+    parser.add_argument("--runs", type=int, default=100_000, help="size of the generated store")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="2,000 runs, 2 repeats")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.repeat = 2000, 2
+    database = args.db
+    if not database:
+        from bench.generate import generate
+
+        database = os.path.join(tempfile.mkdtemp(prefix="bench-views-"), "views.db")
+        generate(database, runs=args.runs, quiet=True)
+    print(f"store: {database}")
+    with Server(database, free_port(), secret="bench") as server:
+        repos = [r["repo"] for r in requests.get(server.url + "/api/builds?limit=200", timeout=60).json()["items"]]
+        repos = sorted(set(repos))
+        authors = [b["author"] for b in requests.get(server.url + "/api/builds?limit=50", timeout=60).json()["items"]
+                   if b["author"]]
+        timings, loads = measure(server.url, page_urls(server.url, repos, authors[0] if authors else None),
+                                 args.repeat)
+        loads += page_load(server.url, tries=2 if args.quick else 5)
+        rss = server.rss_kb()
+    report(timings, loads)
+    print(f"server memory after the view benchmark: RSS {rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
