@@ -1,4 +1,6 @@
 """Plotly figures built from query frames (no queries here)."""
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -50,7 +52,8 @@ def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "
         font={"size": 12},
     )
     fig.update_yaxes(rangemode="tozero")
-    fig.update_yaxes(tickformat="d", row=3, col=1)
+    most = series.groupby("bucket")["failures"].sum().max() if len(series) else 0
+    fig.update_yaxes(tickformat="d", dtick=max(1, math.ceil((most or 0) / 4)), row=3, col=1)  # whole runs
     for annotation in fig.layout.annotations:
         annotation.update(x=0, xanchor="left", font={"size": 12})
     return fig

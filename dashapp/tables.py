@@ -108,7 +108,7 @@ def glyph_legend() -> html.Div:
 
 
 STREAM_COLUMNS = [
-    {"headerName": "", "field": "conclusion", "colId": "state", "width": 52, "sortable": False,
+    {"headerName": "", "field": "conclusion", "colId": "state", "width": 56, "sortable": False,
      "cellRenderer": "RunGlyph", "tooltipValueGetter": {"function": "wfStateText(params.data)"}},
     {"headerName": "Workflow", "field": "workflow", "flex": 1, "minWidth": 90, "cellRenderer": "RunLink",
      "tooltipValueGetter": {"function": "'Open the run on GitHub'"}},
