@@ -1,0 +1,82 @@
+"""`dashapp.components`, `dashapp.shell` URL helpers, and the Waterfall's figure and table builders, without a browser."""
+import json
+
+import pandas as pd
+import plotly
+import pytest
+
+from dashapp import components, shell, tables
+from dashapp.figures import performance_figure
+from store.queries.filters import Filters
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (None, "—"), (float("nan"), "—"), ("x", "—"), (0, "0s"), (45.4, "45s"), (492, "8m 12s"),
+    (3600, "1h 00m"), (7500, "2h 05m"), (3 * 86400 + 4 * 3600 + 5, "3d 4h"), (-3, "0s"),
+])
+def test_format_duration(seconds, text):
+    assert components.format_duration(seconds) == text
+
+
+def _text(component) -> str:
+    return json.dumps(component.to_plotly_json(), cls=plotly.utils.PlotlyJSONEncoder)
+
+
+def test_metric_cards_row_without_runs_shows_dashes():
+    text = _text(components.metric_cards_row({"success_rate": None, "failure_rate": None, "active": 0}))
+    assert text.count('"\\u2014"') >= 3 and "0 %" not in text and "NaN" not in text
+
+
+def test_metric_cards_row_values():
+    cards = {"success_rate": 0.932, "failure_rate": 0.068, "success": 161, "decisive": 173, "failed": 12,
+             "cancelled": 0, "build_time_avg": 670, "build_time_p50": 624, "build_time_p90": 1461,
+             "queue_time_p50": 10, "queue_time_p90": 22, "active": 1, "stale": 1}
+    text = _text(components.metric_cards_row(cards, extra=[components.metric_card("TTS", "9m")]))
+    for expected in ("93.2 %", "6.8 %", "11m 10s", "p50 10m 24s", "p90 24m 21s", "+ 1 stale", "p90 22s", "TTS"):
+        assert expected in text
+
+
+def test_download_csv_link_carries_the_filters():
+    link = components.download_csv_link({"repo": "o/app", "branch": "main", "window": "24h"})
+    assert link.id == "download-csv" and link.href == "/api/builds.csv?repo=o%2Fapp&branch=main&window=24h"
+    assert components.download_csv_link(Filters()).href == "/api/builds.csv"
+
+
+def test_url_helpers_keep_other_arguments():
+    assert shell.with_args("?repo=o%2Fa&window=24h&offset=50", drop=("offset",), branch="dev") == \
+        "?repo=o%2Fa&window=24h&branch=dev"
+    assert shell.with_args("?repo=o%2Fa", repo=None) == ""
+    hrefs, active = shell.nav_state("/triage", "?repo=o%2Fa&offset=50&author=bob")
+    assert hrefs == ["/?repo=o%2Fa&author=bob", "/triage?repo=o%2Fa&author=bob", "/developer?repo=o%2Fa&author=bob"]
+    assert active == [False, True, False]
+
+
+def test_performance_figure_has_no_empty_traces():
+    bucket = pd.Timestamp("2024-01-01", tz="UTC")
+    series = pd.DataFrame([
+        {"bucket": bucket, "workflow": "CI", "runtime_p50": 60.0, "runtime_p90": 120.0, "queue_p50": 6.0,
+         "queue_p90": 9.0, "failures": 2, "runs": 5},
+        # Only queued runs: no build time, no queue time, nothing to draw but the bucket.
+        {"bucket": bucket, "workflow": "Docs", "runtime_p50": float("nan"), "runtime_p90": float("nan"),
+         "queue_p50": float("nan"), "queue_p90": float("nan"), "failures": 0, "runs": 1},
+    ])
+    fig = performance_figure(series)
+    names = [(t.type, t.name) for t in fig.data]
+    assert ("bar", "CI") in names and all(name == "CI" for _t, name in names)
+    assert all(not all(v is None for v in t.y) for t in fig.data)
+
+
+def test_commit_grid_table_marks_red_rows_and_links_cells():
+    grid = {
+        "workflows": ["CI"],
+        "commits": pd.DataFrame([{"commitid": 1, "sha": "abcdef123", "message": "fix: it\n\nbody", "author": "bob",
+                                  "time": 1_700_000_000.0, "state": "red"}]),
+        "cells": pd.DataFrame([{"commitid": 1, "workflow": "CI", "status": "completed", "conclusion": "failure",
+                                "url": "https://github.com/o/app/actions/runs/9", "attempts": 2,
+                                "earlier_failed": True, "queuetime": 12.0, "duration": 492.0, "glyph": "X"}]),
+    }
+    text = _text(tables.commit_grid_table(grid, "o/app", now=1_700_000_000.0 + 7200))
+    for expected in ("commit-red", "abcdef1", "fix: it", "2h ago", "https://github.com/o/app/commit/abcdef123",
+                     "CI: failure \\u00b7 2 attempts \\u00b7 an earlier attempt failed \\u00b7 duration 8m 12s "
+                     "\\u00b7 queued 12s", "/actions/runs/9"):
+        assert expected in text
