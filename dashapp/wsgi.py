@@ -1,4 +1,4 @@
-"""WSGI entry point for production: `gunicorn -w 1 --threads 16 dashapp.wsgi:server`."""
+"""WSGI entry point for production: `gunicorn -w 1 --threads 256 dashapp.wsgi:server` (see README)."""
 from dashapp import create_app
 
 app = create_app()
