@@ -30,6 +30,7 @@ def demo_db(tmp_path_factory):
 def _start(dash_duo, database_path, query=""):
     app = create_app(Config.from_env({}, database_path=database_path, webhook_secret="s"))
     dash_duo.start_server(app)
+    dash_duo.driver.set_window_size(1400, 1000)
     if query:
         _open(dash_duo, query)
     else:
@@ -60,10 +61,11 @@ def _select(dash_duo, dropdown_id, label):
 
 
 def _click(dash_duo, css):
-    """Click `css` as a user would: scrolled into the middle of the window first."""
+    """Click `css` as a user would: scrolled into the middle of the window first (at once: Bootstrap
+    makes scrolling smooth, and a click during the animation lands elsewhere)."""
     def attempt():
         element = dash_duo.find_element(css)
-        dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+        dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
         try:
             element.click()
             return True

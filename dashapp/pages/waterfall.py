@@ -14,44 +14,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashapp import urlstate
 from dashapp.callbacks import waterfall as callbacks
 from dashapp.components import empty_state, filter_bar
 from dashapp.shell import services
 from dashapp.tables import glyph_legend, stream_grid
-from store.queries import waterfall as q
 
 dash.register_page(__name__, path="/", name="Waterfall", title="Waterfall · Build Monitor", order=0)
 callbacks.register()
-
-
-def _offset(value) -> int:
-    try:
-        return max(int(value), 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def resolve(conn, query: dict) -> dict:
-    """The selection the URL asks for, with defaults filled in from the store."""
-    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
-    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
-    known = q.repo_names(conn)
-    asked = args.get("repo")
-    repo = asked or q.most_recent_repo(conn)
-    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
-        else urlstate.DEFAULT_WINDOW
-    selection = {"repo": repo, "all": not asked, "known": bool(repo) and repo in known, "empty": not known,
-                 "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
-                 "offset": _offset(args.get("offset")), "branches": [], "workflows": []}
-    if selection["known"]:
-        selection["branch"] = selection["branch"] or q.default_branch(conn, repo)
-        selection["branches"] = q.branch_names(conn, repo)
-        selection["workflows"] = q.workflow_names(conn, repo)
-    for key, options in (("branch", "branches"), ("workflow", "workflows")):
-        if selection[key] and selection[key] not in selection[options]:
-            selection[options] = [selection[key]] + selection[options]
-    return selection
 
 
 def _notice(sel: dict):
@@ -79,7 +48,7 @@ def _section(title: str, body, *, extra=None, section_id=None) -> dbc.Card:
 
 def layout(**query):
     with services().engine.connect() as conn:
-        sel = resolve(conn, query)
+        sel = callbacks.resolve_selection(conn, query)
     heading = html.Div([
         html.H1(["Waterfall ", html.Small(f"{sel['repo']} · {sel['branch']}" if sel["known"] else "",
                                            className="text-muted fs-6", id="wf-heading-scope")],

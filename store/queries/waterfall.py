@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from ingest.state import FAILED, QUEUED_STATUSES
 from store.queries.filters import Filters
 from store.rows import run_select
-from store.schema import branches, commits, repos, runattempts, workflowruns
+from store.schema import branches, commits, repos, runattempts, workflowruns, workflows
 
 PAGE_SIZE = 50
 STREAM_SIZE = 50
@@ -90,9 +90,10 @@ def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
 
 
 def workflow_names(conn: Connection, repo: str | None) -> list[str]:
-    query = select(w.archivedworkflowname).distinct()
+    """Workflow names of `repo` (of every repository when None), from the small `workflows` table."""
+    query = select(workflows.c.name).distinct()
     if repo:
-        query = query.where(w.repo == repo)
+        query = query.where(workflows.c.repo == repo)
     return sorted(n for n in conn.execute(query).scalars().all() if n)
 
 
