@@ -47,6 +47,19 @@ def _select(dash_duo, dropdown_id, label):
     next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == label).click()
 
 
+def _select_until(dash_duo, dropdown_id, label, done, tries=3):
+    """`_select`, again if the page was re-rendered under the click, until `done()`."""
+    for attempt in range(tries):
+        try:
+            _select(dash_duo, dropdown_id, label)
+            until(done, timeout=10)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            _open_same(dash_duo)
+
+
 def _rows(dash_duo, grid_id):
     return dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{grid_id} .ag-center-cols-container .ag-row")
 
@@ -90,28 +103,48 @@ def test_tr002_known_flaky_run_listed(dash_duo, demo_db):
 def test_tr003_filters_update_url_reload_and_back(dash_duo, demo_db):
     path, _facts = demo_db
     _start(dash_duo, path, "?repo=acme/webapp")
-    before = dash_duo.find_element("#tr-failures").text
-    _select(dash_duo, "tr-window", "Last 24 hours")
-    until(lambda: "window=24h" in dash_duo.driver.current_url, timeout=10)
+    until(lambda: _rows(dash_duo, "tr-failures-grid"), timeout=20)
+    before = _broken_summary(dash_duo)
+    _select_until(dash_duo, "tr-window", "Last 24 hours", lambda: "window=24h" in dash_duo.driver.current_url)
     assert "repo=acme%2Fwebapp" in dash_duo.driver.current_url  # the other arguments are kept
     until(lambda: _text(dash_duo, "#tr-window").startswith("Last 24 hours"), timeout=20)  # re-rendered
     _open_same(dash_duo)
-    _select(dash_duo, "tr-workflow", "Lint")
-    until(lambda: "workflow=Lint" in dash_duo.driver.current_url, timeout=10)
-    until(lambda: "CI" not in dash_duo.find_element("#tr-broken").text, timeout=20)
+    _select_until(dash_duo, "tr-workflow", "Lint", lambda: "workflow=Lint" in dash_duo.driver.current_url)
+    until(lambda: _text(dash_duo, "#tr-broken") and "CI" not in _text(dash_duo, "#tr-broken"), timeout=20)
     _open_same(dash_duo)  # let the re-rendered sections settle
     url = dash_duo.driver.current_url
-    shown = {s: dash_duo.find_element(f"#{s}").text for s in ("tr-heading-scope", "tr-failures", "tr-analysis")}
+    until(lambda: _view(dash_duo)[2], timeout=20)
+    shown = _view(dash_duo)
     # Reloading the URL gives the same view.
     dash_duo.driver.get(url)
     _open_same(dash_duo)
-    assert {s: dash_duo.find_element(f"#{s}").text for s in shown} == shown
+    until(lambda: _view(dash_duo) == shown, timeout=20)
     assert dash_duo.find_element("#tr-window").text.startswith("Last 24 hours")
     # Back to the first selection.
     dash_duo.driver.back()
     dash_duo.driver.back()
     until(lambda: "window=" not in dash_duo.driver.current_url, timeout=10)
-    until(lambda: dash_duo.find_element("#tr-failures").text == before, timeout=20)
+    until(lambda: _text(dash_duo, "#tr-window").startswith("Last 7 days"), timeout=30)
+    until(lambda: _broken_summary(dash_duo) == before, timeout=30)
+    until(lambda: _rows(dash_duo, "tr-failures-grid"), timeout=20)
+
+
+def _view(dash_duo):
+    """What the selection shows, without the times that tick ("5m ago", "red for")."""
+    cells = "#tr-{} .ag-center-cols-container [col-id={}]"
+    return (_text(dash_duo, "#tr-heading-scope"), _broken_summary(dash_duo),
+            [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, cells.format("failures-grid", "job"))],
+            [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, cells.format("analysis-grid", "branch"))])
+
+
+def _broken_summary(dash_duo):
+    """Workflow, streak and first bad commit of every Broken main row (not "red for", which ticks)."""
+    try:
+        return [(r.get_attribute("data-repo"), r.get_attribute("data-workflow"),
+                 r.find_element(By.CSS_SELECTOR, ".badge").text, r.find_element(By.CSS_SELECTOR, ".tr-first-bad-sha").text)
+                for r in dash_duo.driver.find_elements(By.CSS_SELECTOR, "tr.tr-broken-row")]
+    except Exception:  # replaced while reading
+        return None
 
 
 def _text(dash_duo, selector):
