@@ -134,7 +134,7 @@ def stream_grid(rows: list[dict]) -> dag.AgGrid:
         id="stream-grid",
         rowData=rows,
         columnDefs=STREAM_COLUMNS,
-        getRowId="String(params.data.id)",  # = params.data.id; AG Grid warns on non-string ids
+        getRowId="'' + params.data.id",  # a string: AG Grid warns on number ids (String() is not allowed here)
         defaultColDef={"resizable": True, "sortable": True},
         dashGridOptions={"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": True},
         style={"height": "560px"},
