@@ -59,6 +59,7 @@ commits = Table(
     UniqueConstraint("repo", "hash", name="uq_commits_repo_hash"),
 )
 Index("idx_commits_repo_time", commits.c.repo, commits.c.time)
+Index("idx_commits_author", commits.c.author)
 
 workflows = Table(
     "workflows",
@@ -109,6 +110,8 @@ Index("idx_workflowruns_branch_commit", workflowruns.c.branch, workflowruns.c.co
 Index("idx_workflowruns_commit", workflowruns.c.commitid)
 Index("idx_workflowruns_author_createtime", workflowruns.c.author, workflowruns.c.createtime)
 Index("idx_workflowruns_workflow_createtime", workflowruns.c.workflow, workflowruns.c.createtime)
+Index("idx_workflowruns_workflow_branch_createtime", workflowruns.c.workflow, workflowruns.c.branch,
+      workflowruns.c.createtime)
 Index("idx_workflowruns_status", workflowruns.c.status)
 Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
 

@@ -1,0 +1,55 @@
+"""Migrations: they build exactly `store.schema`, and upgrade old stores in place."""
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select
+
+from store.engine import make_engine, writer_options
+from store.migrate import alembic_config, current_revision, head_revision, upgrade
+from store.schema import metadata, workflowruns
+from store.writer import apply
+from tests.builders import commit, run
+
+SEED_COLUMNS = {
+    "repos": {"id", "name"},
+    "branches": {"id", "name", "author", "repo"},
+    "commits": {"id", "hash", "author", "message", "time", "repo"},
+    "workflows": {"id", "name", "url", "repo"},
+    "workflowruns": {"id", "branch", "commitid", "workflow", "author", "runtime", "createtime", "starttime",
+                     "endtime", "queuetime", "status", "conclusion", "url", "gitid", "archivedbranchname",
+                     "archivedcommithash", "archivedworkflowname", "repo"},
+}
+
+
+def test_migrations_build_exactly_the_schema(tmp_path):
+    engine = make_engine(str(tmp_path / "m.db"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_seed_tables_keep_their_columns(tmp_path):
+    engine = make_engine(str(tmp_path / "m.db"))
+    upgrade(engine)
+    inspector = inspect(engine)
+    for table, columns in SEED_COLUMNS.items():
+        assert columns <= {c["name"] for c in inspector.get_columns(table)}, table
+
+
+def test_an_old_store_is_upgraded_in_place(tmp_path):
+    engine = make_engine(str(tmp_path / "old.db"))
+    cfg = alembic_config()
+    with engine.connect().execution_options(**writer_options()) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+    with engine.connect().execution_options(**writer_options()) as conn:
+        with conn.begin():
+            apply(conn, [commit("c1"), run(1, sha="c1")])
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.execute(select(workflowruns.c.gitid, workflowruns.c.conclusion)).all() == [(1, "success")]
+    assert "idx_commits_author" in {i["name"] for i in inspect(engine).get_indexes("commits")}
