@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from urllib.parse import urlsplit
 
 import requests
 
@@ -47,8 +48,11 @@ def _callback_requests(driver, settle: float = 2.0, timeout: float = 60) -> list
             if message.get("method") != "Network.requestWillBeSent":
                 continue
             req = message["params"]["request"]
-            if req["url"].endswith("/_dash-update-component") and req.get("postData"):
-                bodies.append(json.loads(req["postData"]))
+            path = urlsplit(req["url"])
+            if path.path.endswith("/_dash-update-component") and req.get("postData"):
+                body = json.loads(req["postData"])
+                body["_path"] = path.path + (f"?{path.query}" if path.query else "")
+                bodies.append(body)
                 last_seen = time.time()
         if bodies and time.time() - last_seen > settle:
             break
@@ -70,18 +74,14 @@ def page_urls(base: str, repos: list[str], author: str | None) -> list[str]:
     return urls
 
 
-def measure(base: str, urls: list[str], repeat: int) -> tuple[dict, list[float]]:
+def measure(base: str, urls: list[str], repeat: int) -> dict:
     """Replay every recorded callback `repeat` times: milliseconds per callback name."""
     driver = _driver()
-    recorded, loads = [], []
+    recorded = []
     try:
         for url in urls:
-            started = time.time()
             driver.get(url)
             recorded += _callback_requests(driver)
-            if "/triage" not in url and "/developer" not in url:
-                _wait_for_grid(driver)
-                loads.append(time.time() - started)
     finally:
         driver.quit()
     timings = defaultdict(list)
@@ -89,12 +89,13 @@ def measure(base: str, urls: list[str], repeat: int) -> tuple[dict, list[float]]
     for _ in range(repeat):
         for body in recorded:
             t0 = time.perf_counter()
-            answer = session.post(f"{base}/_dash-update-component", json=body, timeout=60)
+            payload = {k: v for k, v in body.items() if k != "_path"}
+            answer = session.post(base + body["_path"], json=payload, timeout=60)
             elapsed = (time.perf_counter() - t0) * 1000
             if answer.status_code not in (200, 204):
                 raise RuntimeError(f"{_name(body)} answered {answer.status_code}: {answer.text[:200]}")
             timings[_name(body)].append(elapsed)
-    return timings, loads
+    return timings
 
 
 def _wait_for_grid(driver, timeout: float = 30) -> None:
@@ -154,9 +155,8 @@ def main(argv=None) -> int:
         repos = sorted(set(repos))
         authors = [b["author"] for b in requests.get(server.url + "/api/builds?limit=50", timeout=60).json()["items"]
                    if b["author"]]
-        timings, loads = measure(server.url, page_urls(server.url, repos, authors[0] if authors else None),
-                                 args.repeat)
-        loads += page_load(server.url, tries=2 if args.quick else 5)
+        timings = measure(server.url, page_urls(server.url, repos, authors[0] if authors else None), args.repeat)
+        loads = page_load(server.url, tries=2 if args.quick else 5)
         rss = server.rss_kb()
     report(timings, loads)
     print(f"server memory after the view benchmark: RSS {rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")

@@ -1,14 +1,15 @@
 """Tables built from query frames: the commit grid (HTML) and the build stream's columns (AG Grid).
 
-The commit grid is a plain table: every cell is a link to the run on
+The commit grid is a plain HTML table (one escaped string): every cell is a link to the run on
 GitHub with its glyph, a colour class and a hover title.  The build
 stream's rows stay raw `RUN_COLUMNS` dicts; every format is a JS function
 in `assets/dashAgGridFunctions.js`, so rows pushed live look the same.
 """
 import time
+from html import escape
 
 import dash_ag_grid as dag
-from dash import html
+from dash import dcc, html
 
 from dashapp.components import format_duration
 from store.queries.waterfall import GLYPHS
@@ -53,15 +54,32 @@ def cell_title(workflow: str, cell: dict) -> str:
     return " · ".join(parts)
 
 
-def _glyph_cell(workflow: str, cell: dict | None):
+def _esc(text) -> str:
+    """Escaped HTML text with no raw line break (a blank line would end Markdown's HTML block)."""
+    return escape(str(text), quote=True).replace("\r", "&#13;").replace("\n", "&#10;")
+
+
+def _attrs(**attrs) -> str:
+    """HTML attributes, every value escaped (names use `_` for `-`; None leaves one out)."""
+    return "".join(f' {name.rstrip("_").replace("_", "-")}="{_esc(value)}"'
+                   for name, value in attrs.items() if value is not None)
+
+
+def _link(text: str, url, **attrs) -> str:
+    """A link that opens on GitHub; text only unless the URL is http(s)."""
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return f'<a{_attrs(href=url, target="_blank", rel="noopener", **attrs)}>{_esc(text)}</a>'
+    return f"<span{_attrs(**attrs)}>{_esc(text)}</span>"
+
+
+def _glyph_cell(workflow: str, cell: dict | None) -> str:
     if cell is None:
-        return html.Td("", className="wf-cell wf-none", title=f"{workflow}: not run", **{"data-workflow": workflow})
-    glyph = cell["glyph"]
+        return f'<td{_attrs(class_="wf-cell wf-none", title=f"{workflow}: not run", data_workflow=workflow)}></td>'
+    glyph = cell["glyph"] or ""
     label = cell_title(workflow, cell)
     css = "wf-glyph glyph-" + {"?": "R"}.get(glyph, glyph)
-    content = html.A(glyph, href=cell["url"], target="_blank", rel="noopener", className=css, title=label,
-                     **{"aria-label": label}) if _clean(cell.get("url")) else html.Span(glyph, className=css, title=label)
-    return html.Td(content, className="wf-cell", **{"data-workflow": workflow, "data-glyph": glyph})
+    content = _link(glyph, _clean(cell.get("url")), class_=css, title=label, aria_label=label)
+    return f'<td{_attrs(class_="wf-cell", data_workflow=workflow, data_glyph=glyph)}>{content}</td>'
 
 
 def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
@@ -69,35 +87,40 @@ def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
     return f"{base}/commit/{sha}"
 
 
-def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_url: str | None = None) -> html.Table:
-    """The HUD table: one row per commit, one glyph column per workflow."""
+def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_url: str | None = None):
+    """The HUD table: one row per commit, one glyph column per workflow.
+
+    Built as one escaped HTML string in a single component: as ~1,000 Dash
+    components (50 rows × cells × links) the page's renderer blocked the
+    browser for seconds.  Every text and attribute goes through `_esc`.
+    """
     workflows = grid["workflows"]
     cells = {(c["commitid"], c["workflow"]): c for c in grid["cells"].to_dict("records")}
-    header = html.Thead(html.Tr(
-        [html.Th("", className="wf-state-col"), html.Th("Commit", className="wf-commit-col"),
-         html.Th("Author", className="wf-author-col"), html.Th("Time", className="wf-time-col")]
-        + [html.Th(html.Div(name, className="wf-col-name"), title=name, className="wf-col") for name in workflows]
-    ))
-    body = []
+    head = ('<th class="wf-state-col"></th><th class="wf-commit-col">Commit</th>'
+            '<th class="wf-author-col">Author</th><th class="wf-time-col">Time</th>'
+            + "".join(f'<th{_attrs(title=name, class_="wf-col")}><div class="wf-col-name">{_esc(name)}</div></th>'
+                      for name in workflows))
+    rows = []
     for commit in grid["commits"].to_dict("records"):
         state = commit["state"]
         message = _clean(commit.get("message")) or ""
         title = message.splitlines()[0] if message else "(no message)"
         sha = commit["sha"]
-        body.append(html.Tr(
-            [
-                html.Td(html.Span(ROW_LABELS[state], className=f"row-badge row-badge-{state}"),
-                        className="wf-state-col"),
-                html.Td([html.A(sha[:7], href=commit_url(repo, sha, repo_url), target="_blank", rel="noopener",
-                                className="wf-sha font-monospace", title=sha),
-                         html.Span(title, className="wf-title", title=message)], className="wf-commit-col"),
-                html.Td(_clean(commit.get("author")) or "", className="wf-author-col"),
-                html.Td(ago(commit.get("time"), now), title=utc(commit.get("time")), className="wf-time-col"),
-            ]
-            + [_glyph_cell(name, cells.get((commit["commitid"], name))) for name in workflows],
-            className=f"wf-row commit-{state}", **{"data-sha": sha, "data-state": state},
-        ))
-    return html.Table([header, html.Tbody(body)], className="table table-sm commit-grid mb-0", id="commit-grid-table")
+        rows.append(
+            f'<tr{_attrs(class_=f"wf-row commit-{state}", data_sha=sha, data_state=state)}>'
+            f'<td class="wf-state-col"><span class="row-badge row-badge-{_esc(state)}">'
+            f'{_esc(ROW_LABELS[state])}</span></td>'
+            f'<td class="wf-commit-col">'
+            f'{_link(sha[:7], commit_url(repo, sha, repo_url), class_="wf-sha font-monospace", title=sha)}'
+            f'<span{_attrs(class_="wf-title", title=message)}>{_esc(title)}</span></td>'
+            f'<td class="wf-author-col">{_esc(_clean(commit.get("author")) or "")}</td>'
+            f'<td{_attrs(class_="wf-time-col", title=utc(commit.get("time")))}>{_esc(ago(commit.get("time"), now))}'
+            f'</td>'
+            + "".join(_glyph_cell(name, cells.get((commit["commitid"], name))) for name in workflows)
+            + "</tr>")
+    table = (f'<table id="commit-grid-table" class="table table-sm commit-grid mb-0"><thead><tr>{head}</tr></thead>'
+             f'<tbody>{"".join(rows)}</tbody></table>')
+    return dcc.Markdown(table, dangerously_allow_html=True, className="commit-grid-html")
 
 
 def glyph_legend() -> html.Div:

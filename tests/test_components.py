@@ -80,3 +80,18 @@ def test_commit_grid_table_marks_red_rows_and_links_cells():
                      "CI: failure \\u00b7 2 attempts \\u00b7 an earlier attempt failed \\u00b7 duration 8m 12s "
                      "\\u00b7 queued 12s", "/actions/runs/9"):
         assert expected in text
+
+
+def test_commit_grid_html_escapes_everything_and_keeps_one_html_block():
+    grid = {
+        "workflows": ['<b>"CI"</b>'],
+        "commits": pd.DataFrame([{"commitid": 1, "sha": "abc", "message": "<img src=x onerror=alert(1)>\n\nbody",
+                                  "author": "<script>x</script>", "time": 1_700_000_000.0, "state": "red"}]),
+        "cells": pd.DataFrame([{"commitid": 1, "workflow": '<b>"CI"</b>', "status": "completed",
+                                "conclusion": "failure", "url": "javascript:alert(1)", "attempts": 1,
+                                "earlier_failed": False, "queuetime": None, "duration": None, "glyph": "X"}]),
+    }
+    markup = tables.commit_grid_table(grid, "o/app").children
+    assert "<img" not in markup and "<script" not in markup and "<b>" not in markup
+    assert "&lt;img src=x onerror=alert(1)&gt;" in markup and "javascript:" not in markup
+    assert "\n" not in markup  # a blank line would end Markdown's raw HTML block
