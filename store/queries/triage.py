@@ -47,39 +47,38 @@ def _is_flaky(run_id, run_attempt):
 # -- Failed builds, grouped by the same failure ------------------------------------------
 
 def _failed_with_cause(filters: Filters):
-    """CTE: failed latest attempts in `filters`, each with its failing job and step (or None)."""
+    """CTE: failed latest attempts in `filters`, each with its failing job and step (or None).
+
+    Driven from the failed runs: each looks up its own failing job through
+    `idx_jobs_run` (a join of every failed job against the runs scanned the
+    whole jobs table: seconds at 100k runs).
+    """
+    # The run's failing job: its failed job that ended first (then by name).
+    failing_job = (
+        select(jobs.c.id)
+        .where(jobs.c.run_gitid == w.gitid, jobs.c.run_attempt == w.run_attempt, jobs.c.conclusion.in_(FAILED_JOB))
+        .order_by(jobs.c.endtime.is_(None), jobs.c.endtime, jobs.c.name, jobs.c.gitid)
+        .limit(1).scalar_subquery()
+    )
     failed = (
         select(w.id, w.gitid, w.run_attempt, w.repo, w.archivedworkflowname.label("workflow"),
                w.archivedbranchname.label("branch"), w.archivedcommithash.label("sha"), w.commitid,
-               w.conclusion, w.createtime, w.url, func.coalesce(commits.c.author, w.author).label("author"))
+               w.conclusion, w.createtime, w.url, func.coalesce(commits.c.author, w.author).label("author"),
+               failing_job.label("job_id"))
         .join(commits, commits.c.id == w.commitid)
         .where(*filters.conditions(), w.status == "completed", w.conclusion.in_(FAILED))
         .cte("failed")
     )
-    # The run's failing job: its failed job that ended first (then by name).
-    ranked = (
-        select(jobs.c.id, jobs.c.name, jobs.c.run_gitid, jobs.c.run_attempt,
-               func.row_number().over(
-                   partition_by=(jobs.c.run_gitid, jobs.c.run_attempt),
-                   order_by=(jobs.c.endtime.is_(None), jobs.c.endtime, jobs.c.name, jobs.c.gitid),
-               ).label("rn"))
-        .join(failed, and_(jobs.c.run_gitid == failed.c.gitid, jobs.c.run_attempt == failed.c.run_attempt))
-        .where(jobs.c.conclusion.in_(FAILED_JOB))
-        .cte("failing_job")
-    )
+    job_name = select(jobs.c.name).where(jobs.c.id == failed.c.job_id).scalar_subquery()
     first_step = (
         select(steps.c.number, steps.c.name)
-        .where(steps.c.job == ranked.c.id, steps.c.conclusion == "failure")
+        .where(steps.c.job == failed.c.job_id, steps.c.conclusion == "failure")
         .order_by(steps.c.number).limit(1)
     )
     step_number = first_step.with_only_columns(steps.c.number).scalar_subquery()
     step_name = first_step.with_only_columns(steps.c.name).scalar_subquery()
-    return (
-        select(failed, ranked.c.name.label("job"), step_name.label("step"), step_number.label("step_number"))
-        .join(ranked, and_(ranked.c.run_gitid == failed.c.gitid, ranked.c.run_attempt == failed.c.run_attempt,
-                           ranked.c.rn == 1), isouter=True)
+    return select(failed, job_name.label("job"), step_name.label("step"), step_number.label("step_number")) \
         .cte("per_run")
-    )
 
 
 def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = RUNS_PER_GROUP) -> pd.DataFrame:
