@@ -281,8 +281,12 @@ def broken_main(conn: Connection, filters: Filters, *, now: float | None = None,
 
 # -- Build analysis ----------------------------------------------------------------------
 
-def build_analysis(conn: Connection, filters: Filters) -> pd.DataFrame:
+ANALYSIS_PAIRS = 200
+
+def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALYSIS_PAIRS) -> pd.DataFrame:
     """Workflows × branches in `filters`: runs, failed, failure and flake rates, current streak.
+
+    At most `max_pairs` rows: the pairs with the most failures, then the most runs.
 
     failure_rate = failed ÷ decisive completed runs; flake_rate = flaky ÷ (successful + flaky),
     where a successful run is one whose latest attempt succeeded with no failed attempt before.
@@ -311,7 +315,14 @@ def build_analysis(conn: Connection, filters: Filters) -> pd.DataFrame:
                                       dtype=object)
     frame["flake_rate"] = pd.Series([f / (f + s) if f + s else None
                                      for f, s in zip(frame["flaky"], frame["successful"])], dtype=object)
-    red = streaks(conn, filters)[["workflow_id", "branch_id", "streak"]]
+    # The grid shows the pairs that matter most (most failures, then most runs); computing the
+    # streak of thousands of quiet feature branches made this take seconds at 100k runs.
+    frame = frame.sort_values(["failed", "runs"], ascending=False).head(max_pairs) \
+        .sort_values(["repo", "workflow", "branch"]).reset_index(drop=True)
+    pairs = [(int(a), int(b)) for a, b in zip(frame["workflow_id"], frame["branch_id"])]
+    recent = _cells(conn, *_branch_filters(filters).conditions(), tuple_(w.workflow, w.branch).in_(pairs),
+                    *([w.createtime >= filters.since] if filters.since else []))
+    red = _streaks(conn, recent, filters.since)[["workflow_id", "branch_id", "streak"]]
     frame = frame.merge(red, on=["workflow_id", "branch_id"], how="left")
     frame["streak"] = frame["streak"].fillna(0).astype(int)
     return frame[columns]
