@@ -151,6 +151,7 @@ def main(argv=None) -> int:
         generate(database, runs=args.runs, quiet=True)
     print(f"store: {database}")
     with Server(database, free_port(), secret="bench") as server:
+        rest = server.rss_kb()
         repos = [r["repo"] for r in requests.get(server.url + "/api/builds?limit=200", timeout=60).json()["items"]]
         repos = sorted(set(repos))
         authors = [b["author"] for b in requests.get(server.url + "/api/builds?limit=50", timeout=60).json()["items"]
@@ -159,7 +160,8 @@ def main(argv=None) -> int:
         loads = page_load(server.url, tries=2 if args.quick else 5)
         rss = server.rss_kb()
     report(timings, loads)
-    print(f"server memory after the view benchmark: RSS {rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")
+    print(f"server memory: at rest RSS {rest['rss'] / 1024:.0f} MB; after the view benchmark RSS "
+          f"{rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")
     return 0
 
 
