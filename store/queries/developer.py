@@ -52,8 +52,9 @@ def unfixed_failures(conn: Connection, filters: Filters) -> pd.DataFrame:
         select(newer.c.id)
         .where(newer.c.workflow == w.workflow, newer.c.branch == w.branch, newer.c.status == "completed",
                newer.c.conclusion.in_(DECISIVE),
-               or_(newer.c.createtime > w.createtime,
-                   and_(newer.c.createtime == w.createtime, newer.c.gitid > w.gitid)))
+               # The >= lets SQLite search the (workflow, branch, createtime) index as a range.
+               newer.c.createtime >= w.createtime,
+               or_(newer.c.createtime > w.createtime, newer.c.gitid > w.gitid))
         .exists()
     )
     deleted = select(branches.c.id).where(branches.c.id == w.branch, branches.c.deletetime.is_not(None)).exists()

@@ -1,7 +1,7 @@
 """The filters every view, the API and the export share, as SQL conditions."""
 from dataclasses import dataclass, fields, replace
 
-from sqlalchemy import or_
+from sqlalchemy import select, union
 
 from store.schema import commits, workflowruns
 
@@ -33,9 +33,12 @@ class Filters:
             if value is not None:
                 out.append(column == value)
         if self.author is not None:
-            # A developer's runs: those they triggered, or of commits they wrote.
-            out.append(or_(w.author == self.author, w.commitid.in_(
-                commits.select().with_only_columns(commits.c.id).where(commits.c.author == self.author))))
+            # A developer's runs: those they triggered, or of commits they wrote.  As one id
+            # list (a UNION of two index searches): an OR here made SQLite scan every run.
+            mine = workflowruns.alias("author_runs")
+            written = select(commits.c.id).where(commits.c.author == self.author)
+            out.append(w.id.in_(union(select(mine.c.id).where(mine.c.author == self.author),
+                                      select(mine.c.id).where(mine.c.commitid.in_(written)))))
         if window and self.since is not None:
             out.append(w.createtime >= self.since)
         if window and self.until is not None:
