@@ -131,6 +131,9 @@ def _group_key(row: dict) -> tuple:
 # further back (or was not reached), older runs pair by pair.  A stopper is trusted only if
 # its commit is not older than the oldest run read: every newer commit's runs were read too.
 
+# How far back, beyond the first slice, to read a pair whose streak is not settled yet (seconds;
+# None: all the rest).  Reading a busy main branch's whole history took seconds at 1M runs.
+OLDER_SLICES = (30 * 86400, 180 * 86400, None)
 _WALK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "red_since",
                  "newest_run", "after"]
 STREAK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "sha", "message",
@@ -198,13 +201,21 @@ def _streaks(conn: Connection, recent: pd.DataFrame, horizon: float | None, extr
     seen = set(zip(recent["workflow_id"], recent["branch_id"]))
     unsettled = sorted(unsettled | {tuple(p) for p in extra_pairs if tuple(p) not in seen})
     frames = [found]
-    for i in range(0, len(unsettled), 500):  # their whole history, in one query per 500 pairs
+    for i in range(0, len(unsettled), 500):  # older history, 500 pairs a query, in widening slices
         chunk = unsettled[i:i + 500]
-        keys = set(chunk)
-        mine = recent[_in_pairs(recent, keys)]
-        older = _cells(conn, tuple_(w.workflow, w.branch).in_(chunk),
-                       *([w.createtime < horizon] if horizon is not None else []))
-        frames.append(_walk(pd.concat([mine, older], ignore_index=True), True)[0])
+        have = recent[_in_pairs(recent, set(chunk))]
+        upper = horizon
+        for back in OLDER_SLICES:
+            lower = None if back is None else horizon - back
+            older = _cells(conn, tuple_(w.workflow, w.branch).in_(chunk), w.createtime < upper,
+                           *([w.createtime >= lower] if lower is not None else []))
+            have = pd.concat([have, older], ignore_index=True)
+            walked, still = _walk(have, lower is None)
+            frames.append(walked)  # only settled pairs: `_walk` leaves the others out
+            if not still:
+                break
+            chunk = sorted(still)
+            have, upper = have[_in_pairs(have, still)], lower
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=STREAK_COLUMNS)
