@@ -92,7 +92,7 @@ def run(count: int, kills: int, concurrency: int) -> bool:
 
     resend = _send_all(server.url, items, concurrency)
     after_resend = _snapshot(db)
-    again = _send_all(server.url, items, concurrency)
+    _send_all(server.url, items, concurrency)
     after_again = _snapshot(db)
     server.stop()
 

@@ -3,8 +3,6 @@ import logging
 import os
 
 import dash
-import dash_bootstrap_components as dbc
-from dash import html
 
 from dashapp import shell
 from dashapp.config import Config

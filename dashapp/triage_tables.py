@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from dashapp.components import format_duration, format_rate
+from dashapp.components import format_duration
 from dashapp.tables import ago, utc
 
 GRID_OPTIONS = {"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": False,

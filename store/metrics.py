@@ -5,8 +5,6 @@ the metric cards show.  A rate over nothing is None (shown as "—").
 """
 import math
 
-from ingest.state import DECISIVE, FAILED  # noqa: F401  (re-exported for callers)
-
 
 def rate(part: int, whole: int) -> float | None:
     return None if not whole else part / whole

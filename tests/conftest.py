@@ -6,10 +6,27 @@ from dashapp import create_app
 from dashapp.config import Config
 from tests.helpers import FIXTURES, SECRET, LiveServer
 
+DEMO_RUNS = 400  # enough for the demo's story (red streak, flaky run), quick to build
+
 
 def pytest_sessionstart(session):
     if not os.path.isdir(FIXTURES):
         raise pytest.UsageError(f"GitHub fixtures not found at {FIXTURES} (set SHARED_DIR)")
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory):
+    """A store with the demo's story (red streak, flaky run...), built once for the browser tests."""
+    from ingest.demo import populate
+    from store.engine import make_engine
+    from store.migrate import upgrade
+
+    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
+    engine = make_engine(path)
+    upgrade(engine)
+    populate(engine, seed=1, runs=DEMO_RUNS)
+    engine.dispose()
+    return path
 
 
 @pytest.fixture

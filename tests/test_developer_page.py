@@ -5,23 +5,19 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
-from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, populate
+from ingest.demo import FLAKY_EXAMPLE, RED_STREAK
 from store.engine import make_engine
-from store.migrate import upgrade
 from store.queries.developer import history, unfixed_failures
 from store.queries.filters import Filters
 
 pytestmark = pytest.mark.browser
-DEMO_RUNS = 400
 AUTHOR = RED_STREAK["first_bad_author"]  # mona-lisa
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
+def demo_db(demo_store):
+    path = demo_store
     engine = make_engine(path)
-    upgrade(engine)
-    populate(engine, seed=1, runs=DEMO_RUNS)
     with engine.connect() as conn:
         expected = {"runs": history(conn, Filters(author=AUTHOR), end=1)[1],
                     "unfixed": len(unfixed_failures(conn, Filters(author=AUTHOR)))}

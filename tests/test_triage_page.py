@@ -5,24 +5,19 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
-from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, demo_facts, populate
+from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, demo_facts
 from store.engine import make_engine
-from store.migrate import upgrade
 
 pytestmark = pytest.mark.browser
-DEMO_RUNS = 400  # enough for the demo's story (red streak, flaky run), quick to build
 SECTIONS = ("#tr-broken-table", "#tr-failures-grid", "#tr-analysis-grid", "#tr-flaky-grid")
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
-    engine = make_engine(path)
-    upgrade(engine)
-    populate(engine, seed=1, runs=DEMO_RUNS)
+def demo_db(demo_store):
+    engine = make_engine(demo_store)
     facts = demo_facts(engine)
     engine.dispose()
-    return path, facts
+    return demo_store, facts
 
 
 def _start(dash_duo, database_path, query=""):

@@ -8,23 +8,15 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
-from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, populate
-from store.engine import make_engine
-from store.migrate import upgrade
+from ingest.demo import FLAKY_EXAMPLE, RED_STREAK
 from tests.builders import T0, commit, run, store_with
 
 pytestmark = pytest.mark.browser
-DEMO_RUNS = 400  # enough for the demo's story (red streak, flaky run), quick to build
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("demo") / "demo.db")
-    engine = make_engine(path)
-    upgrade(engine)
-    populate(engine, seed=1, runs=DEMO_RUNS)
-    engine.dispose()
-    return path
+def demo_db(demo_store):
+    return demo_store
 
 
 def _start(dash_duo, database_path, query=""):

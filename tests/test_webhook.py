@@ -1,5 +1,4 @@
 """`POST /webhook` over real HTTP: signatures, delivery log, state rules."""
-import itertools
 import json
 import random
 
