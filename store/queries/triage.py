@@ -86,37 +86,39 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
 
     Columns: repo, workflow, job, step, step_number, count, first_seen, last_seen,
     commits, authors (sorted list), runs (newest `runs_per_group`, each a dict).
+    The failed runs are read once (their failing job and step looked up per run)
+    and grouped here: grouping in SQL computed them twice.
     """
-    per_run = _failed_with_cause(filters)
-    key = (per_run.c.repo, per_run.c.workflow, per_run.c.job, per_run.c.step)
-    groups = _frame(conn.execute(
-        select(*key, func.max(per_run.c.step_number).label("step_number"), func.count().label("count"),
-               func.min(per_run.c.createtime).label("first_seen"), func.max(per_run.c.createtime).label("last_seen"),
-               func.count(per_run.c.commitid.distinct()).label("commits"),
-               func.group_concat(per_run.c.author.distinct()).label("authors"))
-        .group_by(*key)
-        .order_by(func.max(per_run.c.createtime).desc())
-    ))
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
-    if groups.empty:
+    per_run = _frame(conn.execute(select(_failed_with_cause(filters))))
+    if per_run.empty:
         return pd.DataFrame(columns=columns)
-    ranked = select(
-        *key, per_run.c.gitid, per_run.c.url, per_run.c.sha, per_run.c.branch, per_run.c.author,
-        per_run.c.conclusion, per_run.c.createtime,
-        func.row_number().over(partition_by=key, order_by=(per_run.c.createtime.desc(), per_run.c.gitid.desc()))
-        .label("rn"),
-    ).subquery()
-    runs = _frame(conn.execute(select(ranked).where(ranked.c.rn <= runs_per_group)
-                               .order_by(ranked.c.rn)))
-    lists: dict[tuple, list] = {}
-    for row in runs.to_dict("records"):
-        lists.setdefault(_group_key(row), []).append(
-            {k: row[k] for k in ("gitid", "url", "sha", "branch", "author", "conclusion", "createtime")})
-    groups["authors"] = [sorted(a.split(",")) if isinstance(a, str) else [] for a in groups["authors"]]
-    groups["runs"] = [lists.get(_group_key(g), []) for g in groups.to_dict("records")]
-    groups = groups.astype({"job": object, "step": object})
-    return groups[columns].where(groups[columns].notna(), None)
+    per_run = per_run.sort_values(["createtime", "gitid"], ascending=False)
+    groups: dict[tuple, dict] = {}
+    for row in per_run.to_dict("records"):  # newest first
+        key = _group_key(row)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"repo": key[0], "workflow": key[1], "job": key[2], "step": key[3],
+                                   "step_number": None, "count": 0, "first_seen": row["createtime"],
+                                   "last_seen": row["createtime"], "commits": set(), "authors": set(), "runs": []}
+        group["count"] += 1
+        group["first_seen"] = row["createtime"]  # rows come newest first: the last one seen is the oldest
+        group["commits"].add(row["commitid"])
+        if isinstance(row["author"], str):
+            group["authors"].add(row["author"])
+        if not pd.isna(row["step_number"]):
+            number = int(row["step_number"])
+            group["step_number"] = number if group["step_number"] is None else max(group["step_number"], number)
+        if len(group["runs"]) < runs_per_group:
+            group["runs"].append({k: None if pd.isna(row[k]) else row[k]
+                                  for k in ("gitid", "url", "sha", "branch", "author", "conclusion", "createtime")})
+    for group in groups.values():
+        group["commits"] = len(group["commits"])
+        group["authors"] = sorted(group["authors"])
+    # In order of each group's newest run; object columns keep None as None.
+    return pd.DataFrame(list(groups.values()), columns=columns, dtype=object)
 
 
 def _group_key(row: dict) -> tuple:
