@@ -191,3 +191,11 @@ def test_broken_main_reads_older_history_when_needed(engine):
         b = broken_main(conn, Filters(), now=T0 + 600, recent_seconds=100)
     assert [(row.workflow, row.streak, row.sha, row.after) for row in b.itertuples()] == [
         ("CI", 3, "m2", "success"), ("Lint", 1, "m4", "cancelled"), ("Docs", 1, "m5", "success")]
+
+
+def test_broken_main_when_nothing_ran_recently(engine):
+    # Nothing in the last week nor the 30 days before it: the streaks come from older slices.
+    with engine.connect() as conn:
+        b = broken_main(conn, Filters(), now=T0 + 60 * 86400)
+    assert [(row.workflow, row.streak, row.sha) for row in b.itertuples()] == [
+        ("CI", 3, "m2"), ("Lint", 1, "m4"), ("Docs", 1, "m5")]

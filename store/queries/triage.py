@@ -11,7 +11,7 @@ streak short (streaks are about now).
 import time
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, or_, select, tuple_
+from sqlalchemy import and_, case, exists, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -214,6 +214,10 @@ def _streaks(conn: Connection, recent: pd.DataFrame, horizon: float | None, extr
             have = pd.concat([have, older], ignore_index=True)
             walked, still = _walk(have, lower is None)
             frames.append(walked)  # only settled pairs: `_walk` leaves the others out
+            if lower is None:
+                break
+            # A pair with no run read yet is not settled either: read further back.
+            still |= set(chunk) - set(zip(have["workflow_id"], have["branch_id"]))
             if not still:
                 break
             chunk = sorted(still)
@@ -318,7 +322,10 @@ def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALY
                func.max(w.createtime).label("last_run"))
         .where(*filters.conditions())
         .group_by(w.workflow, w.branch, w.repo, w.archivedworkflowname, w.archivedbranchname)
-        .order_by(w.repo, w.archivedworkflowname, w.archivedbranchname)
+        # The grid shows the pairs that matter most: most failures, then most runs.
+        .order_by(literal_column("failed").desc(), literal_column("runs").desc(), w.repo, w.archivedworkflowname,
+                  w.archivedbranchname)
+        .limit(max_pairs)
     ))
     columns = ["repo", "workflow", "branch", "runs", "decisive", "failed", "failure_rate", "flaky", "successful",
                "flake_rate", "streak", "last_run"]
@@ -328,10 +335,7 @@ def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALY
                                       dtype=object)
     frame["flake_rate"] = pd.Series([f / (f + s) if f + s else None
                                      for f, s in zip(frame["flaky"], frame["successful"])], dtype=object)
-    # The grid shows the pairs that matter most (most failures, then most runs); computing the
-    # streak of thousands of quiet feature branches made this take seconds at 100k runs.
-    frame = frame.sort_values(["failed", "runs"], ascending=False).head(max_pairs) \
-        .sort_values(["repo", "workflow", "branch"]).reset_index(drop=True)
+    frame = frame.sort_values(["repo", "workflow", "branch"]).reset_index(drop=True)
     pairs = [(int(a), int(b)) for a, b in zip(frame["workflow_id"], frame["branch_id"])]
     recent = _cells(conn, *_branch_filters(filters).conditions(), tuple_(w.workflow, w.branch).in_(pairs),
                     *([w.createtime >= filters.since] if filters.since else []))
