@@ -2,7 +2,7 @@
 import logging
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ingest import delivery
 from ingest.parse import PayloadError
@@ -18,7 +18,16 @@ def _refuse(status: int, reason: str):
 
 
 def refusal(config, body: bytes) -> str | None:
-    """None when the current request's delivery may be processed, else why not."""
+    """None when the current request's delivery may be processed, else why not.
+
+    Computed once per request: the rate limiter asks too, before the view.
+    """
+    if "delivery_refusal" not in g:
+        g.delivery_refusal = _refusal(config, body)
+    return g.delivery_refusal
+
+
+def _refusal(config, body: bytes) -> str | None:
     secret = config.webhook_secret
     if secret:
         if not request.headers.get("X-Hub-Signature-256"):

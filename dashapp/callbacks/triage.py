@@ -51,28 +51,25 @@ def broken_section(sel: dict, *, now: float | None = None):
     return broken_main_table(frame, urls)
 
 
-def failures_section(sel: dict):
-    blocked = _blocked(sel, "tr-failures-empty")
+def _frame_section(sel: dict, section: str, query, empty: str, render):
+    """A section that is one query's frame: the empty state when it has no rows, else `render(frame)`."""
+    blocked = _blocked(sel, f"{section}-empty")
     if blocked:
         return blocked
     with services().engine.connect() as conn:
-        groups = q.failure_groups(conn, selection_filters(sel))
-    if groups.empty:
-        return empty_state(f"No failed builds in the {_window_label(sel)}.", id="tr-failures-empty",
+        frame = query(conn, selection_filters(sel))
+    if frame.empty:
+        return empty_state(empty.format(window=_window_label(sel)), id=f"{section}-empty",
                            className="empty-state empty-compact")
-    return failure_grid(groups, show_repo=not sel.get("repo"))
+    return render(frame, show_repo=not sel.get("repo"))
+
+
+def failures_section(sel: dict):
+    return _frame_section(sel, "tr-failures", q.failure_groups, "No failed builds in the {window}.", failure_grid)
 
 
 def analysis_section(sel: dict):
-    blocked = _blocked(sel, "tr-analysis-empty")
-    if blocked:
-        return blocked
-    with services().engine.connect() as conn:
-        frame = q.build_analysis(conn, selection_filters(sel))
-    if frame.empty:
-        return empty_state(f"No runs in the {_window_label(sel)}.", id="tr-analysis-empty",
-                           className="empty-state empty-compact")
-    return analysis_grid(frame, show_repo=not sel.get("repo"))
+    return _frame_section(sel, "tr-analysis", q.build_analysis, "No runs in the {window}.", analysis_grid)
 
 
 def flaky_section(sel: dict):
