@@ -29,7 +29,7 @@ def services():
 
 
 def _repo_options() -> list[dict]:
-    from store.queries.waterfall import repo_names
+    from store.queries.selection import repo_names
 
     try:
         with services().engine.connect() as conn:

@@ -12,6 +12,7 @@ from dashapp.components import download_csv_link, empty_state, metric_cards_row
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
 from dashapp.tables import commit_grid_table
+from store.queries import selection as names
 from store.queries import waterfall as q
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
@@ -29,18 +30,18 @@ def resolve_selection(conn, query: dict) -> dict:
     """The selection the URL asks for, with defaults filled in from the store."""
     args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
     args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
-    known = q.repo_names(conn)
+    known = names.repo_names(conn)
     asked = args.get("repo")
-    repo = asked or q.most_recent_repo(conn)
+    repo = asked or names.most_recent_repo(conn)
     window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
         else urlstate.DEFAULT_WINDOW
     selection = {"repo": repo, "all": not asked, "known": bool(repo) and repo in known, "empty": not known,
                  "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
                  "offset": _offset(args.get("offset")), "branches": [], "workflows": []}
     if selection["known"]:
-        selection["branch"] = selection["branch"] or q.default_branch(conn, repo)
-        selection["branches"] = q.branch_names(conn, repo)
-        selection["workflows"] = q.workflow_names(conn, repo)
+        selection["branch"] = selection["branch"] or names.default_branch(conn, repo)
+        selection["branches"] = names.branch_names(conn, repo)
+        selection["workflows"] = names.workflow_names(conn, repo)
     for key, options in (("branch", "branches"), ("workflow", "workflows")):
         if selection[key] and selection[key] not in selection[options]:
             selection[options] = [selection[key]] + selection[options]

@@ -15,7 +15,7 @@ from dashapp.components import empty_state
 from dashapp.shell import services
 from dashapp.triage_tables import history_grid
 from store.queries import developer as q
-from store.queries import waterfall as names
+from store.queries import selection as names
 
 dash.register_page(__name__, path="/developer", name="Developer", title="Developer · Build Monitor", order=2)
 callbacks.register()
@@ -29,7 +29,7 @@ def resolve(conn, query: dict) -> dict:
         else urlstate.DEFAULT_WINDOW
     repos = names.repo_names(conn)
     known_repo = repo is None or repo in repos
-    authors = q.authors(conn, repo if known_repo else None)
+    authors = names.authors(conn, repo if known_repo else None)
     return {"author": author, "repo": repo, "window": window, "empty": not repos, "known_repo": known_repo,
             "known": bool(author) and q.is_author(conn, author), "authors": authors}
 

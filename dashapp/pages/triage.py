@@ -13,7 +13,7 @@ from dashapp import urlstate
 from dashapp.callbacks import triage as callbacks
 from dashapp.components import empty_state, filter_bar
 from dashapp.shell import services
-from store.queries import waterfall as names
+from store.queries import selection as names
 
 dash.register_page(__name__, path="/triage", name="Triage", title="Triage · Build Monitor", order=1)
 callbacks.register()

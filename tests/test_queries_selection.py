@@ -1,0 +1,75 @@
+"""`store.queries.selection`: the pages' selection lists by index searches, equal to the plain queries."""
+import pytest
+
+from ingest import records as r
+from store.queries import developer as dev
+from store.queries import selection as s
+from store.queries import waterfall as wq
+from tests.builders import T0, commit, run, store_with
+from tests.test_queries_triage import triage_records
+
+
+def test_selection_helpers(tmp_path):
+    engine = store_with(tmp_path / "sel.db", [
+        r.Repo(name="o/lib", default_branch="trunk"), commit("c1"), commit("c2", repo="o/web"),
+        run(1, sha="c1", branch="dev", created=T0), run(2, sha="c1", branch="main", created=T0 - 50),
+        run(3, sha="c2", repo="o/web", branch="release", created=T0 + 10),
+    ])
+    with engine.connect() as conn:
+        assert s.repo_names(conn) == ["o/app", "o/lib", "o/web"]
+        assert s.most_recent_repo(conn) == "o/web"
+        assert s.default_branch(conn, "o/lib") == "trunk"  # from repos.default_branch
+        assert s.default_branch(conn, "o/app") == "main"  # main has runs
+        assert s.default_branch(conn, "o/web") == "release"  # the only branch built
+        assert s.branch_names(conn, "o/app") == ["dev", "main"]
+        assert s.branch_names(conn, "o/none") == []
+        assert s.workflow_names(conn, "o/app") == ["CI"]
+
+
+def test_empty_store(tmp_path):
+    engine = store_with(tmp_path / "empty.db", [])
+    with engine.connect() as conn:
+        assert s.repo_names(conn) == [] and s.most_recent_repo(conn) is None and s.authors(conn) == []
+        assert s.default_branch(conn, "o/app") is None and s.branch_names(conn, "o/app") == []
+
+
+@pytest.fixture(scope="module")
+def many_branches(tmp_path_factory):
+    """300 branches built in turn, over two workflows; an old branch rebuilt last; a second repository."""
+    records = [commit("c1"), commit("c2", repo="o/web", author="erin")]
+    gitid = 0
+    for i in range(300):
+        for wf in ("CI", "Lint"):
+            gitid += 1
+            records.append(run(gitid, branch=f"b{i:03d}", workflow=wf, created=T0 + i * 10 + (wf == "Lint"),
+                               author=f"user{i % 7}"))
+    records.append(run(gitid + 1, branch="b005", created=T0 + 10_000))  # b005 rebuilt: newest again
+    records.append(run(gitid + 2, repo="o/web", sha="c2", branch="main", created=T0 + 20_000, author="Zoe"))
+    return store_with(tmp_path_factory.mktemp("sel") / "branches.db", records)
+
+
+@pytest.mark.parametrize("first_slice, cap", [(2_000, 128_000), (7, 56), (3, 3)])
+def test_branch_names_equal_the_group_by(many_branches, monkeypatch, first_slice, cap):
+    # Small slices force the widening and the (workflow, branch) fallback on a small store.
+    monkeypatch.setattr(s, "FIRST_SLICE", first_slice)
+    monkeypatch.setattr(s, "SLICE_CAP", cap)
+    with many_branches.connect() as conn:
+        for limit in (1, 5, 200, 1000):
+            assert s.branch_names(conn, "o/app", limit=limit) == wq.branch_names(conn, "o/app", limit=limit)
+        assert s.branch_names(conn, "o/app", limit=3) == ["b005", "b299", "b298"]
+        assert s.branch_names(conn, "o/web") == ["main"]
+
+
+def test_repo_names_and_authors_equal_the_plain_queries(many_branches):
+    with many_branches.connect() as conn:
+        assert s.repo_names(conn) == wq.repo_names(conn) == ["o/app", "o/web"]
+        assert s.authors(conn) == dev.authors(conn)
+        assert s.authors(conn, "o/web") == dev.authors(conn, "o/web") == ["erin", "Zoe"]
+        assert s.authors(conn, "o/none") == []
+
+
+def test_authors_from_runs_and_commits(tmp_path):
+    engine = store_with(tmp_path / "dev.db", triage_records())
+    with engine.connect() as conn:
+        assert s.authors(conn) == dev.authors(conn) == ["alice", "bob", "dave"]
+        assert s.authors(conn, "nobody/none") == []
