@@ -3,7 +3,8 @@
     python -m bench.generate --db /tmp/1m.db --runs 1000000       # about 5 jobs a run
 
 Writes straight into the store's tables (bulk executemany in a few large
-transactions, secondary indexes dropped during the load and rebuilt after),
+transactions, secondary indexes dropped during the load and rebuilt after,
+then the rollups and failure causes rebuilt as the writer would keep them),
 so 1,000,000 runs and 5,000,000 jobs take minutes.  The rows are the ones
 the writer would store (same columns, state keys, archived names), so the
 views, the API and later webhooks treat them like any other history.
@@ -26,6 +27,7 @@ import time
 from sqlalchemy import text
 
 from store.engine import make_engine
+from store import rollups
 from store.migrate import upgrade
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
@@ -180,7 +182,7 @@ class History:
         self.rows["workflowruns"].append((
             run_id, branch_id, cid, wid, author, runtime, created, s, e, qt, status, conclusion, url, gitid,
             branch, sha, name, repo, attempts, "push" if branch == "main" else "pull_request", updated,
-            run_id, title, _key(attempts, status, updated)))
+            run_id, title, _key(attempts, status, updated), None, None, None))  # fail_*: set by the rebuild
 
     def _jobs(self, repo, workflow, branch, sha, run_gitid, attempt, names, created, started, ended, status,
               conclusion):
@@ -235,6 +237,7 @@ def generate(database: str, *, runs: int, jobs_per_run: float = 5.0, seed: int =
         for table in TABLES.values():
             for index in table.indexes:
                 index.create(conn)
+        rollups.rebuild(conn)  # what the writer keeps current: failing jobs and steps, rollups
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()

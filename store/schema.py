@@ -9,6 +9,7 @@ log of webhook deliveries.
 The migrations in `store/migrations/versions` create exactly these tables;
 a test compares the two.
 """
+from ingest.state import ACTIVE_STATUSES
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -102,6 +103,11 @@ workflowruns = Table(
     Column("run_number", Integer),
     Column("title", Text),
     Column("statekey", Text, nullable=False),  # see ingest.state.state_key
+    # The failing job and step of a failed latest attempt (metrics.md's "same failure"), kept by
+    # the writer from the jobs table; None while unknown.
+    Column("fail_job", Text),
+    Column("fail_step", Text),
+    Column("fail_step_number", Integer),
 )
 Index("idx_workflowruns_createtime", workflowruns.c.createtime)
 Index("idx_workflowruns_conclusion", workflowruns.c.conclusion)
@@ -114,6 +120,12 @@ Index("idx_workflowruns_workflow_branch_createtime", workflowruns.c.workflow, wo
       workflowruns.c.createtime)
 Index("idx_workflowruns_status", workflowruns.c.status)
 Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
+Index("idx_workflowruns_branch_createtime", workflowruns.c.branch, workflowruns.c.createtime)  # rollup refresh
+# The few unfinished runs (active and stale builds): a partial index, so that counting them
+# never scans a repository's history.  Queries must spell the status list as literals.
+Index("idx_workflowruns_active", workflowruns.c.repo, workflowruns.c.updatetime,
+      sqlite_where=workflowruns.c.status.in_(ACTIVE_STATUSES),
+      postgresql_where=workflowruns.c.status.in_(ACTIVE_STATUSES))
 
 # Every attempt of every run, the latest included.
 runattempts = Table(
@@ -196,3 +208,48 @@ deliveries = Table(
 )
 Index("idx_deliveries_received", deliveries.c.received)
 Index("idx_deliveries_outcome", deliveries.c.outcome)
+
+
+# --- rollups (store/rollups.py): kept current by every write, in the same transaction ----------
+
+# Per UTC day (createtime // 86400) × workflow × branch: the counts of the cards and the
+# analysis grid, and the exact daily p50/p90 the performance chart draws.
+rollup_days = Table(
+    "rollup_days",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("branch", Integer, primary_key=True),
+    Column("workflow", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("decisive", Integer, nullable=False),
+    Column("success", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("cancelled", Integer, nullable=False),
+    Column("flaky", Integer, nullable=False),
+    Column("successful", Integer, nullable=False),
+    Column("build_n", Integer, nullable=False),
+    Column("build_sum", Float, nullable=False),
+    Column("last_run", Float),
+    Column("build_p50", Float),
+    Column("build_p90", Float),
+    Column("queue_p50", Float),  # the run's queuetime, started runs (the chart's queue time)
+    Column("queue_p90", Float),
+)
+Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
+Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
+
+# Duration histograms ({bucket: n}, see store.metrics.bucket) per period × branch × workflow
+# (0: all workflows) × kind (build, queue, tts); a period is a day ('day') or a calendar
+# month ('month', the sum of its days), numbered by its first UTC day.
+rollup_hist = Table(
+    "rollup_hist",
+    metadata,
+    Column("span", Text, primary_key=True),
+    Column("branch", Integer, primary_key=True),
+    Column("workflow", Integer, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("period", Integer, primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+)

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 
 from sqlalchemy.engine import Engine
 
+from store import rollups
 from store.engine import writer_options
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,20 @@ class WriteQueue:
         try:
             with self.engine.connect().execution_options(**writer_options()) as conn:
                 with conn.begin():
-                    for work, _future in batch:
-                        savepoint = conn.begin_nested()
-                        try:
-                            results.append((True, work(conn)))
-                            savepoint.commit()
-                        except Exception as exc:  # one bad write must not sink the batch
-                            savepoint.rollback()
-                            results.append((False, exc))
+                    # The rollups of the whole batch's days are refreshed once, before the commit.
+                    conn.info["rollups_deferred"] = True
+                    try:
+                        for work, _future in batch:
+                            savepoint = conn.begin_nested()
+                            try:
+                                results.append((True, work(conn)))
+                                savepoint.commit()
+                            except Exception as exc:  # one bad write must not sink the batch
+                                savepoint.rollback()
+                                results.append((False, exc))
+                    finally:
+                        conn.info.pop("rollups_deferred", None)
+                    rollups.flush(conn)
         except Exception as exc:
             log.exception("store writer: batch of %d failed to commit", len(batch))
             for _work, future in batch:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ingest import records as r
 from ingest.state import job_key, run_key
+from store import rollups
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
 RUN_FIELDS = ("branch", "commitid", "workflow", "author", "runtime", "starttime", "endtime", "queuetime", "status",
@@ -82,6 +83,9 @@ def _statements(dialect_name: str) -> dict:
                            .where(workflowruns.c.gitid == bindparam("g"), workflowruns.c.createtime > bindparam("c"))
                            .values(createtime=bindparam("c")))
     s["run_id"] = select(workflowruns.c.id).where(workflowruns.c.gitid == bindparam("g"))
+    # The runs of a commit on a branch: the days whose rollups a write of one of them touches.
+    s["commit_runs"] = select(workflowruns.c.createtime).where(workflowruns.c.branch == bindparam("b"),
+                                                               workflowruns.c.commitid == bindparam("c"))
 
     ins = dialect.insert(runattempts)
     s["attempt"] = ins.on_conflict_do_update(index_elements=[runattempts.c.gitid, runattempts.c.attempt],
@@ -105,6 +109,8 @@ def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
         change = _HANDLERS[type(item)](conn, stmts, item, now)
         if change:
             changes.append(change)
+    if not conn.info.get("rollups_deferred"):
+        rollups.flush(conn)
     return changes
 
 
@@ -143,6 +149,10 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "run_attempt": run.attempt, "event": run.event, "updatetime": run.updatetime,
         "run_number": run.run_number, "title": run.title, "statekey": f"{run.attempt:04d}|{key}",
     }
+    # Time to signal counts a commit on the day of its first run: a write can move that day.
+    days = {rollups.day_of(t) for t in conn.execute(s["commit_runs"], {"b": values["branch"],
+                                                                       "c": values["commitid"]}).scalars()
+            if t is not None}
     latest = conn.execute(s["run"], values).rowcount
     # The run's createtime is its first attempt's, whichever attempt arrived first.
     conn.execute(s["run_createtime"], {"g": run.gitid, "c": run.createtime})
@@ -154,6 +164,11 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "url": run.url, "statekey": key}).rowcount
     if not (latest or attempt):
         return None
+    if run.createtime is not None:
+        days.add(rollups.day_of(run.createtime))
+    rollups.mark(conn, {(values["branch"], d) for d in days})
+    if latest:
+        rollups.update_failure_causes(conn, [run.gitid])
     return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}
 
 
@@ -174,6 +189,8 @@ def _job(conn, s, job: r.Job, _now) -> dict | None:
             {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
+    if job.conclusion in rollups.FAILED_JOB:
+        rollups.update_failure_causes(conn, [job.run_gitid])
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
             "repo": job.repo}
 

@@ -6,9 +6,7 @@ from sqlalchemy import inspect, select
 
 from store.engine import make_engine, writer_options
 from store.migrate import alembic_config, current_revision, head_revision, upgrade
-from store.schema import metadata, workflowruns
-from store.writer import apply
-from tests.builders import commit, run
+from store.schema import metadata, rollup_days, workflowruns
 
 SEED_COLUMNS = {
     "repos": {"id", "name"},
@@ -45,11 +43,21 @@ def test_an_old_store_is_upgraded_in_place(tmp_path):
         command.upgrade(cfg, "0001")
         conn.commit()
     with engine.connect().execution_options(**writer_options()) as conn:
-        with conn.begin():
-            apply(conn, [commit("c1"), run(1, sha="c1")])
+        with conn.begin():  # a run as the 0001 writer stored it
+            conn.exec_driver_sql("INSERT INTO branches (id, name, repo) VALUES (1, 'main', 'o/r')")
+            conn.exec_driver_sql("INSERT INTO commits (id, hash, time, repo) VALUES (1, 'c1', 86400.0, 'o/r')")
+            conn.exec_driver_sql("INSERT INTO workflows (id, name, url, repo) VALUES (1, 'CI', '', 'o/r')")
+            conn.exec_driver_sql(
+                "INSERT INTO workflowruns (id, branch, commitid, workflow, runtime, createtime, starttime, endtime,"
+                " status, conclusion, gitid, archivedbranchname, archivedworkflowname, repo, statekey)"
+                " VALUES (1, 1, 1, 1, 60.0, 86400.0, 86410.0, 86470.0, 'completed', 'success', 1, 'main', 'CI',"
+                " 'o/r', 'k')")
     assert current_revision(engine) == "0001"
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
         assert conn.execute(select(workflowruns.c.gitid, workflowruns.c.conclusion)).all() == [(1, "success")]
+        # 0004 filled the rollups of the runs already stored.
+        assert conn.execute(select(rollup_days.c.day, rollup_days.c.runs, rollup_days.c.success,
+                                   rollup_days.c.build_sum)).all() == [(1, 1, 1, 60.0)]
     assert "idx_commits_author" in {i["name"] for i in inspect(engine).get_indexes("commits")}

@@ -1,13 +1,14 @@
 """The metric cards (success rate, build and queue times, active builds...) for a selection."""
 import time
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import ACTIVE_STATUSES, FAILED
 from store import metrics
+from store.queries import rollup
 from store.queries.filters import Filters
-from store.schema import runattempts, workflowruns
+from store.schema import rollup_days, runattempts, workflowruns
 
 w = workflowruns.c
 
@@ -16,33 +17,84 @@ def _sum(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def metric_cards(conn: Connection, filters: Filters, *, now: float | None = None, stale_hours: float = 24) -> dict:
+# Up to this many runs in a selection, percentiles are exact (read from the runs); above it
+# they come from the rollups' histograms (within 0.5 %, see store.metrics.bucket).
+EXACT_LIMIT = 2_000
+
+
+def metric_cards(conn: Connection, filters: Filters, *, now: float | None = None, stale_hours: float = 24,
+                 exact_limit: int = EXACT_LIMIT) -> dict:
     """Every card of metrics.md for the runs `filters` selects."""
     now = time.time() if now is None else now
-    cond = filters.conditions()
+    active, stale = _active_and_stale(conn, filters, now - stale_hours * 3600)
+    plan = rollup.scope(conn, filters)
+    if plan is not None and plan.branch_ids is not None:
+        counts = _rollup_counts(conn, plan)
+        if counts["runs"] > exact_limit:
+            build, queue, tts = (plan.histogram(conn, kind) for kind in ("build", "queue", "tts"))
+            if plan.raw is not None:
+                rollup.add_buckets(build, _build_times(conn, plan.raw))
+                rollup.add_buckets(queue, _queue_times(conn, plan.raw))
+                rollup.add_buckets(tts, time_to_signal(conn, plan.raw))
+            return metrics.cards(**counts, build_times=dict(build), queue_times=dict(queue), tts=dict(tts),
+                                 active=active, stale=stale)
+        return metrics.cards(**counts, build_times=_build_times(conn, filters),
+                             queue_times=_queue_times(conn, filters), tts=time_to_signal(conn, filters),
+                             active=active, stale=stale)
+    counts, _n, _total = _run_counts(conn, filters)
+    return metrics.cards(**counts, build_times=_build_times(conn, filters), queue_times=_queue_times(conn, filters),
+                         tts=time_to_signal(conn, filters), active=active, stale=stale)
+
+
+def _run_counts(conn: Connection, filters: Filters) -> tuple[dict, int, float]:
+    """Run counts and the build-time mean; with the number and sum of build times."""
     completed = w.status == "completed"
+    build = and_(completed, w.conclusion.in_(("success",) + FAILED), w.runtime.is_not(None))
     row = conn.execute(
         select(
             func.count(),
             _sum(and_(completed, w.conclusion == "success")),
             _sum(and_(completed, w.conclusion.in_(FAILED))),
             _sum(and_(completed, w.conclusion == "cancelled")),
-        ).where(*cond)
+            _sum(build),
+            func.coalesce(func.sum(case((build, w.runtime), else_=0.0)), 0.0),
+        ).where(*filters.conditions())
     ).one()
-    build_times = conn.execute(
-        select(w.runtime).where(*cond, completed, w.conclusion.in_(("success",) + FAILED), w.runtime.is_not(None))
-    ).scalars().all()
-    queue_times = conn.execute(
+    return ({"runs": row[0], "success": row[1], "failed": row[2], "cancelled": row[3],
+             "build_time_avg": row[5] / row[4] if row[4] else None}, row[4], row[5])
+
+
+def _rollup_counts(conn: Connection, plan: rollup.Scope) -> dict:
+    """The counts of the whole days from the rollups, plus the partial day's from the runs."""
+    d = rollup_days.c
+    row = conn.execute(select(*(func.coalesce(func.sum(c), 0) for c in
+                                (d.runs, d.success, d.failed, d.cancelled, d.build_n, d.build_sum)))
+                       .where(*plan.day_conditions())).one()
+    runs, success, failed, cancelled, build_n, build_sum = row
+    if plan.raw is not None:
+        raw, raw_n, raw_sum = _run_counts(conn, plan.raw)
+        runs, success, failed, cancelled = (runs + raw["runs"], success + raw["success"], failed + raw["failed"],
+                                            cancelled + raw["cancelled"])
+        build_n, build_sum = build_n + raw_n, build_sum + raw_sum
+    return {"runs": runs, "success": success, "failed": failed, "cancelled": cancelled,
+            "build_time_avg": build_sum / build_n if build_n else None}
+
+
+_BUILD = (w.status == "completed", w.conclusion.in_(("success",) + FAILED), w.runtime.is_not(None))
+
+
+def _build_times(conn: Connection, filters: Filters) -> list[float]:
+    """Build times (metrics.md): completed success/failed latest attempts with a runtime."""
+    return conn.execute(select(w.runtime).where(*filters.conditions(), *_BUILD)).scalars().all()
+
+
+def _queue_times(conn: Connection, filters: Filters) -> list[float]:
+    """Queue times of every attempt of the selected runs."""
+    return conn.execute(
         select(runattempts.c.queuetime)
         .join(workflowruns, workflowruns.c.id == runattempts.c.run)
-        .where(*cond, runattempts.c.queuetime.is_not(None))
+        .where(*filters.conditions(), runattempts.c.queuetime.is_not(None))
     ).scalars().all()
-    active, stale = _active_and_stale(conn, filters, now - stale_hours * 3600)
-    return metrics.cards(
-        runs=row[0], success=row[1], failed=row[2], cancelled=row[3],
-        build_times=build_times, queue_times=queue_times, tts=time_to_signal(conn, filters),
-        active=active, stale=stale,
-    )
 
 
 def _active_and_stale(conn: Connection, filters: Filters, cutoff: float) -> tuple[int, int]:
@@ -50,20 +102,36 @@ def _active_and_stale(conn: Connection, filters: Filters, cutoff: float) -> tupl
     updated = func.coalesce(w.updatetime, w.createtime)
     row = conn.execute(
         select(_sum(updated >= cutoff), _sum(updated < cutoff)).where(
-            *filters.without_window().conditions(), w.status.in_(ACTIVE_STATUSES)
+            *filters.without_window().conditions(),
+            # Literal values, so SQLite sees the partial index idx_workflowruns_active applies.
+            w.status.in_(bindparam("active_statuses", list(ACTIVE_STATUSES), literal_execute=True))
         )
     ).one()
     return row[0], row[1]
 
 
 def time_to_signal(conn: Connection, filters: Filters) -> list[float]:
-    """Per commit and branch: last end minus first creation over first attempts, once all completed."""
+    """Per commit and branch: last end minus first creation over first attempts, once all completed.
+
+    A commit counts in the window its first run was created in (as the rollups count it):
+    its group is every run the other filters select, and the window picks the groups by
+    their first creation.
+    """
     ra = runattempts.c
+    # Driven from the window's (commit, branch) pairs, each group read through its index.
+    pairs = select(w.commitid, w.branch).where(*filters.conditions()).distinct().subquery("in_window")
+    scope = [c for c in filters.without_window().conditions()]
+    first = func.min(ra.createtime)
     query = (
-        select(func.max(ra.endtime) - func.min(ra.createtime))
-        .join(workflowruns, workflowruns.c.id == ra.run)
-        .where(*filters.conditions(), ra.attempt == 1)
-        .group_by(w.commitid, w.branch)
+        select(func.max(ra.endtime) - first)
+        .select_from(pairs.join(workflowruns, and_(w.commitid == pairs.c.commitid, w.branch == pairs.c.branch))
+                     .join(runattempts, ra.run == w.id))
+        .where(*scope, ra.attempt == 1)
+        .group_by(pairs.c.commitid, pairs.c.branch)
         .having(_sum(ra.status != "completed") == 0)
     )
+    if filters.since is not None:
+        query = query.having(first >= filters.since)
+    if filters.until is not None:
+        query = query.having(first < filters.until)
     return [v for v in conn.execute(query).scalars().all() if v is not None]

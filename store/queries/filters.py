@@ -3,7 +3,7 @@ from dataclasses import dataclass, fields, replace
 
 from sqlalchemy import select, union
 
-from store.schema import commits, workflowruns
+from store.schema import branches, commits, workflowruns
 
 MAX_WINDOW_DAYS = 3660
 
@@ -26,8 +26,10 @@ class Filters:
         """WHERE conditions on `workflowruns` (joined to `commits` when `author` is set)."""
         w = workflowruns.c
         out = []
-        for name, column in (("repo", w.repo), ("branch", w.archivedbranchname),
-                             ("workflow", w.archivedworkflowname), ("status", w.status),
+        if self.branch is not None:
+            # Through the branch's id (the same name the run archived), so its indexes serve.
+            out.append(w.branch.in_(select(branches.c.id).where(branches.c.name == self.branch)))
+        for name, column in (("repo", w.repo), ("workflow", w.archivedworkflowname), ("status", w.status),
                              ("conclusion", w.conclusion), ("event", w.event)):
             value = getattr(self, name)
             if value is not None:

@@ -1,0 +1,143 @@
+"""Rollups (`store.rollups`): kept by the writer exactly as a rebuild computes them; read as the runs say."""
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from store import metrics, rollups
+from store.engine import make_engine, writer_options
+from store.migrate import upgrade
+from store.queries.cards import metric_cards
+from store.queries.filters import Filters
+from store.schema import rollup_days, rollup_hist, workflowruns
+from store.writer import apply
+from tests.builders import T0, commit, run
+
+DAY = 86400
+
+
+def _snapshot(engine):
+    with engine.connect() as conn:
+        days = sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                      for row in conn.execute(select(rollup_days)).all())
+        hist = sorted(tuple(row) for row in conn.execute(select(rollup_hist)).all())
+        causes = sorted(tuple(row) for row in conn.execute(
+            select(workflowruns.c.gitid, workflowruns.c.fail_job, workflowruns.c.fail_step)).all())
+    return days, hist, causes
+
+
+def _rebuilt(engine):
+    with engine.connect().execution_options(**writer_options()) as conn:
+        with conn.begin():
+            rollups.rebuild(conn)
+    return _snapshot(engine)
+
+
+def _history():
+    """Runs over three days on two branches, re-runs, a commit whose runs straddle midnight."""
+    records = [commit("c1"), commit("c2", author="bob"), commit("c3", author="carol")]
+    records += [
+        run(1, sha="c1", conclusion="success", created=T0, queue=5, duration=100),
+        run(2, sha="c1", workflow="Lint", conclusion="failure", created=T0 + 30, queue=15, duration=250),
+        run(2, sha="c1", workflow="Lint", attempt=2, conclusion="success", created=T0 + 900, queue=3, duration=240),
+        run(3, sha="c2", conclusion="timed_out", created=T0 + DAY - 50, queue=70, duration=3000),
+        run(4, sha="c2", workflow="Lint", conclusion="success", created=T0 + DAY + 20, queue=1, duration=95.5),
+        run(5, sha="c3", branch="feature", conclusion="cancelled", created=T0 + 2 * DAY, queue=0, duration=7),
+        run(6, sha="c3", branch="feature", workflow="Lint", status="in_progress", created=T0 + 2 * DAY + 60),
+        run(7, sha="c3", workflow="Docs", conclusion="skipped", created=T0 + 2 * DAY + 90, duration=0),
+    ]
+    return records
+
+
+def _store(path, batches):
+    engine = make_engine(str(path))
+    upgrade(engine)
+    for batch in batches:
+        with engine.connect().execution_options(**writer_options()) as conn:
+            with conn.begin():
+                apply(conn, batch)
+    return engine
+
+
+def test_rollups_count_what_the_runs_hold(tmp_path):
+    engine = _store(tmp_path / "r.db", [_history()])
+    with engine.connect() as conn:
+        rows = {(r.day - int(T0 // DAY), r.workflow): r for r in conn.execute(select(rollup_days)).all()}
+        main_ci_day0 = rows[(0, 1)]
+        assert (main_ci_day0.runs, main_ci_day0.success, main_ci_day0.build_n, main_ci_day0.build_sum) == (1, 1, 1, 100)
+        lint_day0 = rows[(0, 2)]
+        assert (lint_day0.runs, lint_day0.flaky, lint_day0.successful, lint_day0.failed) == (1, 1, 0, 0)
+        # The timed-out run was created 50 s before midnight: it counts on its own day.
+        day = int((T0 + DAY - 50) // DAY) - int(T0 // DAY)
+        assert rows[(day, 1)].failed == 1
+        tts = dict(conn.execute(select(rollup_hist.c.bucket, rollup_hist.c.n).where(
+            rollup_hist.c.span == "month", rollup_hist.c.kind == "tts", rollup_hist.c.workflow == 0)).all())
+    # Time to signal on main over first attempts only: c1 from T0 to run 2's first attempt's end (T0 + 295);
+    # c2 from T0 + DAY - 50 to run 3's end (T0 + DAY + 3020); c3 (the skipped Docs run) 10 s.  c3 on the
+    # feature branch has a run in progress: no signal yet.
+    assert sum(tts.values()) == 3
+    assert set(tts) == {metrics.bucket(295.0), metrics.bucket(3070.0), metrics.bucket(10.0)}
+
+
+def test_incremental_rollups_equal_a_rebuild_in_any_order(tmp_path):
+    records = _history()
+    for seed in range(4):
+        shuffled = records[:]
+        random.Random(seed).shuffle(shuffled)
+        batches = [shuffled[i:i + 2] for i in range(0, len(shuffled), 2)] + [shuffled[:3]]  # with duplicates
+        engine = _store(tmp_path / f"r{seed}.db", batches)
+        incremental = _snapshot(engine)
+        assert incremental == _rebuilt(engine)
+        assert incremental[0], "rollups were written"
+
+
+def test_demo_rollups_equal_a_rebuild(demo_store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "demo.db"
+    shutil.copy(demo_store, copy)
+    engine = make_engine(str(copy))
+    before = _snapshot(engine)
+    assert before == _rebuilt(engine)
+
+
+@pytest.mark.parametrize("days", [None, 1, 7, 30])
+def test_cards_from_rollups_agree_with_the_runs(demo_store, days):
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        for repo, branch, workflow in conn.execute(
+                select(workflowruns.c.repo, workflowruns.c.archivedbranchname, workflowruns.c.archivedworkflowname)
+                .distinct().limit(12)).all():
+            for wf in (None, workflow):
+                filters = Filters(repo=repo, branch=branch, workflow=wf,
+                                  since=None if days is None else newest - days * DAY + 1234.5)
+                exact = metric_cards(conn, filters, now=newest, exact_limit=10 ** 9)
+                rolled = metric_cards(conn, filters, now=newest, exact_limit=0)
+                for key, value in exact.items():
+                    other = rolled[key]
+                    if value is None or other is None:
+                        assert value == other, key
+                    else:  # counts and means exactly; percentiles within the buckets' 0.5 %
+                        assert other == pytest.approx(value, rel=0.006, abs=1.0), (key, filters)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=60),
+       st.sampled_from([0, 10, 50, 90, 99, 100]))
+def test_percentile_counts_equals_percentile_of_the_expanded_values(values, q):
+    counts = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    assert metrics.percentile_counts(counts.items(), q) == pytest.approx(metrics.percentile(values, q))
+
+
+@given(st.floats(min_value=0, max_value=1e7, allow_nan=False))
+def test_a_bucket_stands_for_its_durations_within_half_a_percent(seconds):
+    value = metrics.bucket_value(metrics.bucket(seconds))
+    if seconds < metrics.EXACT_BELOW:
+        assert value == int(seconds)  # whole seconds: exact for GitHub's times
+    else:
+        assert value == pytest.approx(seconds, rel=0.0051)
