@@ -1,13 +1,17 @@
 """`/api/builds.csv`: quoting, ISO times, defused formulas, filters, streaming in constant memory."""
 import csv
 import io
+import sqlite3
 
 import pytest
 import requests
 
 from bench import export
+from dashapp.api import csvexport
 from dashapp.api.csvexport import cells, defuse, iso
+from store.queries import builds
 from store.queries.builds import FIELDS
+from store.queries.filters import Filters
 from tests import builders as b
 from tests.helpers import LiveServer
 
@@ -68,3 +72,71 @@ def test_quick_benchmark_streams_20k_rows_that_parse_back(capsys):
     assert result["chunked"]  # a streamed body, no Content-Length
     assert result["first_byte_s"] < result["seconds"] / 2  # rows leave before the export is done
     assert result["peak_growth_mb"] < 100
+
+
+def _odd_store(db_path):
+    """Hostile text in every text column, NULLs, and times and durations SQL cannot print exactly."""
+    records = []
+    for i, text in enumerate(TRICKY + ["", "ok", "x,y", 'say "hi"', "-", "=", "\r"]):
+        records.append(b.commit(f"c{i}", message=text or None, author=text or None))
+        records.append(b.run(10 + i, sha=f"c{i}", created=b.T0 + i, workflow=text or "w", branch=text or "b",
+                             author=text or None, status=("completed", "in_progress", "queued")[i % 3]))
+    engine = b.store_with(db_path, records)
+    con = sqlite3.connect(db_path)
+    with con:
+        columns = ("title", "repo", "archivedworkflowname", "archivedbranchname", "archivedcommithash",
+                   "event", "conclusion", "url")
+        for gitid, text in zip(range(10, 40), TRICKY):
+            con.execute(f"UPDATE workflowruns SET {', '.join(c + ' = ?' for c in columns)} WHERE gitid = ?",
+                        (*[text] * len(columns), gitid))
+        odd = {11: ("createtime", b.T0 + 0.1234567), 12: ("starttime", b.T0 + 0.9999996), 13: ("endtime", 1.5),
+               14: ("runtime", 0.1 + 0.2), 15: ("runtime", 1e-05), 16: ("queuetime", 1e16), 17: ("updatetime", None),
+               18: ("runtime", 12.5), 19: ("queuetime", -3.0), 20: ("createtime", b.T0 + 2**-7)}
+        for gitid, (column, value) in odd.items():
+            con.execute(f"UPDATE workflowruns SET {column} = ? WHERE gitid = ?", (value, gitid))
+            con.execute(f"UPDATE runattempts SET {column} = ? WHERE gitid = ?", (value, gitid))
+    con.close()
+    return engine
+
+
+@pytest.mark.parametrize("attempts", ["latest", "all"])
+@pytest.mark.parametrize("batch", [3, 5000])
+def test_sql_formatter_says_what_the_python_formatter_says(db_path, attempts, batch):
+    engine = _odd_store(db_path)
+    for filters in (Filters(), Filters(repo="o/app", status="completed"), Filters(since=b.T0 + 5)):
+        fast = b"".join(csvexport.generate(builds.iter_rows(engine, filters, attempts=attempts, batch=batch)))
+        rows = list(builds.iter_rows(engine, filters, attempts=attempts, batch=batch))
+        slow = b"".join(csvexport.generate(iter(rows)))  # a plain iterator: the Python formatter
+        assert fast == slow
+        assert len(list(csv.reader(io.StringIO(fast.decode(), newline="")))) == len(rows) + 1
+    engine.dispose()
+
+
+def test_sql_line_is_null_where_python_must_format(db_path):
+    engine = _odd_store(db_path)
+    line = csvexport.sqlite_line(builds.export_columns())
+    nulls = {row[-1] for batch in builds.iter_batches(engine, Filters(), (line,)) for row in batch if row[0] is None}
+    assert nulls == {11, 12, 13, 14, 15, 16, 18, 20}  # fractional or exponent times and durations
+    engine.dispose()
+
+
+def test_every_exported_row_equals_the_api_row(tmp_path):
+    from bench import bulkdb
+    from dashapp import create_app
+    from dashapp.config import Config
+
+    path = str(tmp_path / "bulk.db")
+    bulkdb.build(path, 2_500)
+    app = create_app(Config.from_env({}, database_path=path, webhook_secret="s"))
+    with LiveServer(app) as live:
+        text = requests.get(live.url + "/api/builds.csv", params={"window": "all"}, timeout=60).text
+        items, url = [], live.url + "/api/builds?window=all&limit=1000"
+        while url:
+            page = requests.get(url, timeout=60).json()
+            items += page["items"]
+            url = page["next"] and live.url + page["next"]
+    parsed = list(csv.reader(io.StringIO(text, newline="")))
+    assert tuple(parsed[0]) == FIELDS and len(parsed) == len(items) + 1 == 2_501
+    for cells_out, item in zip(parsed[1:], items):
+        expected = ["" if value is None else str(value) for value in cells(tuple(item[f] for f in FIELDS))]
+        assert cells_out == expected

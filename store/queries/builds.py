@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from store.queries.filters import Filters
@@ -93,22 +93,93 @@ def count(conn: Connection, filters: Filters, *, attempts: str = LATEST) -> int:
 _ID, _CREATETIME, _ATTEMPT = FIELDS.index("id"), FIELDS.index("createtime"), FIELDS.index("attempt")
 
 
-def iter_rows(engine: Engine, filters: Filters, *, attempts: str = LATEST, batch: int = 2000,
-              after: tuple | None = None) -> Iterator[tuple]:
-    """Every selected row as a tuple in `FIELDS` order, newest first, fetched in keyset batches.
+def export_columns(attempts: str = LATEST) -> dict:
+    """Each field of a row (`FIELDS` order) as a plain column expression, to build SQL cells on."""
+    return {name: getattr(c, "element", c) for name, c in zip(FIELDS, _row_columns(attempts))}
 
-    Each batch uses its own short read transaction, so a long export neither
-    holds memory for the whole result nor pins the SQLite WAL.
+
+def iter_batches(engine: Engine, filters: Filters, columns, *, attempts: str = LATEST, batch: int = 5000,
+                 after: tuple | None = None) -> Iterator[list[tuple]]:
+    """The selected rows, newest first, as lists of plain DBAPI tuples: `columns` then the keyset key.
+
+    Keyset batches as in `iter_rows`; each batch is one SELECT on a pooled
+    connection, read whole and released before it is yielded (no read
+    transaction stays open while the client is slow).  The statement is
+    compiled once and run on the raw DBAPI cursor: SQLAlchemy Row objects cost
+    more than the rest of the export.
     """
+    keys = _key_columns(attempts)
+    marks = tuple(bindparam(f"key{i}", None, type_=k.type) for i, k in enumerate(keys))
+    labelled = tuple(k.label(f"_key{i}") for i, k in enumerate(keys))
+    first = _base(filters, attempts, (*columns, *labelled)).order_by(*(k.desc() for k in keys)).limit(batch)
+    statements = (first.compile(dialect=engine.dialect), first.where(_after(keys, marks)).compile(dialect=engine.dialect))
+    width = len(keys)
     while True:
+        compiled = statements[after is not None]
+        state = compiled.construct_expanded_state(None if after is None else {m.key: v for m, v in zip(marks, after)})
+        params = state.positional_parameters if compiled.positional else state.additional_parameters
         with engine.connect() as conn:
-            rows = conn.execute(_page_query(filters, attempts, batch, after)).all()
-        yield from rows
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(state.statement, params)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        if rows:
+            yield rows
         if len(rows) < batch:
             return
-        last = rows[-1]
-        after = (last[_CREATETIME], last[_ID]) if attempts == LATEST else \
-            (last[_CREATETIME], last[_ID], last[_ATTEMPT])
+        after = tuple(rows[-1][-width:])
+
+
+def _iter_rows(engine: Engine, filters: Filters, attempts: str, batch: int, after: tuple | None):
+    width = len(_key_columns(attempts))
+    for rows in iter_batches(engine, filters, _row_columns(attempts), attempts=attempts, batch=batch, after=after):
+        for row in rows:
+            yield row[:-width]
+
+
+class ExportRows:
+    """What `iter_rows` returns: an iterator of row tuples that remembers its query.
+
+    `dashapp.api.csvexport.generate` uses `engine`, `filters` and `attempts` to
+    have the database format the CSV lines itself when it can.
+    """
+
+    def __init__(self, engine: Engine, filters: Filters, attempts: str, batch: int, after: tuple | None):
+        self.engine, self.filters, self.attempts, self.batch, self.after = engine, filters, attempts, batch, after
+        self._rows = None
+
+    @property
+    def started(self) -> bool:
+        return self._rows is not None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple:
+        if self._rows is None:
+            self._rows = _iter_rows(self.engine, self.filters, self.attempts, self.batch, self.after)
+        return next(self._rows)
+
+
+def iter_rows(engine: Engine, filters: Filters, *, attempts: str = LATEST, batch: int = 5000,
+              after: tuple | None = None) -> ExportRows:
+    """Every selected row as a tuple in `FIELDS` order, newest first, fetched in keyset batches.
+
+    Each batch is its own short read, so a long export neither holds memory
+    for the whole result nor pins the SQLite WAL.
+    """
+    return ExportRows(engine, filters, attempts, batch, after)
+
+
+def row_by_key(engine: Engine, filters: Filters, key: tuple, *, attempts: str = LATEST) -> tuple | None:
+    """The row (a tuple in `FIELDS` order) with the keyset key `key`, if the filters select it."""
+    query = _base(filters, attempts, _row_columns(attempts)).where(
+        *(column.is_not_distinct_from(value) for column, value in zip(_key_columns(attempts), key)))
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else tuple(row)
 
 
 def run_detail(conn: Connection, gitid: int) -> dict | None:
