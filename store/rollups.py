@@ -23,7 +23,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, tuple_
+from sqlalchemy import and_, bindparam, case, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
@@ -295,7 +295,7 @@ def _cause_statement(_dialect_name: str, every_failed: bool):
         select(fj.c.id)
         .where(fj.c.run_gitid == w.gitid, fj.c.run_attempt == w.run_attempt, fj.c.conclusion.in_(FAILED_JOB))
         .order_by(fj.c.endtime.is_(None), fj.c.endtime, fj.c.name, fj.c.gitid)
-        .limit(1).scalar_subquery()
+        .limit(1).correlate(workflowruns).scalar_subquery()  # the updated run, two levels up
     )
     first_step = (select(steps.c.number, steps.c.name)
                   .where(steps.c.job == failing_job, steps.c.conclusion == "failure")

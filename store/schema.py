@@ -217,9 +217,9 @@ Index("idx_deliveries_outcome", deliveries.c.outcome)
 rollup_days = Table(
     "rollup_days",
     metadata,
-    Column("day", Integer, primary_key=True),
     Column("branch", Integer, primary_key=True),
     Column("workflow", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
     Column("repo", Text, nullable=False),
     Column("runs", Integer, nullable=False),
     Column("decisive", Integer, nullable=False),
@@ -235,6 +235,7 @@ rollup_days = Table(
     Column("build_p90", Float),
     Column("queue_p50", Float),  # the run's queuetime, started runs (the chart's queue time)
     Column("queue_p90", Float),
+    sqlite_with_rowid=False,  # clustered on the key: a pair's days, and all pairs in order, read in place
 )
 Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
 Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
@@ -252,4 +253,5 @@ rollup_hist = Table(
     Column("period", Integer, primary_key=True),
     Column("bucket", Integer, primary_key=True),
     Column("n", Integer, nullable=False),
+    sqlite_with_rowid=False,
 )

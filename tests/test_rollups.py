@@ -141,3 +141,55 @@ def test_a_bucket_stands_for_its_durations_within_half_a_percent(seconds):
         assert value == int(seconds)  # whole seconds: exact for GitHub's times
     else:
         assert value == pytest.approx(seconds, rel=0.0051)
+
+
+def test_failing_job_and_step_are_kept_whichever_arrives_first(tmp_path):
+    from tests.test_queries_triage import job
+
+    failed_run = run(9, sha="c1", conclusion="failure")
+    first = job(91, 9, "test", "failure", ended=80, steps=((1, "checkout", "success"), (2, "pytest", "failure")))
+    earlier = job(92, 9, "lint", "failure", ended=40, steps=((1, "ruff", "failure"),))
+    for i, order in enumerate(([failed_run, first, earlier], [first, earlier, failed_run], [earlier, failed_run, first])):
+        engine = _store(tmp_path / f"c{i}.db", [[commit("c1")]] + [[item] for item in order])
+        with engine.connect() as conn:
+            row = conn.execute(select(workflowruns.c.fail_job, workflowruns.c.fail_step,
+                                      workflowruns.c.fail_step_number)).one()
+        assert tuple(row) == ("lint", "ruff", 1), order  # the failed job that ended first
+    # A re-run that passes clears it.
+    engine = _store(tmp_path / "rerun.db", [[commit("c1"), failed_run, first, run(9, sha="c1", attempt=2)]])
+    with engine.connect() as conn:
+        assert conn.execute(select(workflowruns.c.fail_job)).scalar() is None
+
+
+@pytest.mark.parametrize("days", [None, 1, 7, 30])
+def test_analysis_totals_from_rollups_equal_the_runs(demo_store, days):
+    from store.queries.triage import _pair_totals
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        since = None if days is None else newest - days * DAY + 1234.5
+        for repo in (None, "acme/webapp"):
+            filters = Filters(repo=repo, since=since)
+            rolled = _pair_totals(conn, filters, 50)
+            raw = _pair_totals(conn, filters, 50, rollups=False)
+            assert len(rolled) == len(raw) > 0
+            columns = ["repo", "workflow_id", "branch_id", "runs", "decisive", "failed", "flaky", "successful"]
+            assert rolled[columns].astype(str).values.tolist() == raw[columns].astype(str).values.tolist()
+            assert rolled["last_run"].astype(float).tolist() == pytest.approx(raw["last_run"].astype(float).tolist())
+
+
+@pytest.mark.parametrize("days", [None, 1, 30])
+def test_flaky_counts_from_rollups_equal_the_runs(demo_store, days):
+    from store.queries.triage import flaky_counts
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        for repo in (None, "acme/api"):
+            filters = Filters(repo=repo, since=None if days is None else newest - days * DAY + 1234.5)
+            rolled, raw = flaky_counts(conn, filters), flaky_counts(conn, filters, rollups=False)
+            key = lambda f: sorted(map(tuple, f.astype(str).values.tolist()))  # noqa: E731
+            assert key(rolled) == key(raw)
+            if days is None:
+                assert len(raw) > 0, "the demo has flaky runs"

@@ -11,16 +11,16 @@ streak short (streaks are about now).
 import time
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from ingest.state import DECISIVE, FAILED
+from store.queries import rollup
 from store.queries.filters import Filters
-from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
+from store.schema import branches, commits, repos, rollup_days, runattempts, workflowruns, workflows
 
 w = workflowruns.c
-FAILED_JOB = ("failure", "timed_out")
 RUNS_PER_GROUP = 20
 FLAKY_LIST_LIMIT = 500
 
@@ -46,83 +46,50 @@ def _is_flaky(run_id, run_attempt):
 
 # -- Failed builds, grouped by the same failure ------------------------------------------
 
-def _failed_with_cause(filters: Filters):
-    """CTE: failed latest attempts in `filters`, each with its failing job and step (or None).
-
-    Driven from the failed runs: each looks up its own failing job through
-    `idx_jobs_run` (a join of every failed job against the runs scanned the
-    whole jobs table: seconds at 100k runs).
-    """
-    # The run's failing job: its failed job that ended first (then by name).
-    failing_job = (
-        select(jobs.c.id)
-        .where(jobs.c.run_gitid == w.gitid, jobs.c.run_attempt == w.run_attempt, jobs.c.conclusion.in_(FAILED_JOB))
-        .order_by(jobs.c.endtime.is_(None), jobs.c.endtime, jobs.c.name, jobs.c.gitid)
-        .limit(1).scalar_subquery()
-    )
-    failed = (
-        select(w.id, w.gitid, w.run_attempt, w.repo, w.archivedworkflowname.label("workflow"),
-               w.archivedbranchname.label("branch"), w.archivedcommithash.label("sha"), w.commitid,
-               w.conclusion, w.createtime, w.url, func.coalesce(commits.c.author, w.author).label("author"),
-               failing_job.label("job_id"))
-        .join(commits, commits.c.id == w.commitid)
-        .where(*filters.conditions(), w.status == "completed", w.conclusion.in_(FAILED))
-        .cte("failed")
-    )
-    job_name = select(jobs.c.name).where(jobs.c.id == failed.c.job_id).scalar_subquery()
-    first_step = (
-        select(steps.c.number, steps.c.name)
-        .where(steps.c.job == failed.c.job_id, steps.c.conclusion == "failure")
-        .order_by(steps.c.number).limit(1)
-    )
-    step_number = first_step.with_only_columns(steps.c.number).scalar_subquery()
-    step_name = first_step.with_only_columns(steps.c.name).scalar_subquery()
-    return select(failed, job_name.label("job"), step_name.label("step"), step_number.label("step_number")) \
-        .cte("per_run")
-
-
 def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = RUNS_PER_GROUP) -> pd.DataFrame:
     """Failed runs grouped by the same failure (repo, workflow, failing job, failing step), newest first.
 
-    Columns: repo, workflow, job, step, step_number, count, first_seen, last_seen,
-    commits, authors (sorted list), runs (newest `runs_per_group`, each a dict).
-    The failed runs are read once (their failing job and step looked up per run)
-    and grouped here: grouping in SQL computed them twice.
+    Columns: repo, workflow, job, step, step_number, count, first_seen, last_seen, commits,
+    authors (sorted list), runs (newest `runs_per_group`, each a dict).  The failing job and
+    step of each failed run are kept by the writer (`workflowruns.fail_*`), so this is three
+    grouped reads of the failed runs: the groups, their authors, their newest runs.
     """
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
-    per_run = _frame(conn.execute(select(_failed_with_cause(filters))))
-    if per_run.empty:
+    # The status test wrapped so SQLite reads the failed runs through the conclusion index
+    # (nearly every run is completed; the status index would scan them all).
+    failed = [*filters.conditions(), func.coalesce(w.status, "") == "completed", w.conclusion.in_(FAILED)]
+    key = (w.repo, w.archivedworkflowname, w.fail_job, w.fail_step)
+    groups = conn.execute(
+        select(*key, func.max(w.fail_step_number), func.count(), func.min(w.createtime), func.max(w.createtime),
+               func.count(w.commitid.distinct()))
+        .where(*failed).group_by(*key).order_by(func.max(w.createtime).desc())
+    ).all()
+    if not groups:
         return pd.DataFrame(columns=columns)
-    per_run = per_run.sort_values(["createtime", "gitid"], ascending=False)
-    groups: dict[tuple, dict] = {}
-    for row in per_run.to_dict("records"):  # newest first
-        key = _group_key(row)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = {"repo": key[0], "workflow": key[1], "job": key[2], "step": key[3],
-                                   "step_number": None, "count": 0, "first_seen": row["createtime"],
-                                   "last_seen": row["createtime"], "commits": set(), "authors": set(), "runs": []}
-        group["count"] += 1
-        group["first_seen"] = row["createtime"]  # rows come newest first: the last one seen is the oldest
-        group["commits"].add(row["commitid"])
-        if isinstance(row["author"], str):
-            group["authors"].add(row["author"])
-        if not pd.isna(row["step_number"]):
-            number = int(row["step_number"])
-            group["step_number"] = number if group["step_number"] is None else max(group["step_number"], number)
-        if len(group["runs"]) < runs_per_group:
-            group["runs"].append({k: None if pd.isna(row[k]) else row[k]
-                                  for k in ("gitid", "url", "sha", "branch", "author", "conclusion", "createtime")})
-    for group in groups.values():
-        group["commits"] = len(group["commits"])
-        group["authors"] = sorted(group["authors"])
+    author = func.coalesce(commits.c.author, w.author)
+    authors: dict[tuple, set] = {}
+    for *k, login in conn.execute(select(*key, author).join(commits, commits.c.id == w.commitid)
+                                  .where(*failed).distinct()).all():
+        if isinstance(login, str):
+            authors.setdefault(tuple(k), set()).add(login)
+    ranked = (
+        select(*key, w.gitid, w.url, w.archivedcommithash.label("sha"), w.archivedbranchname.label("branch"),
+               author.label("author"), w.conclusion, w.createtime,
+               func.row_number().over(partition_by=key, order_by=(w.createtime.desc(), w.gitid.desc())).label("rn"))
+        .join(commits, commits.c.id == w.commitid).where(*failed).subquery()
+    )
+    runs: dict[tuple, list] = {}
+    for row in conn.execute(select(ranked).where(ranked.c.rn <= runs_per_group)
+                            .order_by(ranked.c.createtime.desc(), ranked.c.gitid.desc())).mappings().all():
+        k = (row["repo"], row["archivedworkflowname"], row["fail_job"], row["fail_step"])
+        runs.setdefault(k, []).append({f: row[f] for f in ("gitid", "url", "sha", "branch", "author", "conclusion",
+                                                           "createtime")})
+    out = [{"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
+            "first_seen": g[6], "last_seen": g[7], "commits": g[8], "authors": sorted(authors.get(tuple(g[:4]), ())),
+            "runs": runs.get(tuple(g[:4]), [])} for g in groups]
     # In order of each group's newest run; object columns keep None as None.
-    return pd.DataFrame(list(groups.values()), columns=columns, dtype=object)
-
-
-def _group_key(row: dict) -> tuple:
-    return tuple(None if pd.isna(row[k]) else row[k] for k in ("repo", "workflow", "job", "step"))
+    return pd.DataFrame(out, columns=columns, dtype=object)
 
 
 # -- Streaks -----------------------------------------------------------------------------
@@ -228,6 +195,70 @@ def _streaks(conn: Connection, recent: pd.DataFrame, horizon: float | None, extr
     return _with_details(conn, pd.concat(frames, ignore_index=True))
 
 
+_NEWEST = (select(*_CELL).join(commits, commits.c.id == w.commitid)
+           .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"))
+           .order_by(w.createtime.desc(), w.gitid.desc()))
+_C = {c.name: i for i, c in enumerate(_CELL)}
+
+
+def _walk_pair(rows: list, complete: bool) -> dict | None | bool:
+    """The streak of one pair from its newest runs (newest first): a `_WALK_COLUMNS` dict, None
+    when the pair is not red, False when `rows` cannot settle it (read further back)."""
+    seen, cells = set(), []
+    for row in rows:  # the newest run of each commit is its cell
+        if row[_C["commitid"]] not in seen:
+            seen.add(row[_C["commitid"]])
+            cells.append(row)
+    cells = [c for c in cells if c[_C["status"]] == "completed" and c[_C["conclusion"]] in DECISIVE]
+    cells.sort(key=lambda c: (c[_C["ctime"]], c[_C["commitid"]]), reverse=True)
+    bad = []
+    for cell in cells:
+        if cell[_C["conclusion"]] not in FAILED:
+            if not complete and rows and cell[_C["ctime"]] < min(r[_C["createtime"]] for r in rows):
+                return False  # the stopper is older than what was read: a newer commit may be missing
+            after = cell[_C["conclusion"]]
+            break
+        bad.append(cell)
+    else:
+        if not complete:
+            return False
+        after = None
+    if not bad:
+        return None
+    first, newest = bad[-1], bad[0]
+    return {"repo": first[_C["repo"]], "workflow": first[_C["workflow"]], "branch": first[_C["branch"]],
+            "workflow_id": first[_C["workflow_id"]], "branch_id": first[_C["branch_id"]], "streak": len(bad),
+            "first_bad": int(first[_C["commitid"]]), "red_since": first[_C["createtime"]],
+            "newest_run": int(newest[_C["gitid"]]), "after": after}
+
+
+def _newest_cells(conn: Connection, pairs, limits=(40, 400, None)) -> pd.DataFrame:
+    """The current streaks of `pairs` (workflow id, branch id), each pair read newest first.
+
+    A pair's newest `limits[0]` runs settle almost every streak (green pairs after one cell);
+    pairs not settled are read again with the next limit, the last None meaning all runs.
+    One indexed read per pair: reading a time slice of every pair read thousands of runs
+    of busy default branches to find streaks of a few cells.
+    """
+    found, todo = [], sorted({(int(a), int(b)) for a, b in pairs})
+    for limit in limits:
+        stmt = _NEWEST.limit(limit) if limit is not None else _NEWEST
+        still = []
+        for wf, br in todo:
+            rows = [tuple(r) for r in conn.execute(stmt, {"wf": wf, "br": br}).all()]
+            walked = _walk_pair(rows, complete=limit is None or len(rows) < limit)
+            if walked is False:
+                still.append((wf, br))
+            elif walked:
+                found.append(walked)
+        todo = still
+        if not todo:
+            break
+    if not found:
+        return pd.DataFrame(columns=STREAK_COLUMNS)
+    return _with_details(conn, pd.DataFrame(found, columns=_WALK_COLUMNS))
+
+
 def _with_details(conn: Connection, found: pd.DataFrame) -> pd.DataFrame:
     """Add the first bad commits' sha, message and author, and the newest failed runs' links."""
     found = found.astype({"first_bad": int, "newest_run": int, "streak": int})
@@ -300,6 +331,53 @@ def broken_main(conn: Connection, filters: Filters, *, now: float | None = None,
 
 ANALYSIS_PAIRS = 200
 
+def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups: bool = True) -> pd.DataFrame:
+    """runs, decisive, failed, flaky, successful, last_run per (workflow, branch) pair: the top `max_pairs`
+    by failures then runs.  From the rollups' whole days plus the runs of the partial day when the
+    rollups can serve `filters`; else from the runs."""
+    order = (literal_column("failed").desc(), literal_column("runs").desc(), literal_column("repo"),
+             literal_column("workflow_id"), literal_column("branch_id"))
+    plan = rollup.scope(conn, filters) if rollups else None
+    if plan is None:
+        completed = w.status == "completed"
+        flaky = _is_flaky(w.id, w.run_attempt)
+        return _frame(conn.execute(
+            select(w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), func.count().label("runs"),
+                   _sum(and_(completed, w.conclusion.in_(DECISIVE))).label("decisive"),
+                   _sum(and_(completed, w.conclusion.in_(FAILED))).label("failed"),
+                   _sum(flaky).label("flaky"),
+                   _sum(and_(completed, w.conclusion == "success", ~flaky)).label("successful"),
+                   func.max(w.createtime).label("last_run"))
+            .where(*filters.conditions()).group_by(w.workflow, w.branch, w.repo).order_by(*order).limit(max_pairs)))
+    d = rollup_days.c
+    sums = [func.sum(c).label(c.name) for c in (d.runs, d.decisive, d.failed, d.flaky, d.successful)]
+    by_pair = (select(d.repo, d.workflow.label("workflow_id"), d.branch.label("branch_id"), *sums,
+                      func.max(d.last_run).label("last_run"))
+               .where(*plan.day_conditions()).group_by(d.branch, d.workflow, d.repo))  # the key's order
+    top = _frame(conn.execute(by_pair.order_by(*order).limit(max_pairs)))
+    if plan.raw is None:
+        return top
+    # The partial day can lift a pair into the top: its pairs join the candidates, with their whole days.
+    partial = _pair_totals(conn, plan.raw, 10 ** 9)
+    extra = set(zip(partial["workflow_id"], partial["branch_id"])) - set(zip(top["workflow_id"], top["branch_id"]))
+    frames = [top, partial]
+    for chunk in _chunks(sorted(extra), 500):
+        frames.append(_frame(conn.execute(by_pair.where(tuple_(d.workflow, d.branch).in_(chunk)))))
+    both = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    if both.empty:
+        return top
+    totals = both.groupby(["repo", "workflow_id", "branch_id"], as_index=False).agg(
+        runs=("runs", "sum"), decisive=("decisive", "sum"), failed=("failed", "sum"), flaky=("flaky", "sum"),
+        successful=("successful", "sum"), last_run=("last_run", "max"))
+    return totals.sort_values(["failed", "runs", "repo", "workflow_id", "branch_id"],
+                              ascending=[False, False, True, True, True]).head(max_pairs).reset_index(drop=True)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALYSIS_PAIRS) -> pd.DataFrame:
     """Workflows × branches in `filters`: runs, failed, failure and flake rates, current streak.
 
@@ -307,39 +385,29 @@ def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALY
 
     failure_rate = failed ÷ decisive completed runs; flake_rate = flaky ÷ (successful + flaky),
     where a successful run is one whose latest attempt succeeded with no failed attempt before.
-    Rates over nothing are None.
+    Rates over nothing are None.  The streak is the current one, whatever the window.
     """
-    completed = w.status == "completed"
-    flaky = _is_flaky(w.id, w.run_attempt)
-    frame = _frame(conn.execute(
-        select(w.repo, w.archivedworkflowname.label("workflow"), w.archivedbranchname.label("branch"),
-               w.workflow.label("workflow_id"), w.branch.label("branch_id"),
-               func.count().label("runs"),
-               _sum(and_(completed, w.conclusion.in_(DECISIVE))).label("decisive"),
-               _sum(and_(completed, w.conclusion.in_(FAILED))).label("failed"),
-               _sum(flaky).label("flaky"),
-               _sum(and_(completed, w.conclusion == "success", ~flaky)).label("successful"),
-               func.max(w.createtime).label("last_run"))
-        .where(*filters.conditions())
-        .group_by(w.workflow, w.branch, w.repo, w.archivedworkflowname, w.archivedbranchname)
-        # The grid shows the pairs that matter most: most failures, then most runs.
-        .order_by(literal_column("failed").desc(), literal_column("runs").desc(), w.repo, w.archivedworkflowname,
-                  w.archivedbranchname)
-        .limit(max_pairs)
-    ))
     columns = ["repo", "workflow", "branch", "runs", "decisive", "failed", "failure_rate", "flaky", "successful",
                "flake_rate", "streak", "last_run"]
+    frame = _pair_totals(conn, filters, max_pairs)
     if frame.empty:
         return pd.DataFrame(columns=columns)
+    frame = frame.astype({"workflow_id": int, "branch_id": int})
+    names = {
+        "workflow": dict(conn.execute(select(workflows.c.id, workflows.c.name)
+                                      .where(workflows.c.id.in_(sorted(set(frame["workflow_id"]))))).all()),
+        "branch": dict(conn.execute(select(branches.c.id, branches.c.name)
+                                    .where(branches.c.id.in_(sorted(set(frame["branch_id"]))))).all()),
+    }
+    frame["workflow"] = [names["workflow"].get(i) for i in frame["workflow_id"]]
+    frame["branch"] = [names["branch"].get(i) for i in frame["branch_id"]]
     frame["failure_rate"] = pd.Series([f / d if d else None for f, d in zip(frame["failed"], frame["decisive"])],
                                       dtype=object)
     frame["flake_rate"] = pd.Series([f / (f + s) if f + s else None
                                      for f, s in zip(frame["flaky"], frame["successful"])], dtype=object)
     frame = frame.sort_values(["repo", "workflow", "branch"]).reset_index(drop=True)
     pairs = [(int(a), int(b)) for a, b in zip(frame["workflow_id"], frame["branch_id"])]
-    recent = _cells(conn, *_branch_filters(filters).conditions(), tuple_(w.workflow, w.branch).in_(pairs),
-                    *([w.createtime >= filters.since] if filters.since else []))
-    red = _streaks(conn, recent, filters.since)[["workflow_id", "branch_id", "streak"]]
+    red = _newest_cells(conn, pairs)[["workflow_id", "branch_id", "streak"]]
     frame = frame.merge(red, on=["workflow_id", "branch_id"], how="left")
     frame["streak"] = frame["streak"].fillna(0).astype(int)
     return frame[columns]
@@ -378,11 +446,28 @@ def flaky_runs(conn: Connection, filters: Filters, *, limit: int = FLAKY_LIST_LI
     return frame[columns]
 
 
-def flaky_counts(conn: Connection, filters: Filters) -> pd.DataFrame:
+def flaky_counts(conn: Connection, filters: Filters, *, rollups: bool = True) -> pd.DataFrame:
     """Flaky runs per workflow in `filters`, most first: repo, workflow, flaky."""
-    return _frame(conn.execute(
-        select(w.repo, w.archivedworkflowname.label("workflow"), func.count().label("flaky"))
-        .where(*filters.conditions(), _is_flaky(w.id, w.run_attempt))
-        .group_by(w.workflow, w.repo, w.archivedworkflowname)
-        .order_by(func.count().desc(), w.archivedworkflowname)
-    ))
+    columns = ["repo", "workflow", "flaky"]
+    plan = rollup.scope(conn, filters) if rollups else None
+    if plan is None:
+        return _frame(conn.execute(
+            select(w.repo, w.archivedworkflowname.label("workflow"), func.count().label("flaky"))
+            .where(*filters.conditions(), _is_flaky(w.id, w.run_attempt))
+            .group_by(w.workflow, w.repo, w.archivedworkflowname)
+            .order_by(func.count().desc(), w.archivedworkflowname)
+        ))[columns]
+    d = rollup_days.c
+    frames = [_frame(conn.execute(
+        select(d.repo, workflows.c.name.label("workflow"), func.sum(d.flaky).label("flaky"))
+        .join(workflows, workflows.c.id == d.workflow).where(*plan.day_conditions())
+        .group_by(d.workflow, d.repo, workflows.c.name).having(func.sum(d.flaky) > 0)))]
+    if plan.raw is not None:
+        frames.append(flaky_counts(conn, plan.raw, rollups=False))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    both = pd.concat(frames, ignore_index=True).astype({"flaky": int})
+    totals = both.groupby(["repo", "workflow"], as_index=False)["flaky"].sum()
+    totals = totals.sort_values(["flaky", "workflow", "repo"], ascending=[False, True, True]).reset_index(drop=True)
+    return totals[columns]

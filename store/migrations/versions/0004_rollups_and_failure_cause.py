@@ -47,7 +47,8 @@ def upgrade() -> None:
         sa.Column("build_p90", sa.Float(), nullable=True),
         sa.Column("queue_p50", sa.Float(), nullable=True),
         sa.Column("queue_p90", sa.Float(), nullable=True),
-        sa.PrimaryKeyConstraint("day", "branch", "workflow"),
+        sa.PrimaryKeyConstraint("branch", "workflow", "day"),
+        sqlite_with_rowid=False,
     )
     op.create_index("idx_rollup_days_repo_day", "rollup_days", ["repo", "day"], unique=False)
     op.create_index("idx_rollup_days_workflow_day", "rollup_days", ["workflow", "day"], unique=False)
@@ -61,6 +62,7 @@ def upgrade() -> None:
         sa.Column("bucket", sa.Integer(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("span", "branch", "workflow", "kind", "period", "bucket"),
+        sqlite_with_rowid=False,
     )
     from store import rollups  # the same code the writer keeps them with
 
