@@ -13,10 +13,12 @@ feat (bob), commits f1, f2: CI X 30, X 31 (test/pytest); Lint X 32 on f1, O 33 o
 Runs are created 10 s after their commit (Docs 41 at +50, 43 at +60).
 """
 import pytest
+from sqlalchemy import select
 
 from ingest import records as r
 from store.queries.filters import Filters
 from store.queries.triage import broken_main, build_analysis, failure_groups, flaky_counts, flaky_runs, streaks
+from store.schema import workflowruns
 from tests.builders import T0, commit, run, store_with
 
 NOW = T0 + 10_000
@@ -185,10 +187,16 @@ def test_single_failed_run(tmp_path):
     assert _q(engine, flaky_runs).empty
 
 
-def test_broken_main_reads_older_history_when_needed(engine):
-    # Only the last 100 s are read at first: CI's stopper (m1) and Lint's (m3) lie further back.
+def test_streaks_read_further_back_when_the_newest_runs_do_not_settle_them(engine):
+    from store.queries.triage import _newest_cells
+
     with engine.connect() as conn:
-        b = broken_main(conn, Filters(), now=T0 + 600, recent_seconds=100)
+        pairs = [tuple(p) for p in conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct())]
+        whole = _newest_cells(conn, pairs, limits=(None,))
+        # One run a pair at first: CI's stopper (m1) and Lint's (m3) lie further back.
+        stepwise = _newest_cells(conn, pairs, limits=(1, 2, None))
+        b = broken_main(conn, Filters(), now=T0 + 600)
+    assert stepwise.sort_values("workflow").values.tolist() == whole.sort_values("workflow").values.tolist()
     assert [(row.workflow, row.streak, row.sha, row.after) for row in b.itertuples()] == [
         ("CI", 3, "m2", "success"), ("Lint", 1, "m4", "cancelled"), ("Docs", 1, "m5", "success")]
 

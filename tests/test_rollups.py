@@ -193,3 +193,21 @@ def test_flaky_counts_from_rollups_equal_the_runs(demo_store, days):
             assert key(rolled) == key(raw)
             if days is None:
                 assert len(raw) > 0, "the demo has flaky runs"
+
+
+@pytest.mark.parametrize("days", [None, 7, 30])
+def test_daily_performance_from_rollups_equals_the_runs(demo_store, days):
+    from store.queries.waterfall import performance, performance_runs, performance_series
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        filters = Filters(repo="acme/webapp", branch="main", since=None if days is None else newest - days * DAY + 99)
+        rolled = performance(conn, filters, 86400)
+        raw = performance_series(performance_runs(conn, filters), 86400)
+    assert len(rolled) == len(raw) > 0
+    assert rolled["bucket"].tolist() == raw["bucket"].tolist()
+    assert rolled["workflow"].tolist() == raw["workflow"].tolist()
+    assert rolled["failures"].astype(int).tolist() == raw["failures"].astype(int).tolist()
+    for column in ("runtime_p50", "runtime_p90", "queue_p50", "queue_p90"):
+        assert rolled[column].fillna(-1).tolist() == pytest.approx(raw[column].fillna(-1).tolist())

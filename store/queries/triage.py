@@ -95,14 +95,11 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
 # -- Streaks -----------------------------------------------------------------------------
 #
 # A streak needs only a branch's newest cells, down to the first decisive cell that is not
-# failed (the stopper).  So the cells are read newest-first in slices of time: first every
-# pair's runs since `horizon` in one query, then, for the few pairs whose stopper lies
-# further back (or was not reached), older runs pair by pair.  A stopper is trusted only if
-# its commit is not older than the oldest run read: every newer commit's runs were read too.
+# failed (the stopper).  So each pair's runs are read newest first through the
+# (workflow, branch, createtime) index with a limit, and again with a larger one for the few
+# pairs not settled.  A stopper is trusted only if its commit is not older than the oldest
+# run read: every newer commit's runs were read too.
 
-# How far back, beyond the first slice, to read a pair whose streak is not settled yet (seconds;
-# None: all the rest).  Reading a busy main branch's whole history took seconds at 1M runs.
-OLDER_SLICES = (30 * 86400, 180 * 86400, None)
 _WALK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "red_since",
                  "newest_run", "after"]
 STREAK_COLUMNS = ["repo", "workflow", "branch", "workflow_id", "branch_id", "streak", "first_bad", "sha", "message",
@@ -112,87 +109,9 @@ _CELL = (w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), w
          commits.c.time.label("ctime"))
 
 
-def _cells(conn: Connection, *conditions, limit: int | None = None) -> pd.DataFrame:
-    query = (select(*_CELL).join(commits, commits.c.id == w.commitid).where(*conditions)
-             .order_by(w.createtime.desc(), w.gitid.desc()))
-    return _frame(conn.execute(query.limit(limit) if limit else query))
-
-
 def _in_pairs(frame: pd.DataFrame, pairs: set) -> pd.Series:
     return pd.Series([p in pairs for p in zip(frame["workflow_id"], frame["branch_id"])], index=frame.index,
                      dtype=bool)
-
-
-def _walk(rows: pd.DataFrame, complete: bool) -> tuple[pd.DataFrame, set]:
-    """Streaks of the pairs in `rows` (newest-first over their cells), and the pairs not settled.
-
-    `complete` says `rows` hold all of their pairs' runs; otherwise a pair is settled only by
-    a stopper whose commit is not older than the pair's oldest run in `rows`.
-    """
-    pair = ["workflow_id", "branch_id"]
-    if rows.empty:
-        return pd.DataFrame(columns=_WALK_COLUMNS), set()
-    oldest = rows.groupby(pair)["createtime"].min().rename("oldest")
-    cells = (rows.sort_values(["createtime", "gitid"], ascending=False)
-             .drop_duplicates(pair + ["commitid"]))
-    cells = cells[(cells["status"] == "completed") & cells["conclusion"].isin(DECISIVE)]
-    cells = cells.sort_values(pair + ["ctime", "commitid"], ascending=[True, True, False, False])
-    cells["ok"] = ~cells["conclusion"].isin(FAILED)
-    cells["oks"] = cells.groupby(pair)["ok"].cumsum()
-    bad = cells[cells["oks"] == 0]
-    stop = cells[cells["ok"] & (cells["oks"] == 1)].set_index(pair)
-    state = pd.DataFrame(index=oldest.index).join(oldest)
-    state["stop_time"] = stop["ctime"]
-    state["after"] = stop["conclusion"]
-    settled = state["stop_time"].notna() & (complete | (state["stop_time"] >= state["oldest"]))
-    if complete:
-        settled[:] = True
-    unsettled = set(state.index[~settled])
-    bad = bad[~_in_pairs(bad, unsettled)]
-    if bad.empty:
-        return pd.DataFrame(columns=_WALK_COLUMNS), unsettled
-    grouped = bad.groupby(pair, sort=False)
-    first = grouped.tail(1).set_index(pair)
-    out = first[["repo", "workflow", "branch"]].copy()
-    out["first_bad"] = first["commitid"].astype(int)
-    out["red_since"] = first["createtime"]
-    out["streak"] = grouped.size()
-    out["newest_run"] = grouped.head(1).set_index(pair)["gitid"]
-    out["after"] = state["after"].where(state["after"].notna(), None)
-    out = out.reset_index()
-    out["after"] = out["after"].astype(object).where(out["after"].notna(), None)
-    return out[_WALK_COLUMNS], unsettled
-
-
-def _streaks(conn: Connection, recent: pd.DataFrame, horizon: float | None, extra_pairs=()) -> pd.DataFrame:
-    """Streaks of the pairs in `recent` (every run of theirs since `horizon`) and of `extra_pairs`."""
-    found, unsettled = _walk(recent, horizon is None)
-    seen = set(zip(recent["workflow_id"], recent["branch_id"]))
-    unsettled = sorted(unsettled | {tuple(p) for p in extra_pairs if tuple(p) not in seen})
-    frames = [found]
-    for i in range(0, len(unsettled), 500):  # older history, 500 pairs a query, in widening slices
-        chunk = unsettled[i:i + 500]
-        have = recent[_in_pairs(recent, set(chunk))]
-        upper = horizon
-        for back in OLDER_SLICES:
-            lower = None if back is None else horizon - back
-            older = _cells(conn, tuple_(w.workflow, w.branch).in_(chunk), w.createtime < upper,
-                           *([w.createtime >= lower] if lower is not None else []))
-            have = pd.concat([have, older], ignore_index=True)
-            walked, still = _walk(have, lower is None)
-            frames.append(walked)  # only settled pairs: `_walk` leaves the others out
-            if lower is None:
-                break
-            # A pair with no run read yet is not settled either: read further back.
-            still |= set(chunk) - set(zip(have["workflow_id"], have["branch_id"]))
-            if not still:
-                break
-            chunk = sorted(still)
-            have, upper = have[_in_pairs(have, still)], lower
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=STREAK_COLUMNS)
-    return _with_details(conn, pd.concat(frames, ignore_index=True))
 
 
 _NEWEST = (select(*_CELL).join(commits, commits.c.id == w.commitid)
@@ -287,8 +206,9 @@ def streaks(conn: Connection, filters: Filters) -> pd.DataFrame:
     The window selects the pairs, never cuts a streak short.
     """
     scope = _branch_filters(filters)
-    recent = _cells(conn, *scope.conditions(), *([w.createtime >= filters.since] if filters.since else []))
-    return _streaks(conn, recent, filters.since)
+    window = [w.createtime >= filters.since] if filters.since is not None else []
+    pairs = conn.execute(select(w.workflow, w.branch).where(*scope.conditions(), *window).distinct()).all()
+    return _newest_cells(conn, [tuple(p) for p in pairs])
 
 
 def _default_branch_pairs(conn: Connection, scope: Filters) -> list[tuple]:
@@ -307,8 +227,7 @@ def _default_branch_pairs(conn: Connection, scope: Filters) -> list[tuple]:
     return [tuple(row) for row in conn.execute(query.order_by(workflows.c.id, branches.c.id)).all()]
 
 
-def broken_main(conn: Connection, filters: Filters, *, now: float | None = None,
-                recent_seconds: float = 7 * 86400) -> pd.DataFrame:
+def broken_main(conn: Connection, filters: Filters, *, now: float | None = None) -> pd.DataFrame:
     """Workflows currently red on their repository's default branch, longest red first.
 
     The branch filter and the window are ignored (this is about default branches, now);
@@ -319,9 +238,7 @@ def broken_main(conn: Connection, filters: Filters, *, now: float | None = None,
     pairs = _default_branch_pairs(conn, scope)
     if not pairs:
         return pd.DataFrame(columns=STREAK_COLUMNS + ["red_for"])
-    horizon = now - recent_seconds
-    recent = _cells(conn, *scope.conditions(), w.createtime >= horizon, w.branch.in_({b for _w, b in pairs}))
-    frame = _streaks(conn, recent, horizon, extra_pairs=pairs)
+    frame = _newest_cells(conn, pairs)
     frame = frame[_in_pairs(frame, set(pairs))]
     frame["red_for"] = now - frame["red_since"].astype(float)
     return frame.sort_values(["red_for", "streak"], ascending=False, ignore_index=True)

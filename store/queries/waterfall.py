@@ -11,9 +11,10 @@ from sqlalchemy import and_, case, desc, func, select, union
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED, QUEUED_STATUSES
+from store.queries import rollup
 from store.queries.filters import Filters
 from store.rows import run_select
-from store.schema import branches, commits, repos, runattempts, workflowruns, workflows
+from store.schema import branches, commits, repos, rollup_days, runattempts, workflowruns, workflows
 
 PAGE_SIZE = 50
 STREAM_SIZE = 50
@@ -229,6 +230,32 @@ def performance_series(runs: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
     return out[columns].sort_values(["workflow", "bucket"]).reset_index(drop=True)
 
 
+def performance(conn: Connection, filters: Filters, bucket_seconds: int) -> pd.DataFrame:
+    """`performance_series` of `filters`: per day from the rollups (one branch: each day's exact
+    p50/p90 is kept per workflow) plus the partial first day from the runs; else from the runs."""
+    plan = rollup.scope(conn, filters) if bucket_seconds == 86400 else None
+    if plan is None or plan.branch_ids is None or len(plan.branch_ids) != 1:
+        return performance_series(performance_runs(conn, filters), bucket_seconds)
+    d = rollup_days.c
+    rows = conn.execute(
+        select(d.day, workflows.c.name, d.build_p50, d.build_p90, d.queue_p50, d.queue_p90, d.failed, d.runs)
+        .join(workflows, workflows.c.id == d.workflow).where(*plan.day_conditions())).all()
+    columns = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
+    days = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    days["bucket"] = pd.to_datetime(days["bucket"] * 86400, unit="s", utc=True)
+    days["workflow"] = days["workflow"].fillna("(unnamed)")
+    frames = [days]
+    if plan.raw is not None:
+        frames.append(performance_series(performance_runs(conn, plan.raw), bucket_seconds))
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(frames, ignore_index=True)
+    for column in columns[2:6]:
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+    return out[columns].sort_values(["workflow", "bucket"]).reset_index(drop=True)
+
+
 # --- the build stream --------------------------------------------------------------------------
 
 def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | None = None,
@@ -244,5 +271,5 @@ def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | No
 
 
 __all__ = ["cell_state", "commit_state", "commit_grid", "commit_page", "commit_cells", "performance_runs",
-           "performance_series", "stream_rows", "repo_names", "most_recent_repo", "default_branch",
+           "performance_series", "performance", "stream_rows", "repo_names", "most_recent_repo", "default_branch",
            "branch_names", "workflow_names", "GLYPHS", "PAGE_SIZE"]
