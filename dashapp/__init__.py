@@ -17,7 +17,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
     config = config or Config.from_env()
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     services = Services.start(config)
-    app = dash.Dash(
+    app = _Dash(
         __name__,
         use_pages=True,
         pages_folder=os.path.join(ROOT, "dashapp", "pages"),
@@ -55,3 +55,46 @@ def create_app(config: Config | None = None) -> dash.Dash:
 
 def _layout():
     return shell.layout()
+
+
+# Applies the persisted dark theme before the first paint (Dash's own persistence applies it later).
+_THEME_SCRIPT = """<script>try{var v=localStorage.getItem('_dash_persistence.theme-switch.value');
+if(v&&JSON.parse(v)[0]===true){document.documentElement.setAttribute('data-bs-theme','dark');}}catch(e){}</script>"""
+
+
+class _Dash(dash.Dash):
+    """Dash, with the page's first screen drawn in the HTML response itself.
+
+    A page registered with `first_screen=` (a function of the query string returning HTML) is sent
+    already drawn inside `#prerender`, before `#react-entry-point`: the browser paints it while it is
+    still loading the app's scripts, and `assets/prerender.js` removes it when the live page has
+    drawn the same section.  Any failure falls back to the plain page.
+    """
+
+    def interpolate_index(self, **kwargs):
+        kwargs["app_entry"] = _first_screen() + kwargs.get("app_entry", "")
+        # The scripts (2.7 MB) no longer hold up the parser, hence the first paint: they load in
+        # parallel and run in order once the document is parsed; the renderer starts after them.
+        kwargs["scripts"] = kwargs.get("scripts", "").replace("<script src=", "<script defer src=")
+        kwargs["renderer"] = ('<script id="_dash-renderer" type="application/javascript">'
+                              "document.addEventListener('DOMContentLoaded', function () {"
+                              " window.renderer = new DashRenderer(); });</script>")
+        return super().interpolate_index(**kwargs)
+
+
+def _first_screen() -> str:
+    import flask
+
+    if not flask.has_request_context():
+        return ""
+    path = "/" + flask.request.path.lstrip("/")
+    page = next((p for p in dash.page_registry.values() if p.get("path") == path and p.get("first_screen")), None)
+    if page is None:
+        return ""
+    query = {k: (v[0] if len(v) == 1 else v) for k, v in flask.request.args.lists()}
+    try:
+        markup = page["first_screen"](query)
+    except Exception:  # the live page still draws everything
+        logging.getLogger(__name__).exception("first screen of %s failed", path)
+        return ""
+    return f'{_THEME_SCRIPT}<div id="prerender" class="prerender">{markup}</div>'

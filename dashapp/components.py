@@ -123,3 +123,113 @@ def download_csv_link(filters) -> html.A:
     query = filters_query(filters)
     return html.A("Download CSV", href=f"/api/builds.csv?{query}" if query else "/api/builds.csv",
                   id="download-csv", className="btn btn-outline-secondary btn-sm")
+
+
+# --- static HTML of a layout (the page's first screen, before its JavaScript runs) -------------
+
+_VOID = {"input", "br", "hr", "img"}
+_DBC_CLASSES = {
+    "Card": "card", "CardHeader": "card-header", "CardBody": "card-body", "Row": "row",
+    "Container": "container", "NavbarBrand": "navbar-brand", "NavItem": "nav-item", "NavLink": "nav-link",
+    "Label": "form-label",
+}
+_DBC_TAGS = {"NavbarBrand": "a", "NavLink": "a", "Label": "label", "Nav": "ul", "NavItem": "li", "Navbar": "nav"}
+
+
+def _css(style: dict | None) -> str | None:
+    if not style:
+        return None
+    return "; ".join(f"{''.join('-' + c.lower() if c.isupper() else c for c in k)}: {v}" for k, v in style.items())
+
+
+def static_html(node, *, ids: bool = False) -> str:
+    """`node` (Dash components, strings, lists) as HTML text that looks like what the renderer draws.
+
+    For a first paint before the page's JavaScript has run: html.* elements, links, Bootstrap
+    layout components and the app's raw-HTML tables become their HTML; interactive widgets
+    become a static box showing their value; stores, graphs and grids become nothing (their
+    sections fill in when the app starts).  Every text and attribute is escaped; ids are left
+    out unless `ids` (the live page, drawn over this one later, owns them).
+    """
+    from html import escape
+
+    def esc(text) -> str:
+        return escape(str(text), quote=True)
+
+    def attrs(**values) -> str:
+        return "".join(f' {name}="{esc(value)}"' for name, value in values.items()
+                       if value not in (None, "", False))
+
+    def render(item) -> str:
+        if item is None or isinstance(item, bool):
+            return ""
+        if isinstance(item, (str, int, float)):
+            return esc(item)
+        if isinstance(item, (list, tuple)):
+            return "".join(render(i) for i in item)
+        namespace, kind = getattr(item, "_namespace", ""), getattr(item, "_type", "")
+        props = {k: getattr(item, k, None) for k in getattr(item, "_prop_names", [])}
+        extra = {k: v for k, v in vars(item).items() if k.startswith(("data-", "aria-")) or k == "role"}
+        children = props.get("children")
+        common = {"id": props.get("id") if ids and isinstance(props.get("id"), str) else None,
+                  "title": props.get("title"), "style": _css(props.get("style")), **extra}
+        cls = props.get("className") or props.get("class_name")
+        if namespace == "dash_html_components":
+            tag = kind.lower()
+            href = props.get("href")
+            tag_attrs = attrs(**{"class": cls}, href=href, target=props.get("target"), **common)
+            return f"<{tag}{tag_attrs}>" + ("" if tag in _VOID else f"{render(children)}</{tag}>")
+        if namespace == "dash_core_components":
+            if kind == "Link":
+                return f'<a{attrs(href=props.get("href"), **common)}{attrs(**{"class": cls})}>{render(children)}</a>'
+            if kind == "Markdown" and props.get("dangerously_allow_html"):
+                # Only the app's own tables use raw HTML, and they escape every text themselves.
+                markup = children if isinstance(children, str) else ""
+                return f'<div{attrs(**{"class": cls})}>{markup}</div>'
+            if kind == "Dropdown":
+                value = props.get("value")
+                label = next((o.get("label") for o in props.get("options") or []
+                              if isinstance(o, dict) and o.get("value") == value), value)
+                shown = label if value not in (None, "") else (props.get("placeholder") or "")
+                box = ("static-select " + (cls or "")).strip()
+                return (f'<div{attrs(**{"class": box})}>'
+                        f'<span class="static-select-value">{esc(shown)}</span></div>')
+            if kind == "Loading":
+                return render(children)
+            return ""
+        if namespace == "dash_bootstrap_components":
+            tag = _DBC_TAGS.get(kind, "div")
+            classes = [_DBC_CLASSES.get(kind, "")]
+            if kind == "Container" and props.get("fluid"):
+                classes = ["container-fluid"]
+            elif kind == "Col":
+                sizes = [f"col-{bp}-{props[bp]}" if props.get(bp) not in (True, None) else
+                         (f"col-{bp}" if props.get(bp) is True else "") for bp in ("sm", "md", "lg", "xl")]
+                classes = [c.replace("col-xs-", "col-") for c in sizes if c] or ["col"]
+                if props.get("xs") not in (None, True):
+                    classes.insert(0, f"col-{props['xs']}")
+            elif kind == "Alert":
+                classes = ["alert", f"alert-{props.get('color') or 'primary'}"]
+                common.setdefault("role", "alert")
+            elif kind == "Navbar":
+                classes = ["navbar", "navbar-expand-md", f"navbar-{'dark' if props.get('dark') else 'light'}",
+                           f"bg-{props.get('color')}" if props.get("color") else ""]
+            elif kind == "Nav":
+                classes = ["nav", "navbar-nav" if props.get("navbar") else ""]
+            elif kind == "NavLink" and props.get("active") is True:
+                classes.append("active")
+            elif kind == "Switch":
+                label = props.get("label") or ""
+                box = ("form-check form-switch " + (cls or "")).strip()
+                return (f'<div{attrs(**{"class": box})}>'
+                        f'<input type="checkbox" class="form-check-input" disabled>'
+                        f'<label class="form-check-label">{esc(label)}</label></div>')
+            classes.append(cls or "")
+            href = props.get("href") if tag == "a" else None
+            return (f'<{tag}{attrs(**{"class": " ".join(c for c in classes if c)}, href=href, **common)}>'
+                    f'{render(children)}</{tag}>')
+        if kind == "RawHtml":  # dashapp.tables.RawHtml: the app's own escaped tables
+            return f'<div{attrs(**{"class": cls})}>{props.get("html") or ""}</div>'
+        return ""
+
+    return render(node)

@@ -39,27 +39,34 @@ def _repo_options() -> list[dict]:
     return [{"label": "All repositories", "value": ALL_REPOS}] + [{"label": n, "value": n} for n in names]
 
 
-def layout():
-    """The shell around `dash.page_container`."""
-    nav = dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=path, id=nav_id)) for nav_id, label, path in VIEWS],
+def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar:
+    """The navigation bar; `pathname`/`search` (when known) set the links and the repository shown."""
+    hrefs, active = nav_state(pathname, search) if pathname else ([p for _i, _l, p in VIEWS], [False] * len(VIEWS))
+    nav = dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=href, id=nav_id, active=on))
+                   for (nav_id, label, _p), href, on in zip(VIEWS, hrefs, active)],
                   navbar=True, className="me-3 view-nav")
     tools = html.Div(
         [
-            dcc.Dropdown(id="repo-select", options=_repo_options(), value=ALL_REPOS, clearable=False,
-                         searchable=True, className="repo-select", placeholder="Repository"),
+            dcc.Dropdown(id="repo-select", options=_repo_options(), value=query_args(search).get("repo") or ALL_REPOS,
+                         clearable=False, searchable=True, className="repo-select", placeholder="Repository"),
             dbc.Switch(id="theme-switch", label="Dark", value=False, persistence=True,
                        persistence_type="local", className="theme-switch mb-0 ms-3"),
             *live_ui.components(),
         ],
         className="d-flex align-items-center ms-auto navbar-tools",
     )
-    navbar = dbc.Navbar(
+    return dbc.Navbar(
         dbc.Container([dbc.NavbarBrand("Build Monitor", href="/", className="me-4"), nav, tools], fluid=True),
         color="dark", dark=True, className="app-navbar mb-3",
     )
+
+
+def layout(content=None, pathname: str | None = None, search: str | None = None):
+    """The shell around `dash.page_container` (or, for a static first screen, around `content`)."""
+    body = dash.page_container if content is None else content
     return html.Div(
-        [dcc.Location(id="url", refresh="callback-nav"), dcc.Store(id="theme", data="light"), navbar,
-         dbc.Container(dash.page_container, fluid=True, className="page-body")],
+        [dcc.Location(id="url", refresh="callback-nav"), dcc.Store(id="theme", data="light"),
+         navbar(pathname, search), dbc.Container(body, fluid=True, className="page-body")],
         id="app-shell",
     )
 
@@ -134,4 +141,4 @@ def register_callbacks(app: dash.Dash) -> None:
     )
 
 
-__all__ = ["layout", "register_callbacks", "with_args", "query_args", "nav_state", "services", "ALL_REPOS"]
+__all__ = ["layout", "navbar", "register_callbacks", "with_args", "query_args", "nav_state", "services", "ALL_REPOS"]

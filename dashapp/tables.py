@@ -9,10 +9,33 @@ import time
 from html import escape
 
 import dash_ag_grid as dag
-from dash import dcc, html
+from dash import html
+from dash.development.base_component import Component
 
 from dashapp.components import format_duration
 from store.queries.waterfall import GLYPHS
+
+
+
+class RawHtml(Component):
+    """A `<div>` holding `html` as markup (`assets/rawhtml.js`), for the app's own escaped tables.
+
+    Unlike dcc.Markdown it needs no lazily loaded Markdown parser: the live page draws the
+    commit grid as soon as its layout arrives.  Never give it text that `_esc` has not escaped.
+    """
+    _namespace = "buildmon_components"
+    _type = "RawHtml"
+    _prop_names = ["id", "html", "className"]
+    _valid_wildcard_attributes = []
+    available_properties = ["id", "html", "className"]
+    available_wildcard_properties = []
+    _base_nodes = []
+    _children_props = []
+
+    def __init__(self, html=None, id=None, className=None, **kwargs):  # noqa: A002 (Dash's prop names)
+        given = {"html": html, "id": id, "className": className}
+        super().__init__(**{k: v for k, v in given.items() if v is not None}, **kwargs)
+
 
 ROW_LABELS = {"red": "red", "flaky": "flaky", "pending": "pending", "green": "green"}
 
@@ -120,7 +143,7 @@ def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_u
             + "</tr>")
     table = (f'<table id="commit-grid-table" class="table table-sm commit-grid mb-0"><thead><tr>{head}</tr></thead>'
              f'<tbody>{"".join(rows)}</tbody></table>')
-    return dcc.Markdown(table, dangerously_allow_html=True, className="commit-grid-html")
+    return RawHtml(html=table, className="commit-grid-html")
 
 
 def glyph_legend() -> html.Div:

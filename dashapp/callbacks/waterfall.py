@@ -108,8 +108,7 @@ def chart_section(sel: dict, theme: str | None):
     seconds = urlstate.window_seconds(sel.get("window"))
     hourly = seconds is not None and seconds <= 86400
     with services().engine.connect() as conn:
-        runs = q.performance_runs(conn, selection_filters(sel))
-    series = q.performance_series(runs, 3600 if hourly else 86400)
+        series = q.performance(conn, selection_filters(sel), 3600 if hourly else 86400)
     if series.empty:
         return empty_state("No runs in this time window.", hint="Widen the window or pick another branch.",
                            id="wf-chart-empty")
@@ -131,8 +130,9 @@ def register() -> None:
     def _cards(sel, _version):
         return cards_section(sel or {})
 
+    # Not at start: the page's layout draws the grid (see dashapp.pages.waterfall); live updates redraw it.
     @callback(Output("wf-grid", "children"), Input("wf-selection", "data"), Input("live-version", "data"),
-              State("url", "search"))
+              State("url", "search"), prevent_initial_call=True)
     def _grid(sel, _version, search):
         return grid_section(sel or {}, search)
 

@@ -10,17 +10,41 @@ With "All repositories" (no `repo=`), the cards, grid and chart show the
 repository with the most recent activity, said so on the page; the build
 stream then covers every repository.
 """
+from urllib.parse import urlencode
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from dashapp import shell
 from dashapp.callbacks import waterfall as callbacks
-from dashapp.components import empty_state, filter_bar
+from dashapp.components import empty_state, filter_bar, static_html
 from dashapp.shell import services
 from dashapp.tables import glyph_legend, stream_grid
 
-dash.register_page(__name__, path="/", name="Waterfall", title="Waterfall · Build Monitor", order=0)
+
+def first_screen(query: dict) -> str:
+    """The page for `query` as static HTML, sent inside the first response (drawn before any script runs).
+
+    The same layout the app renders, shell included, with the commit grid already filled; the live
+    page replaces it once it has drawn its own grid (`assets/prerender.js`).
+    """
+    page = layout(**query)
+    search = _search(query)
+    markup = static_html(shell.layout(content=page, pathname="/", search=search))
+    # The live page owns the grid's id; the copy gets its own.
+    return markup.replace('id="commit-grid-table"', 'id="commit-grid-snapshot"', 1)
+
+
+dash.register_page(__name__, path="/", name="Waterfall", title="Waterfall · Build Monitor", order=0,
+                   first_screen=first_screen)
 callbacks.register()
+
+
+def _search(query: dict) -> str:
+    pairs = [(k, v) for k, values in (query or {}).items()
+             for v in (values if isinstance(values, list) else [values]) if isinstance(v, str)]
+    return f"?{urlencode(pairs)}" if pairs else ""
 
 
 def _notice(sel: dict):
@@ -62,8 +86,11 @@ def layout(**query):
         filter_bar("wf", branches=sel["branches"], workflows=sel["workflows"], branch=sel["branch"],
                    workflow=sel["workflow"], window=sel["window"], extra=[html.Div(id="wf-csv")]),
         # No spinner over the cards and the grid: live updates re-query them, and they must not flash.
-        html.Div(id="wf-cards"),
-        _section("Commits", html.Div(id="wf-grid", className="commit-grid-wrap"),
+        html.Div(id="wf-cards", className="wf-cards-slot"),
+        # The grid comes drawn with the page (no round-trip before the first paint); its callback
+        # redraws it on live updates only.
+        _section("Commits", html.Div(callbacks.grid_section(sel, _search(query)), id="wf-grid",
+                                     className="commit-grid-wrap"),
                  extra=[glyph_legend()], section_id="wf-grid-section"),
         dbc.Row([
             dbc.Col(_section("Build and queue time", dcc.Loading(html.Div(id="wf-chart"), **loading),
