@@ -2,53 +2,63 @@
 
 `publish` is called after a commit with small JSON-able messages;
 subscribers (WebSocket connections) each get a bounded queue.  A subscriber
+either blocks in `get`, or passes `wake`, a cheap callable run after each
+message is queued (and when it is dropped), and drains with `get(timeout=0)`:
+one sender thread can then serve many subscriptions without a thread each.  A subscriber
 that falls behind is dropped, never waited for, so a slow or dead client
 cannot block the webhook or other clients.  `InProcessHub` serves one server
 process; several processes need a hub backed by a shared channel (Redis
 pub/sub, PostgreSQL LISTEN/NOTIFY) with this same interface.
 """
 import itertools
-import queue
 import threading
-from typing import Protocol
+from collections import deque
+from typing import Callable, Protocol
 
 DEFAULT_QUEUE = 1000
 
 
 class Subscription:
-    def __init__(self, hub: "InProcessHub", maxsize: int):
+    def __init__(self, hub: "InProcessHub", maxsize: int, wake: Callable[[], None] | None = None):
         self._hub = hub
-        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._maxsize = maxsize
+        self._items: deque = deque()  # appends and pops are atomic: no lock on the wake/drain path
+        self._ready = threading.Condition(threading.Lock())  # only for readers blocked in get()
+        self._wake = wake
         self.dropped = False
 
     def get(self, timeout: float | None = None) -> dict | None:
-        """Next message, or None on timeout or once the subscription is dropped."""
-        try:
-            message = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        return message
+        """Next message, or None on timeout (0: don't wait) or once the subscription is dropped and drained."""
+        items = self._items
+        if not items and timeout != 0 and not self.dropped:
+            with self._ready:
+                self._ready.wait_for(lambda: items or self.dropped, timeout)
+        return items.popleft() if items else None
 
     def _offer(self, message: dict) -> bool:
-        try:
-            self._queue.put_nowait(message)
-            return True
-        except queue.Full:
+        if len(self._items) >= self._maxsize:
             self.dropped = True
             return False
+        self._items.append(message)
+        self._notify()
+        return True
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake()
+        else:
+            with self._ready:
+                self._ready.notify()
 
     def close(self) -> None:
         self._hub._remove(self)
         self.dropped = True
-        try:
-            self._queue.put_nowait(None)  # wake a reader blocked in get()
-        except queue.Full:
-            pass
+        self._notify()  # wake a reader blocked in get()
 
 
 class Broadcaster(Protocol):
     def publish(self, message: dict) -> None: ...
-    def subscribe(self, maxsize: int = DEFAULT_QUEUE) -> Subscription: ...
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE, wake: Callable[[], None] | None = None) -> Subscription: ...
     def close(self) -> None: ...
 
 
@@ -70,8 +80,8 @@ class InProcessHub:
             if not sub._offer(message):
                 sub.close()  # fell behind: drop it; the client reconnects and catches up
 
-    def subscribe(self, maxsize: int = DEFAULT_QUEUE) -> Subscription:
-        sub = Subscription(self, maxsize)
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE, wake: Callable[[], None] | None = None) -> Subscription:
+        sub = Subscription(self, maxsize, wake)
         with self._lock:
             self._subscribers.add(sub)
         return sub

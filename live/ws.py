@@ -1,17 +1,23 @@
 """`GET /ws`: every hub message, as sanitised JSON, to each connected browser.
 
-Each connection subscribes to `services.hub` and forwards its messages from
-its own thread; the hub never waits for a connection (its bounded queue
-drops one that falls behind), and a watchdog closes the socket of a dropped
-or stuck connection, so a slow or dead client delays nobody and its browser
-reconnects.  Messages are `{"type": ..., "seq": n, "row": {...}}`; the first
-is `{"type": "hello", "seq": last}` and an idle connection gets
-`{"type": "ping", "seq": last}` every `HEARTBEAT` seconds, so a client can
-both notice a dead connection and detect missed messages from `seq` gaps.
+Each connection subscribes to `services.hub`, and one fan-out thread per
+server sends them all: it encodes and frames each message once and writes
+the same bytes to every socket without blocking (a socket that takes less
+keeps the rest, in order, and is retried), so a message costs one
+non-blocking send per client rather than a thread woken per client.  The
+hub never waits for a connection (its bounded queue drops one that falls
+behind), and a connection whose socket takes nothing for `LIVE_SEND_TIMEOUT`
+or whose queue was dropped is cut, so a slow or dead client delays nobody
+and its browser reconnects.  The connection's own (gunicorn) thread only
+waits for the end and closes it.  Messages are `{"type": ..., "seq": n,
+"row": {...}}`; the first is `{"type": "hello", "seq": last}` and an idle
+connection gets `{"type": "ping", "seq": last}` every `HEARTBEAT` seconds, so
+a client can both notice a dead connection and detect missed messages from
+`seq` gaps.
 """
 import json
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 import math
 import signal
 import socket
@@ -70,62 +76,182 @@ def outgoing(message: dict) -> str:
     return json.dumps(out, separators=(",", ":"), allow_nan=False)
 
 
+def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One unfragmented, unmasked (server to client) WebSocket frame: built once, sent to every client."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def _text_frame(text: str) -> bytes:
+    return frame(text.encode())
+
+
+class _Socket:
+    """The socket as `simple_websocket` sees it: its writes (pongs, protocol pings, close frames) join the
+    connection's outgoing bytes in order, so they never land inside a half-sent message."""
+
+    def __init__(self, sock: socket.socket, conn: "Connection"):
+        self._sock, self._conn = sock, conn
+
+    def send(self, data) -> int:
+        if not self._conn.write(bytes(data)):
+            raise BrokenPipeError("connection closed")
+        return len(data)
+
+    def sendall(self, data) -> None:
+        self.send(data)
+
+    def close(self) -> None:
+        # simple_websocket's reader thread ends: the client went away or closed
+        self._conn.gone = True
+        self._conn.finished.set()
+        self._sock.close()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 class Connection:
+    """One open WebSocket: its hub subscription and the bytes not yet taken by its socket.
+
+    Writes never block: what the socket does not take at once waits in `pending` (oldest first) and
+    `sending_since` says since when; the fan-out thread sends the rest when it can, or cuts the
+    connection once it has waited `send_timeout`.
+    """
+
     def __init__(self, ws, sub):
         self.ws = ws
         self.sub = sub
+        self.sock: socket.socket = ws.sock
+        if self.sock.gettimeout() is not None:
+            self.sock.settimeout(None)  # MSG_DONTWAIT sends must return at once, never wait for a timeout
+        ws.sock = _Socket(self.sock, self)
         self.sending_since: float | None = None
         self.aborted = False
+        self.gone = False  # the socket was closed under us
+        self.closing = False  # the handler is closing it: send nothing more from the hub
+        self.close_reason: tuple[int, str] | None = None  # set to ask the handler to close it
+        self.finished = threading.Event()  # wakes the handler thread
+        self.last_seq = None  # seq of the last hub message (or hello) written
+        self.last_write = time.monotonic()
+        self._pending: deque[bytes] = deque()
+        self._lock = threading.Lock()
 
-    def send(self, text: str) -> None:
-        self.sending_since = time.monotonic()
-        try:
-            self.ws.send(text)
-        finally:
-            self.sending_since = None
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def write(self, data: bytes) -> bool:
+        """Send `data` after everything before it, without blocking; False once the connection is gone."""
+        with self._lock:
+            if self.aborted or self.gone:
+                return False
+            self._pending.append(data)
+            if len(self._pending) == 1:
+                self._flush_locked()
+        return not (self.aborted or self.gone)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending and not (self.aborted or self.gone):
+                self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        pending = self._pending
+        while pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            try:
+                sent = self.sock.send(data, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # the client is gone
+                pending.clear()
+                self.gone = True
+                self.finished.set()
+                break
+            if sent == len(data):
+                pending.clear()
+            else:
+                pending.clear()
+                pending.append(data[sent:])
+                if self.sending_since is None:
+                    self.sending_since = time.monotonic()
+                return
+        self.sending_since = None
+        self.last_write = time.monotonic()
+
+    def request_close(self, code: int, message: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = (code, message)
+        self.finished.set()
 
     def abort(self) -> None:
-        """Cut the TCP connection: unblocks a stuck send, and the browser sees a close and reconnects."""
+        """Cut the TCP connection: the browser sees a close and reconnects."""
         self.aborted = True
         self.sub.close()
+        self.finished.set()
+        with self._lock:
+            self._pending.clear()
         try:
-            self.ws.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
 
 class Connections:
-    """The open WebSockets of one server: watched for stuck sends, closed on shutdown."""
+    """The open WebSockets of one server, fed by one fan-out thread.
 
-    def __init__(self, send_timeout: float):
+    Each connection's hub subscription only wakes this thread (no thread per client wakes per message);
+    the thread encodes and frames each message once, writes the same bytes to every socket without
+    blocking, sends idle connections a heartbeat, and cuts a connection whose socket has taken nothing
+    for `send_timeout` or whose subscription the hub dropped (it fell `LIVE_QUEUE` messages behind).
+    """
+
+    TICK = 0.5  # seconds between housekeeping passes when nothing happens
+    RETRY = 0.02  # seconds between attempts to send to a connection whose socket was full
+
+    def __init__(self, send_timeout: float, heartbeat: float = DEFAULTS["LIVE_HEARTBEAT"]):
         self.send_timeout = send_timeout
+        self.heartbeat = heartbeat
         self.closing = False
         self._open: set[Connection] = set()
         self._lock = threading.Lock()
-        self._watchdog: threading.Thread | None = None
-        self._encoded: OrderedDict[int, str] = OrderedDict()
+        self._thread: threading.Thread | None = None
+        self._wakeup = threading.Event()
+        self._encoded: OrderedDict[int, bytes] = OrderedDict()
 
-    def encode(self, message: dict) -> str:
-        """`outgoing(message)`, computed once per message however many clients get it."""
+    def wake(self) -> None:
+        """Run by the hub after queueing a message for a connection: cheap, whatever the number of clients."""
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    def encode(self, message: dict) -> bytes:
+        """The frame of `outgoing(message)`, built once per message however many clients get it."""
         seq = message.get("seq")
         if not isinstance(seq, int):
-            return outgoing(message)
-        with self._lock:
-            text = self._encoded.get(seq)
-        if text is None:
-            text = outgoing(message)
-            with self._lock:
-                self._encoded[seq] = text
-                while len(self._encoded) > ENCODED_CACHE:
-                    self._encoded.popitem(last=False)
-        return text
+            return _text_frame(outgoing(message))
+        data = self._encoded.get(seq)
+        if data is None:
+            data = self._encoded[seq] = _text_frame(outgoing(message))
+            while len(self._encoded) > ENCODED_CACHE:
+                self._encoded.popitem(last=False)
+        return data
 
-    def add(self, conn: Connection) -> None:
-        with self._lock:
+    def add(self, conn: Connection, hello: bytes) -> None:
+        """Send `hello`, then let the fan-out thread send `conn` its hub messages."""
+        with self._lock:  # the fan-out thread lists connections under this lock: the hello goes first
             self._open.add(conn)
-            if self._watchdog is None or not self._watchdog.is_alive():
-                self._watchdog = threading.Thread(target=self._watch, name="ws-watchdog", daemon=True)
-                self._watchdog.start()
+            conn.write(hello)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ws-fanout", daemon=True)
+                self._thread.start()
+        self.wake()
 
     def remove(self, conn: Connection) -> None:
         with self._lock:
@@ -135,17 +261,51 @@ class Connections:
         with self._lock:
             return len(self._open)
 
-    def _watch(self) -> None:
+    def _run(self) -> None:
         while True:
-            time.sleep(0.2)
             with self._lock:
                 conns = list(self._open)
-            now = time.monotonic()
+            waiting = any(conn.pending for conn in conns)
+            self._wakeup.wait(self.RETRY if waiting else self.TICK)
+            self._wakeup.clear()
+            with self._lock:
+                conns = list(self._open)
             for conn in conns:
-                stuck = conn.sending_since is not None and now - conn.sending_since > self.send_timeout
-                if not conn.aborted and (stuck or (conn.sub.dropped and conn.sending_since is not None)):
-                    log.info("live: dropping a client that stopped reading (%s)", "stuck send" if stuck else "queue full")
+                try:
+                    self._pump(conn)
+                except Exception:  # noqa: BLE001 - one broken connection must not stop the others' updates
+                    log.exception("live: dropping a connection after an error")
                     conn.abort()
+
+    def _pump(self, conn: Connection) -> None:
+        if conn.aborted or conn.gone:
+            return
+        if conn.pending:
+            conn.flush()
+        now = time.monotonic()
+        if conn.pending:
+            since = conn.sending_since
+            if (since is not None and now - since > self.send_timeout) or conn.sub.dropped:
+                log.info("live: dropping a client that stopped reading (%s)",
+                         "queue full" if conn.sub.dropped else "stuck send")
+                conn.abort()
+            return  # its socket is full: the hub queues its messages meanwhile
+        if conn.closing:
+            return
+        if conn.sub.dropped:  # closed by the hub (fell behind) or by `close_all`
+            conn.request_close(*((1001, "server shutting down") if self.closing else (1013, "fell behind")))
+            return
+        frames = []
+        while True:
+            item = conn.sub.get(timeout=0)
+            if item is None:
+                break
+            frames.append(self.encode(item))
+            conn.last_seq = item.get("seq", conn.last_seq)
+        if frames:
+            conn.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        elif now - conn.last_write >= self.heartbeat:
+            conn.write(_text_frame(json.dumps({"type": "ping", "seq": conn.last_seq})))
 
     def close_all(self, timeout: float = 5.0) -> None:
         """Close every connection (code 1001, going away) and refuse new ones; wait up to `timeout`."""
@@ -153,52 +313,50 @@ class Connections:
         with self._lock:
             conns = list(self._open)
         for conn in conns:
-            conn.sub.close()  # wakes its thread, which closes the socket cleanly
+            conn.request_close(1001, "server shutting down")  # wakes its thread, which closes the socket cleanly
         deadline = time.monotonic() + timeout
         while len(self) and time.monotonic() < deadline:
             time.sleep(0.02)
         with self._lock:
             left = list(self._open)
-        for conn in left:  # stuck in a send: cut it
+        for conn in left:  # its socket takes nothing: cut it
             conn.abort()
 
 
 def serve(ws, hub, conns: Connections, *, heartbeat: float, queue: int) -> None:
-    """Forward `hub` messages to `ws` until either side goes away."""
+    """Hold `ws` open while the fan-out thread sends it every hub message; close it when asked."""
     if conns.closing:
         ws.close(1001, "server shutting down")
         return
-    sub = hub.subscribe(queue)
+    conns.heartbeat = heartbeat
+    sub = hub.subscribe(queue, wake=conns.wake)
     conn = Connection(ws, sub)
-    conns.add(conn)
-    reason, message = 1000, ""
+    last = getattr(hub, "last_seq", None)
+    conn.last_seq = last
+    conns.add(conn, _text_frame(json.dumps({"type": "hello", "seq": last})))
     try:
-        conn.send(json.dumps({"type": "hello", "seq": getattr(hub, "last_seq", None)}))
-        idle_since = time.monotonic()
-        while ws.connected:
-            item = sub.get(timeout=1.0)
-            if sub.dropped:  # closed by the hub (fell behind) or by `close_all`
-                reason, message = (1001, "server shutting down") if conns.closing else (1013, "fell behind")
-                break
-            if item is None:
-                while ws.receive(timeout=0) is not None:  # the client has nothing to say: discard
-                    pass
-                if time.monotonic() - idle_since >= heartbeat:
-                    conn.send(json.dumps({"type": "ping", "seq": getattr(hub, "last_seq", None)}))
-                    idle_since = time.monotonic()
-                continue
-            conn.send(conns.encode(item))
-            idle_since = time.monotonic()
+        while ws.connected and not conn.aborted and not conn.gone and conn.close_reason is None:
+            conn.finished.wait(1.0)
+            if sub.dropped and conn.close_reason is None and not conn.aborted:
+                conns.wake()  # the fan-out thread decides: fell behind, or shutting down
+            while ws.receive(timeout=0) is not None:  # the client has nothing to say: discard
+                pass
+        conn.closing = True
+        sub.close()
+        if conn.close_reason is not None and not conn.aborted and not conn.gone and ws.connected:
+            try:
+                ws.close(*conn.close_reason)  # its frame follows whatever is still pending
+            except Exception:  # already closed by the other side
+                pass
+            deadline = time.monotonic() + conns.send_timeout
+            while conn.pending and not (conn.aborted or conn.gone) and time.monotonic() < deadline:
+                conns.wake()
+                time.sleep(0.01)
     except (OSError, ConnectionClosed, LocalProtocolError):  # the socket broke or was cut: the client is gone
         pass
     finally:
         sub.close()
         conns.remove(conn)
-    if not conn.aborted and ws.connected:
-        try:
-            ws.close(reason, message)
-        except Exception:  # already closed by the other side
-            pass
 
 
 def init_app(server: Flask, hub) -> Connections:
