@@ -197,30 +197,47 @@ def refresh(conn: Connection, branch_days) -> None:
 
 
 def _write(conn: Connection, branch: int, days: set[int], day_rows: list[dict], hist: Counter) -> None:
-    """Replace the rollups of `days` of `branch`, and move their months' histograms by the difference."""
-    h = rollup_hist.c
+    """Make the rollups of `days` of `branch` these, and move their months' histograms by the difference.
+
+    Only rows that differ are written: a refresh after one new run changes a few rows of a
+    busy branch's day, not its hundreds.
+    """
+    h, d = rollup_hist.c, rollup_days.c
     day_list = sorted(days)
-    old = Counter()
+    old_hist, old_days = Counter(), {}
     for i in range(0, len(day_list), 500):
         chunk = day_list[i:i + 500]
         for wf, kind, period, b, n in conn.execute(
                 select(h.workflow, h.kind, h.period, h.bucket, h.n)
                 .where(h.span == "day", h.branch == branch, h.period.in_(chunk))).all():
-            old[(wf, kind, period, b)] += n
-        conn.execute(delete(rollup_days).where(rollup_days.c.branch == branch, rollup_days.c.day.in_(chunk)))
-        conn.execute(delete(rollup_hist).where(h.span == "day", h.branch == branch, h.period.in_(chunk)))
-    if day_rows:
-        conn.execute(insert(rollup_days), day_rows)
-    new = Counter({k: n for k, n in hist.items() if k[3] is not None and n})
-    if new:
+            old_hist[(wf, kind, period, b)] += n
+        for row in conn.execute(select(rollup_days).where(d.branch == branch, d.day.in_(chunk))).mappings():
+            old_days[(row["workflow"], row["day"])] = dict(row)
+    new_days = {(r["workflow"], r["day"]): r for r in day_rows}
+    stale = [k for k, row in old_days.items() if new_days.get(k) != row]
+    if stale:
+        conn.execute(delete(rollup_days).where(d.branch == branch, d.workflow == bindparam("wf"),
+                                               d.day == bindparam("dd")), [{"wf": wf, "dd": day} for wf, day in stale])
+    fresh = [row for k, row in new_days.items() if old_days.get(k) != row]
+    if fresh:
+        conn.execute(insert(rollup_days), fresh)
+    new_hist = Counter({k: n for k, n in hist.items() if k[3] is not None and n})
+    changed = [k for k in set(old_hist) | set(new_hist) if old_hist.get(k) != new_hist.get(k)]
+    gone = [k for k in changed if k in old_hist]
+    if gone:
+        conn.execute(delete(rollup_hist).where(h.span == "day", h.branch == branch, h.workflow == bindparam("wf"),
+                                               h.kind == bindparam("k"), h.period == bindparam("p"),
+                                               h.bucket == bindparam("b")),
+                     [{"wf": wf, "k": kind, "p": period, "b": b} for wf, kind, period, b in gone])
+    added = [k for k in changed if k in new_hist]
+    if added:
         conn.execute(insert(rollup_hist), [
-            {"span": "day", "branch": branch, "workflow": wf, "kind": kind, "period": period, "bucket": b, "n": n}
-            for (wf, kind, period, b), n in new.items()])
+            {"span": "day", "branch": branch, "workflow": wf, "kind": kind, "period": period, "bucket": b,
+             "n": new_hist[(wf, kind, period, b)]} for wf, kind, period, b in added])
     delta = Counter()
-    for (wf, kind, period, b), n in new.items():
-        delta[(wf, kind, month_of(period), b)] += n
-    for (wf, kind, period, b), n in old.items():
-        delta[(wf, kind, month_of(period), b)] -= n
+    for key in changed:
+        wf, kind, period, b = key
+        delta[(wf, kind, month_of(period), b)] += new_hist.get(key, 0) - old_hist.get(key, 0)
     delta = {k: n for k, n in delta.items() if n}
     if delta:
         _add_months(conn, branch, delta)

@@ -211,3 +211,17 @@ def test_daily_performance_from_rollups_equals_the_runs(demo_store, days):
     assert rolled["failures"].astype(int).tolist() == raw["failures"].astype(int).tolist()
     for column in ("runtime_p50", "runtime_p90", "queue_p50", "queue_p90"):
         assert rolled[column].fillna(-1).tolist() == pytest.approx(raw[column].fillna(-1).tolist())
+
+
+def test_a_window_with_no_runs_reads_empty(demo_store):
+    from store.queries.triage import build_analysis, flaky_counts
+    from store.queries.waterfall import performance
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        future = Filters(repo="acme/webapp", branch="main", since=newest + 3 * DAY + 5)
+        assert build_analysis(conn, future).empty
+        assert flaky_counts(conn, future).empty
+        assert performance(conn, future, 86400).empty
+        assert metric_cards(conn, future, now=newest, exact_limit=0)["success_rate"] is None

@@ -280,9 +280,10 @@ def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups:
     frames = [top, partial]
     for chunk in _chunks(sorted(extra), 500):
         frames.append(_frame(conn.execute(by_pair.where(tuple_(d.workflow, d.branch).in_(chunk)))))
-    both = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    if both.empty:
+    frames = [f for f in frames if len(f)]
+    if not frames:
         return top
+    both = pd.concat(frames, ignore_index=True)
     totals = both.groupby(["repo", "workflow_id", "branch_id"], as_index=False).agg(
         runs=("runs", "sum"), decisive=("decisive", "sum"), failed=("failed", "sum"), flaky=("flaky", "sum"),
         successful=("successful", "sum"), last_run=("last_run", "max"))
