@@ -199,3 +199,19 @@ def test_performance_series(tmp_path):
     assert (first["queue_p50"], first["failures"], first["runs"]) == (20, 1, 3)
     assert pd.isna(second["runtime_p50"]) and pd.isna(second["queue_p50"]) and second["failures"] == 0
     assert q.performance_series(runs.iloc[0:0], day).empty
+
+
+def test_busy_and_quiet_branches_page_the_same_commits(demo_store, monkeypatch):
+    from store.engine import make_engine
+    from store.queries import waterfall
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        pages = {}
+        for busy in (10 ** 9, 1):  # every branch read as quiet, then as busy
+            monkeypatch.setattr(waterfall, "BUSY_BRANCH", busy)
+            pages[busy] = [waterfall.commit_page(conn, "acme/webapp", "main", workflow=wf, offset=offset)
+                           for wf in (None, "CI") for offset in (0, 50, 10_000)]
+    for quiet, busy in zip(pages[10 ** 9], pages[1]):
+        assert quiet[0].values.tolist() == busy[0].values.tolist() and quiet[1] == busy[1]
+    assert len(pages[1][0][0]) > 0

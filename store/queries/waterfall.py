@@ -17,6 +17,7 @@ from store.rows import run_select
 from store.schema import branches, commits, repos, rollup_days, runattempts, workflowruns, workflows
 
 PAGE_SIZE = 50
+BUSY_BRANCH = 2000  # runs: above this, a branch's commit page is found from the newest commits down
 STREAM_SIZE = 50
 w = workflowruns.c
 
@@ -120,10 +121,18 @@ def commit_page(conn: Connection, repo: str, branch: str, *, workflow: str | Non
         on_branch = on_branch.where(w.archivedworkflowname == workflow)
     query = (
         select(commits.c.id, commits.c.hash, commits.c.message, commits.c.author, commits.c.time)
-        .where(commits.c.id.in_(on_branch))
         .order_by(desc(commits.c.time), desc(commits.c.id))
         .limit(limit + 1).offset(max(int(offset), 0))
     )
+    busy = conn.execute(select(func.count()).select_from(on_branch.limit(BUSY_BRANCH).subquery())).scalar_one()
+    if busy < BUSY_BRANCH:  # a quiet branch: its few commits by id, then sorted
+        query = query.where(commits.c.id.in_(on_branch))
+    else:  # a busy branch (main): the repository's newest commits, each checked for a run on the branch
+        run = workflowruns.alias("on_branch")
+        has_run = select(run.c.id).where(run.c.commitid == commits.c.id, run.c.branch == branch_id)
+        if workflow:
+            has_run = has_run.where(run.c.archivedworkflowname == workflow)
+        query = query.where(commits.c.repo == repo, has_run.exists())
     rows = conn.execute(query).all()
     frame = pd.DataFrame([tuple(r) for r in rows[:limit]], columns=columns)
     return frame, len(rows) > limit
