@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
 from store import metrics
-from store.schema import jobs, rollup_days, rollup_hist, runattempts, steps, workflowruns
+from store.schema import jobs, rollup_days, rollup_hist, rollup_signals, runattempts, steps, workflowruns
 
 DAY = 86400
 ALL_WORKFLOWS = 0
@@ -60,12 +60,11 @@ def next_month(month: int) -> int:
 
 # --- pure: rows of one branch -> rollup rows ------------------------------------------------------
 
-def summarize(branch: int, rows, days: set[int] | None = None) -> tuple[list[dict], Counter]:
-    """The `rollup_days` rows and day histograms ({(workflow, kind, day, bucket): n}) of `rows`.
+def summarize(branch: int, rows) -> tuple[list[dict], Counter]:
+    """The `rollup_days` rows and build/queue day histograms ({(workflow, kind, day, bucket): n}) of `rows`.
 
-    `rows` are `_ROW` tuples of one branch, every attempt of each run; for time to signal
-    they must hold every run of each commit they name (a commit's runs may span days).
-    Only `days` are summarized (all when None).
+    `rows` are `_ROW` tuples of one branch, every attempt of each run.  Histograms are
+    per workflow here; the all-workflows rows are their sums (`_with_all`).
     """
     runs: dict[int, dict] = {}
     for row in rows:
@@ -77,23 +76,16 @@ def summarize(branch: int, rows, days: set[int] | None = None) -> tuple[list[dic
     per_day: dict[tuple[int, int], dict] = {}
     hist: Counter = Counter()
     samples: dict[tuple[int, int], tuple[list, list]] = defaultdict(lambda: ([], []))
-    groups: dict[tuple, list] = defaultdict(list)  # (commit, workflow or 0) -> first attempts
     for run in runs.values():
         row = run["row"]
-        attempts = sorted(run["attempts"], key=lambda a: a[A_NUM])
-        for a in attempts:
-            if a[A_NUM] == 1:
-                groups[(row[COMMIT], row[WORKFLOW])].append(a)
-                groups[(row[COMMIT], ALL_WORKFLOWS)].append(a)
         if row[CREATED] is None:
             continue
+        attempts = sorted(run["attempts"], key=lambda a: a[A_NUM])
         day = day_of(row[CREATED])
-        if days is not None and day not in days:
-            continue
         key = (day, row[WORKFLOW])
         out = per_day.get(key)
         if out is None:
-            out = per_day[key] = {"day": day, "branch": branch, "workflow": row[WORKFLOW], "repo": row[REPO],
+            out = per_day[key] = {"branch": branch, "workflow": row[WORKFLOW], "day": day, "repo": row[REPO],
                                   "runs": 0, "decisive": 0, "success": 0, "failed": 0, "cancelled": 0, "flaky": 0,
                                   "successful": 0, "build_n": 0, "build_sum": 0.0, "last_run": row[CREATED]}
         completed = row[STATUS] == "completed"
@@ -112,26 +104,35 @@ def summarize(branch: int, rows, days: set[int] | None = None) -> tuple[list[dic
             out["build_n"] += 1
             out["build_sum"] += row[RUNTIME]
             builds.append(row[RUNTIME])
-            for wf in (row[WORKFLOW], ALL_WORKFLOWS):
-                hist[(wf, "build", day, metrics.bucket(row[RUNTIME]))] += 1
+            hist[(row[WORKFLOW], "build", day, metrics.bucket(row[RUNTIME]))] += 1
         if row[STARTED] is not None and row[QUEUE] is not None:
             queues.append(row[QUEUE])
         for a in attempts:
             if a[A_QUEUE] is not None:
-                for wf in (row[WORKFLOW], ALL_WORKFLOWS):
-                    hist[(wf, "queue", day, metrics.bucket(a[A_QUEUE]))] += 1
+                hist[(row[WORKFLOW], "queue", day, metrics.bucket(a[A_QUEUE]))] += 1
     for key, out in per_day.items():
         builds, queues = samples[key]
         out["build_p50"], out["build_p90"] = metrics.percentile(builds, 50), metrics.percentile(builds, 90)
         out["queue_p50"], out["queue_p90"] = metrics.percentile(queues, 50), metrics.percentile(queues, 90)
-    for (_commit, wf), firsts in groups.items():
-        signal = time_to_signal(firsts)
-        if signal is None:
-            continue
-        day, value = signal
-        if days is None or day in days:
-            hist[(wf, "tts", day, metrics.bucket(value))] += 1
     return list(per_day.values()), hist
+
+
+def signals(rows) -> dict[tuple[int, int], tuple[int, float]]:
+    """{(workflow or 0, commit): (day, time to signal)} of the commits in `rows` whose first attempts all completed.
+
+    `rows` must hold every run of each commit they name (first attempts suffice).
+    """
+    groups: dict[tuple, list] = defaultdict(list)
+    for row in rows:
+        if row[A_NUM] == 1:
+            groups[(row[WORKFLOW], row[COMMIT])].append(row)
+            groups[(ALL_WORKFLOWS, row[COMMIT])].append(row)
+    out = {}
+    for key, firsts in groups.items():
+        signal = time_to_signal(firsts)
+        if signal is not None:
+            out[key] = signal
+    return out
 
 
 def time_to_signal(first_attempts) -> tuple[int, float] | None:
@@ -157,6 +158,22 @@ def _is_flaky(row, attempts) -> bool:
     return False
 
 
+def _with_all(hist: Counter) -> Counter:
+    """Per-workflow build/queue counts plus their all-workflows sums."""
+    out = Counter(hist)
+    for (wf, kind, day, b), n in hist.items():
+        if wf != ALL_WORKFLOWS:
+            out[(ALL_WORKFLOWS, kind, day, b)] += n
+    return out
+
+
+def _signal_counts(found: dict) -> Counter:
+    out = Counter()
+    for (wf, _commit), (day, value) in found.items():
+        out[(wf, "tts", day, metrics.bucket(value))] += 1
+    return out
+
+
 # --- I/O: reading runs, writing rollup rows -------------------------------------------------------
 
 def _attempt_rows(conn: Connection, *conditions):
@@ -165,103 +182,117 @@ def _attempt_rows(conn: Connection, *conditions):
     return [tuple(r) for r in conn.execute(query).all()]
 
 
-def mark(conn: Connection, branch_days) -> None:
-    """Note (branch id, day) pairs to refresh before this connection's transaction commits."""
-    conn.info.setdefault("rollups_dirty", set()).update(branch_days)
+def mark(conn: Connection, keys) -> None:
+    """Note what a write touched, to refresh before this connection's transaction commits:
+    ("day", branch, workflow, day) and ("commit", branch, commit) keys."""
+    conn.info.setdefault("rollups_dirty", set()).update(keys)
 
 
 def flush(conn: Connection) -> None:
-    """Refresh the days `mark` noted on this connection."""
+    """Refresh what `mark` noted on this connection."""
     dirty = conn.info.pop("rollups_dirty", None)
     if dirty:
         refresh(conn, dirty)
 
 
-def refresh(conn: Connection, branch_days) -> None:
-    """Recompute the rollups of each (branch id, UTC day) in `branch_days` from the runs."""
-    by_branch: dict[int, set[int]] = defaultdict(set)
-    for branch, day in branch_days:
-        if branch is not None and day is not None:
-            by_branch[int(branch)].add(int(day))
-    for branch, days in sorted(by_branch.items()):
-        for day in sorted(days):
-            rows = _attempt_rows(conn, w.branch == branch, w.createtime >= day * DAY, w.createtime < (day + 1) * DAY)
-            # Time to signal needs each commit's runs on other days too (first attempts suffice).
-            commits = sorted({r[COMMIT] for r in rows})
-            for i in range(0, len(commits), 500):
-                rows += _attempt_rows(conn, w.branch == branch, w.commitid.in_(commits[i:i + 500]),
-                                      ~and_(w.createtime >= day * DAY, w.createtime < (day + 1) * DAY),
-                                      ra.attempt == 1)
-            day_rows, hist = summarize(branch, rows, {day})
-            _write(conn, branch, {day}, day_rows, hist)
+def refresh(conn: Connection, keys) -> None:
+    """Recompute the rollups of the marked (branch, workflow, day)s and commits' signals from the runs.
 
-
-def _write(conn: Connection, branch: int, days: set[int], day_rows: list[dict], hist: Counter) -> None:
-    """Make the rollups of `days` of `branch` these, and move their months' histograms by the difference.
-
-    Only rows that differ are written: a refresh after one new run changes a few rows of a
-    busy branch's day, not its hundreds.
+    A day of one workflow on one branch is read whole (its chart percentiles need every run);
+    the all-workflows and monthly histograms and the time-to-signal counts move by differences,
+    so a write costs the runs of its own workflow's day, not its branch's.
     """
-    h, d = rollup_hist.c, rollup_days.c
-    day_list = sorted(days)
-    old_hist, old_days = Counter(), {}
-    for i in range(0, len(day_list), 500):
-        chunk = day_list[i:i + 500]
-        for wf, kind, period, b, n in conn.execute(
-                select(h.workflow, h.kind, h.period, h.bucket, h.n)
-                .where(h.span == "day", h.branch == branch, h.period.in_(chunk))).all():
-            old_hist[(wf, kind, period, b)] += n
-        for row in conn.execute(select(rollup_days).where(d.branch == branch, d.day.in_(chunk))).mappings():
-            old_days[(row["workflow"], row["day"])] = dict(row)
-    new_days = {(r["workflow"], r["day"]): r for r in day_rows}
-    stale = [k for k, row in old_days.items() if new_days.get(k) != row]
-    if stale:
-        conn.execute(delete(rollup_days).where(d.branch == branch, d.workflow == bindparam("wf"),
-                                               d.day == bindparam("dd")), [{"wf": wf, "dd": day} for wf, day in stale])
-    fresh = [row for k, row in new_days.items() if old_days.get(k) != row]
-    if fresh:
-        conn.execute(insert(rollup_days), fresh)
-    new_hist = Counter({k: n for k, n in hist.items() if k[3] is not None and n})
-    changed = [k for k in set(old_hist) | set(new_hist) if old_hist.get(k) != new_hist.get(k)]
-    gone = [k for k in changed if k in old_hist]
+    keys = sorted(k for k in keys if None not in k)
+    for key in keys:
+        if key[0] == "day":
+            _refresh_day(conn, *key[1:])
+    commits_by_branch: dict[int, list] = defaultdict(list)
+    for key in keys:
+        if key[0] == "commit":
+            commits_by_branch[key[1]].append(key[2])
+    for branch, commit_ids in commits_by_branch.items():
+        for i in range(0, len(commit_ids), 500):
+            _refresh_signals(conn, branch, commit_ids[i:i + 500])
+
+
+def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None:
+    d, h = rollup_days.c, rollup_hist.c
+    rows = _attempt_rows(conn, w.workflow == workflow, w.branch == branch, w.createtime >= day * DAY,
+                         w.createtime < (day + 1) * DAY)
+    day_rows, new = summarize(branch, rows)
+    old_row = conn.execute(select(rollup_days).where(d.branch == branch, d.workflow == workflow, d.day == day)) \
+        .mappings().first()
+    new_row = day_rows[0] if day_rows else None
+    if (dict(old_row) if old_row else None) != new_row:
+        if old_row:
+            conn.execute(delete(rollup_days).where(d.branch == branch, d.workflow == workflow, d.day == day))
+        if new_row:
+            conn.execute(insert(rollup_days), [new_row])
+    old = Counter({(workflow, kind, day, b): n for kind, b, n in conn.execute(
+        select(h.kind, h.bucket, h.n).where(h.span == "day", h.branch == branch, h.workflow == workflow,
+                                            h.kind.in_(("build", "queue")), h.period == day)).all()})
+    delta = {k: new.get(k, 0) - old.get(k, 0) for k in set(old) | set(new)}
+    _add(conn, branch, _with_all(Counter({k: n for k, n in delta.items() if n})))
+
+
+def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
+    sg = rollup_signals.c
+    rows = _attempt_rows(conn, w.branch == branch, w.commitid.in_(commit_ids), ra.attempt == 1)
+    new = signals(rows)
+    old = {(wf, c): (day, value) for wf, c, day, value in conn.execute(
+        select(sg.workflow, sg.commitid, sg.day, sg.tts).where(sg.branch == branch, sg.commitid.in_(commit_ids)))}
+    changed = [k for k in set(old) | set(new) if old.get(k) != new.get(k)]
+    if not changed:
+        return
+    gone = [k for k in changed if k in old]
     if gone:
-        conn.execute(delete(rollup_hist).where(h.span == "day", h.branch == branch, h.workflow == bindparam("wf"),
-                                               h.kind == bindparam("k"), h.period == bindparam("p"),
-                                               h.bucket == bindparam("b")),
-                     [{"wf": wf, "k": kind, "p": period, "b": b} for wf, kind, period, b in gone])
-    added = [k for k in changed if k in new_hist]
+        conn.execute(delete(rollup_signals).where(sg.branch == branch, sg.workflow == bindparam("wf"),
+                                                  sg.commitid == bindparam("c")),
+                     [{"wf": wf, "c": c} for wf, c in gone])
+    added = [k for k in changed if k in new]
     if added:
-        conn.execute(insert(rollup_hist), [
-            {"span": "day", "branch": branch, "workflow": wf, "kind": kind, "period": period, "bucket": b,
-             "n": new_hist[(wf, kind, period, b)]} for wf, kind, period, b in added])
-    delta = Counter()
-    for key in changed:
-        wf, kind, period, b = key
-        delta[(wf, kind, month_of(period), b)] += new_hist.get(key, 0) - old_hist.get(key, 0)
-    delta = {k: n for k, n in delta.items() if n}
-    if delta:
-        _add_months(conn, branch, delta)
+        conn.execute(insert(rollup_signals), [{"branch": branch, "workflow": wf, "commitid": c, "day": new[(wf, c)][0],
+                                               "tts": new[(wf, c)][1]} for wf, c in added])
+    delta = _signal_counts({k: new[k] for k in changed if k in new})
+    delta.subtract(_signal_counts({k: old[k] for k in changed if k in old}))
+    _add(conn, branch, Counter({k: n for k, n in delta.items() if n}))
 
 
 @lru_cache(maxsize=4)
-def _month_statements(dialect_name: str):
+def _hist_statements(dialect_name: str):
     from sqlalchemy.dialects import postgresql, sqlite
 
+    h = rollup_hist.c
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     ins = dialect.insert(rollup_hist)
-    add = ins.on_conflict_do_update(index_elements=[c for c in rollup_hist.primary_key.columns],
+    add = ins.on_conflict_do_update(index_elements=list(rollup_hist.primary_key.columns),
                                     set_={"n": rollup_hist.c.n + ins.excluded.n})
-    empty = delete(rollup_hist).where(rollup_hist.c.span == "month", rollup_hist.c.n <= 0,
-                                      rollup_hist.c.branch == bindparam("b"))
+    empty = delete(rollup_hist).where(h.span == bindparam("s"), h.branch == bindparam("br"),
+                                      h.workflow == bindparam("wf"), h.kind == bindparam("k"),
+                                      h.period == bindparam("p"), h.bucket == bindparam("b"), h.n <= 0)
     return add, empty
 
 
-def _add_months(conn: Connection, branch: int, delta: dict) -> None:
-    add, empty = _month_statements(conn.dialect.name)
-    conn.execute(add, [{"span": "month", "branch": branch, "workflow": wf, "kind": kind, "period": period,
-                        "bucket": b, "n": n} for (wf, kind, period, b), n in delta.items()])
-    if any(n < 0 for n in delta.values()):
-        conn.execute(empty, {"b": branch})
+def _add(conn: Connection, branch: int, delta: Counter) -> None:
+    """Add {(workflow, kind, day, bucket): n} to the day rows and their months' rows of `branch`."""
+    if not delta:
+        return
+    rows = Counter()
+    for (wf, kind, day, b), n in delta.items():
+        if b is None:
+            continue
+        rows[("day", wf, kind, day, b)] += n
+        rows[("month", wf, kind, month_of(day), b)] += n
+    rows = {k: n for k, n in rows.items() if n}
+    if not rows:
+        return
+    add, empty = _hist_statements(conn.dialect.name)
+    conn.execute(add, [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p, "bucket": b, "n": n}
+                       for (s, wf, k, p, b), n in rows.items()])
+    shrunk = [{"s": s, "br": branch, "wf": wf, "k": k, "p": p, "b": b}
+              for (s, wf, k, p, b), n in rows.items() if n < 0]
+    if shrunk:
+        conn.execute(empty, shrunk)
 
 
 def rebuild(conn: Connection) -> None:
@@ -269,8 +300,8 @@ def rebuild(conn: Connection) -> None:
 
     One pass over the runs ordered by branch: a branch's rows are summarized at once.
     """
-    conn.execute(delete(rollup_days))
-    conn.execute(delete(rollup_hist))
+    for table in (rollup_days, rollup_hist, rollup_signals):
+        conn.execute(delete(table))
     update_failure_causes(conn)
     result = conn.execute(
         select(*_ROW, w.branch).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
@@ -292,7 +323,21 @@ def rebuild(conn: Connection) -> None:
 
 def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:
     day_rows, hist = summarize(branch, rows)
-    _write(conn, branch, {r["day"] for r in day_rows} | {k[2] for k in hist}, day_rows, hist)
+    if day_rows:
+        conn.execute(insert(rollup_days), day_rows)
+    found = signals(rows)
+    if found:
+        conn.execute(insert(rollup_signals), [{"branch": branch, "workflow": wf, "commitid": c, "day": day,
+                                               "tts": value} for (wf, c), (day, value) in found.items()])
+    counts = _with_all(hist) + _signal_counts(found)
+    out = Counter()
+    for (wf, kind, day, b), n in counts.items():
+        if b is not None:
+            out[("day", wf, kind, day, b)] += n
+            out[("month", wf, kind, month_of(day), b)] += n
+    if out:
+        conn.execute(insert(rollup_hist), [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p,
+                                            "bucket": b, "n": n} for (s, wf, k, p, b), n in out.items()])
 
 
 def update_failure_causes(conn: Connection, run_gitids=None) -> None:

@@ -240,6 +240,19 @@ rollup_days = Table(
 Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
 Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
 
+# Time to signal of each commit on a branch, over one workflow's runs or all (workflow 0), once
+# every first attempt completed; counted on the day of its first run (the `tts` histograms).
+rollup_signals = Table(
+    "rollup_signals",
+    metadata,
+    Column("branch", Integer, primary_key=True),
+    Column("commitid", Integer, primary_key=True),
+    Column("workflow", Integer, primary_key=True),
+    Column("day", Integer, nullable=False),
+    Column("tts", Float, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Duration histograms ({bucket: n}, see store.metrics.bucket) per period × branch × workflow
 # (0: all workflows) × kind (build, queue, tts); a period is a day ('day') or a calendar
 # month ('month', the sum of its days), numbered by its first UTC day.

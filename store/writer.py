@@ -83,9 +83,7 @@ def _statements(dialect_name: str) -> dict:
                            .where(workflowruns.c.gitid == bindparam("g"), workflowruns.c.createtime > bindparam("c"))
                            .values(createtime=bindparam("c")))
     s["run_id"] = select(workflowruns.c.id).where(workflowruns.c.gitid == bindparam("g"))
-    # The runs of a commit on a branch: the days whose rollups a write of one of them touches.
-    s["commit_runs"] = select(workflowruns.c.createtime).where(workflowruns.c.branch == bindparam("b"),
-                                                               workflowruns.c.commitid == bindparam("c"))
+    s["run_created"] = select(workflowruns.c.createtime).where(workflowruns.c.gitid == bindparam("g"))
 
     ins = dialect.insert(runattempts)
     s["attempt"] = ins.on_conflict_do_update(index_elements=[runattempts.c.gitid, runattempts.c.attempt],
@@ -149,10 +147,8 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "run_attempt": run.attempt, "event": run.event, "updatetime": run.updatetime,
         "run_number": run.run_number, "title": run.title, "statekey": f"{run.attempt:04d}|{key}",
     }
-    # Time to signal counts a commit on the day of its first run: a write can move that day.
-    days = {rollups.day_of(t) for t in conn.execute(s["commit_runs"], {"b": values["branch"],
-                                                                       "c": values["commitid"]}).scalars()
-            if t is not None}
+    # The run's day before this write (an earlier attempt can move its createtime back).
+    before = conn.execute(s["run_created"], {"g": run.gitid}).scalar()
     latest = conn.execute(s["run"], values).rowcount
     # The run's createtime is its first attempt's, whichever attempt arrived first.
     conn.execute(s["run_createtime"], {"g": run.gitid, "c": run.createtime})
@@ -164,9 +160,9 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "url": run.url, "statekey": key}).rowcount
     if not (latest or attempt):
         return None
-    if run.createtime is not None:
-        days.add(rollups.day_of(run.createtime))
-    rollups.mark(conn, {(values["branch"], d) for d in days})
+    days = {rollups.day_of(t) for t in (before, run.createtime) if t is not None}
+    rollups.mark(conn, {("day", values["branch"], values["workflow"], d) for d in days}
+                 | {("commit", values["branch"], values["commitid"])})
     if latest:
         rollups.update_failure_causes(conn, [run.gitid])
     return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}

@@ -53,6 +53,16 @@ def upgrade() -> None:
     op.create_index("idx_rollup_days_repo_day", "rollup_days", ["repo", "day"], unique=False)
     op.create_index("idx_rollup_days_workflow_day", "rollup_days", ["workflow", "day"], unique=False)
     op.create_table(
+        "rollup_signals",
+        sa.Column("branch", sa.Integer(), nullable=False),
+        sa.Column("commitid", sa.Integer(), nullable=False),
+        sa.Column("workflow", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("tts", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("branch", "commitid", "workflow"),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "rollup_hist",
         sa.Column("span", sa.Text(), nullable=False),
         sa.Column("branch", sa.Integer(), nullable=False),
@@ -71,6 +81,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_hist")
+    op.drop_table("rollup_signals")
     op.drop_index("idx_rollup_days_workflow_day", table_name="rollup_days")
     op.drop_index("idx_rollup_days_repo_day", table_name="rollup_days")
     op.drop_table("rollup_days")
