@@ -11,14 +11,17 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from ingest.parse import Parsed, PayloadError, parse
 from store.schema import deliveries
-from store.writer import apply
+from store.writer import apply, execute_prepared
 
 MAX_GUID = 100
+_PREVIOUS = select(deliveries.c.outcome).where(deliveries.c.guid == bindparam("g"))
+_INSERT = deliveries.insert()
+_UPDATE = deliveries.update().where(deliveries.c.guid == bindparam("g"))
 MAX_EVENT = 100
 
 
@@ -57,7 +60,7 @@ def decode(event: str, body: bytes, content_type: str = "application/json") -> P
 def record(conn: Connection, guid: str, event: str, body: bytes, decoded, received: float | None = None) -> Outcome:
     """Log the delivery and apply it; `decoded` is a Parsed or the PayloadError."""
     received = time.time() if received is None else received
-    previous = conn.execute(select(deliveries.c.outcome).where(deliveries.c.guid == guid)).scalar()
+    previous = execute_prepared(conn, "delivery_outcome", _PREVIOUS, {"g": guid}).scalar()
     if previous in ("processed", "ignored"):
         return Outcome(200, "duplicate", f"delivery {guid} was already {previous}")
     if isinstance(decoded, Exception):
@@ -80,9 +83,9 @@ def record(conn: Connection, guid: str, event: str, body: bytes, decoded, receiv
 def _log(conn, guid, event, action, repo, body, received, outcome, error, previous) -> None:
     values = dict(event=event, action=action, repo=repo, received=received, outcome=outcome, error=error, body=body)
     if previous is None:
-        conn.execute(deliveries.insert().values(guid=guid, **values))
+        execute_prepared(conn, "delivery_insert", _INSERT, {"guid": guid, **values})
     else:
-        conn.execute(deliveries.update().where(deliveries.c.guid == guid).values(**values))
+        execute_prepared(conn, "delivery_update", _UPDATE, {"g": guid, **values})
 
 
 def replay(conn: Connection, *, only_failed: bool = True) -> dict:

@@ -23,7 +23,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, delete, insert, select
+from sqlalchemy import and_, bindparam, case, delete, insert, literal_column, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
@@ -342,20 +342,23 @@ def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:
 
 def update_failure_causes(conn: Connection, run_gitids=None) -> None:
     """Set `fail_job`, `fail_step`, `fail_step_number` of runs (all failed runs when None) from their jobs."""
+    from store.writer import execute_prepared
+
     stmt = _cause_statement(conn.dialect.name, run_gitids is None)
     if run_gitids is None:
         conn.execute(stmt)
     elif run_gitids:
-        conn.execute(stmt, [{"g": g} for g in sorted(set(run_gitids))])
+        execute_prepared(conn, "failure_causes", stmt, [{"g": g} for g in sorted(set(run_gitids))])
 
 
 @lru_cache(maxsize=8)
 def _cause_statement(_dialect_name: str, every_failed: bool):
-    failed = and_(w.status == "completed", w.conclusion.in_(FAILED))
+    # Constant lists inline (no expanding parameters), so the statement compiles once for the driver.
+    failed = and_(w.status == "completed", w.conclusion.in_(_inline(FAILED)))
     fj = jobs.alias("failing_job")  # an alias: the outer lookups of its name must not correlate to it
     failing_job = (
         select(fj.c.id)
-        .where(fj.c.run_gitid == w.gitid, fj.c.run_attempt == w.run_attempt, fj.c.conclusion.in_(FAILED_JOB))
+        .where(fj.c.run_gitid == w.gitid, fj.c.run_attempt == w.run_attempt, fj.c.conclusion.in_(_inline(FAILED_JOB)))
         .order_by(fj.c.endtime.is_(None), fj.c.endtime, fj.c.name, fj.c.gitid)
         .limit(1).correlate(workflowruns).scalar_subquery()  # the updated run, two levels up
     )
@@ -371,3 +374,9 @@ def _cause_statement(_dialect_name: str, every_failed: bool):
     }
     stmt = workflowruns.update().values(**values)
     return stmt.where(failed) if every_failed else stmt.where(w.gitid == bindparam("g"))
+
+
+def _inline(values) -> list:
+    """Constant strings as SQL literals (they are ours, never user input)."""
+    assert all(v.replace("_", "").isalnum() for v in values)
+    return [literal_column(f"'{v}'") for v in values]

@@ -99,6 +99,40 @@ def _statements(dialect_name: str) -> dict:
     return s
 
 
+_COMPILED: dict = {}
+
+
+def _exec(conn: Connection, s: dict, name: str, params):
+    return execute_prepared(conn, name, s[name], params)
+
+
+def execute_prepared(conn: Connection, name: str, statement, params):
+    """Run `statement` (known as `name`) with `params` (a dict, or a list of dicts for executemany).
+
+    Compiled once per dialect, name and set of keys and sent straight to the driver:
+    SQLAlchemy's per-call compile-cache lookups were most of the writer's time per delivery.
+    The statement must be built once (the same object for the same name).
+    """
+    first = params[0] if isinstance(params, list) else params
+    key = (conn.dialect.name, name, tuple(first))
+    prepared = _COMPILED.get(key)
+    if prepared is None:
+        # An INSERT lists only the columns given (server defaults fill the rest).
+        keys = {"column_keys": list(first)} if getattr(statement, "is_insert", False) else {}
+        compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True}, **keys)
+        prepared = _COMPILED[key] = (compiled.string, compiled.positiontup, compiled.construct_params(_check=False))
+    sql, order, defaults = prepared
+
+    def bind(p):
+        if order is not None:
+            return tuple(p[k] if k in p else defaults[k] for k in order)
+        return {**defaults, **p}
+
+    if isinstance(params, list):
+        return conn.exec_driver_sql(sql, [bind(p) for p in params])
+    return conn.exec_driver_sql(sql, bind(params))
+
+
 def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
     """Write `items` (records) and return the changes worth broadcasting."""
     stmts = _statements(conn.dialect.name)
@@ -113,23 +147,23 @@ def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
 
 
 def _repo(conn, s, repo: r.Repo, _now) -> None:
-    conn.execute(s["repo"], {"name": repo.name, "default_branch": repo.default_branch, "url": repo.url})
+    _exec(conn, s, "repo", {"name": repo.name, "default_branch": repo.default_branch, "url": repo.url})
 
 
 def _branch(conn, s, branch: r.Branch, now) -> None:
     variant = "deleted" if branch.deleted else ("plain" if branch.time is None else "revived")
-    conn.execute(s[f"branch_{variant}"], {
+    _exec(conn, s, f"branch_{variant}", {
         "repo": branch.repo, "name": branch.name, "author": branch.author, "createtime": branch.time,
         "deletetime": (branch.time or now) if branch.deleted else None})
 
 
 def _commit(conn, s, commit: r.Commit, _now) -> None:
-    conn.execute(s["commit"], {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
+    _exec(conn, s, "commit", {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
                                "message": commit.message, "time": commit.time})
 
 
 def _workflow(conn, s, workflow: r.Workflow, _now) -> None:
-    conn.execute(s["workflow"], {"repo": workflow.repo, "name": workflow.name, "url": workflow.url,
+    _exec(conn, s, "workflow", {"repo": workflow.repo, "name": workflow.name, "url": workflow.url,
                                  "gitid": workflow.gitid, "path": workflow.path})
 
 
@@ -137,10 +171,10 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
     key = run_key(run)
     values = {
         "gitid": run.gitid, "repo": run.repo, "createtime": run.createtime,
-        "branch": conn.execute(s["branch_id"], {"repo": run.repo, "name": run.branch}).scalar_one(),
-        "commitid": conn.execute(s["commit_id"], {"repo": run.repo, "hash": run.head_sha,
+        "branch": _exec(conn, s, "branch_id", {"repo": run.repo, "name": run.branch}).scalar_one(),
+        "commitid": _exec(conn, s, "commit_id", {"repo": run.repo, "hash": run.head_sha,
                                                   "time": run.createtime}).scalar_one(),
-        "workflow": conn.execute(s["workflow_id"], {"repo": run.repo, "name": run.workflow, "url": ""}).scalar_one(),
+        "workflow": _exec(conn, s, "workflow_id", {"repo": run.repo, "name": run.workflow, "url": ""}).scalar_one(),
         "author": run.author, "runtime": run.runtime, "starttime": run.starttime, "endtime": run.endtime,
         "queuetime": run.queuetime, "status": run.status, "conclusion": run.conclusion, "url": run.url,
         "archivedbranchname": run.branch, "archivedcommithash": run.head_sha, "archivedworkflowname": run.workflow,
@@ -148,12 +182,12 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "run_number": run.run_number, "title": run.title, "statekey": f"{run.attempt:04d}|{key}",
     }
     # The run's day before this write (an earlier attempt can move its createtime back).
-    before = conn.execute(s["run_created"], {"g": run.gitid}).scalar()
-    latest = conn.execute(s["run"], values).rowcount
+    before = _exec(conn, s, "run_created", {"g": run.gitid}).scalar()
+    latest = _exec(conn, s, "run", values).rowcount
     # The run's createtime is its first attempt's, whichever attempt arrived first.
-    conn.execute(s["run_createtime"], {"g": run.gitid, "c": run.createtime})
-    run_id = conn.execute(s["run_id"], {"g": run.gitid}).scalar_one()
-    attempt = conn.execute(s["attempt"], {
+    _exec(conn, s, "run_createtime", {"g": run.gitid, "c": run.createtime})
+    run_id = _exec(conn, s, "run_id", {"g": run.gitid}).scalar_one()
+    attempt = _exec(conn, s, "attempt", {
         "run": run_id, "gitid": run.gitid, "attempt": run.attempt, "author": run.author, "status": run.status,
         "conclusion": run.conclusion, "createtime": run.createtime, "starttime": run.starttime,
         "endtime": run.endtime, "updatetime": run.updatetime, "runtime": run.runtime, "queuetime": run.queuetime,
@@ -169,7 +203,7 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
 
 
 def _job(conn, s, job: r.Job, _now) -> dict | None:
-    changed = conn.execute(s["job"], {
+    changed = _exec(conn, s, "job", {
         "gitid": job.gitid, "run_gitid": job.run_gitid, "run_attempt": job.run_attempt, "repo": job.repo,
         "name": job.name, "workflow_name": job.workflow_name, "head_branch": job.head_branch,
         "head_sha": job.head_sha, "status": job.status, "conclusion": job.conclusion, "createtime": job.createtime,
@@ -178,10 +212,10 @@ def _job(conn, s, job: r.Job, _now) -> dict | None:
         "url": job.url, "statekey": job_key(job)}).rowcount
     if not changed:
         return None
-    job_id = conn.execute(s["job_id"], {"g": job.gitid}).scalar_one()
-    conn.execute(s["steps_delete"], {"j": job_id})
+    job_id = _exec(conn, s, "job_id", {"g": job.gitid}).scalar_one()
+    _exec(conn, s, "steps_delete", {"j": job_id})
     if job.steps:
-        conn.execute(s["steps_insert"], [
+        _exec(conn, s, "steps_insert", [
             {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
