@@ -2,7 +2,6 @@
 import pandas as pd
 import pytest
 
-from ingest import records as r
 from store.queries import waterfall as q
 from store.queries.filters import Filters
 from tests.builders import T0, commit, run, store_with
@@ -58,8 +57,7 @@ def test_empty_store(tmp_path):
     grid = _grid(engine)
     assert grid["commits"].empty and grid["cells"].empty and grid["workflows"] == [] and not grid["has_older"]
     with engine.connect() as conn:
-        assert q.repo_names(conn) == [] and q.most_recent_repo(conn) is None
-        assert q.default_branch(conn, "o/app") is None and q.stream_rows(conn) == []
+        assert q.stream_rows(conn) == []
         assert q.performance_runs(conn, Filters()).empty
 
 
@@ -149,22 +147,6 @@ def test_page_of_many_commits(tmp_path):
     assert [len(p["commits"]) for p in pages] == [50, 50, 20]
     assert [p["has_older"] for p in pages] == [True, True, False]
     assert pages[0]["commits"]["sha"].iloc[0] == "s119" and pages[2]["commits"]["sha"].iloc[-1] == "s000"
-
-
-def test_selection_helpers(tmp_path):
-    engine = store_with(tmp_path / "sel.db", [
-        r.Repo(name="o/lib", default_branch="trunk"), commit("c1"), commit("c2", repo="o/web"),
-        run(1, sha="c1", branch="dev", created=T0), run(2, sha="c1", branch="main", created=T0 - 50),
-        run(3, sha="c2", repo="o/web", branch="release", created=T0 + 10),
-    ])
-    with engine.connect() as conn:
-        assert q.repo_names(conn) == ["o/app", "o/lib", "o/web"]
-        assert q.most_recent_repo(conn) == "o/web"
-        assert q.default_branch(conn, "o/lib") == "trunk"  # from repos.default_branch
-        assert q.default_branch(conn, "o/app") == "main"  # main has runs
-        assert q.default_branch(conn, "o/web") == "release"  # the only branch built
-        assert q.branch_names(conn, "o/app") == ["dev", "main"]
-        assert q.workflow_names(conn, "o/app") == ["CI"]
 
 
 def test_stream_rows_are_raw_newest_first(engine):

@@ -7,14 +7,14 @@ the latest attempt plus whether an earlier one failed.  `cell_state` and
 `commit_state` turn that into the glyphs and row colours of metrics.md.
 """
 import pandas as pd
-from sqlalchemy import and_, case, desc, func, select, union
+from sqlalchemy import and_, case, desc, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED, QUEUED_STATUSES
 from store.queries import rollup
 from store.queries.filters import Filters
 from store.rows import run_select
-from store.schema import branches, commits, repos, rollup_days, runattempts, workflowruns, workflows
+from store.schema import branches, commits, rollup_days, runattempts, workflowruns, workflows
 
 PAGE_SIZE = 50
 BUSY_BRANCH = 2000  # runs: above this, a branch's commit page is found from the newest commits down
@@ -57,46 +57,6 @@ def commit_state(glyphs) -> str:
     if glyphs & {"?", "Q"}:
         return "pending"
     return "green"
-
-
-# --- selection: repositories, branches, workflows --------------------------------------------
-
-def repo_names(conn: Connection) -> list[str]:
-    """Every repository known: those in `repos` and those with runs."""
-    query = union(select(repos.c.name), select(w.repo).distinct())
-    return sorted(conn.execute(query).scalars().all())
-
-
-def most_recent_repo(conn: Connection) -> str | None:
-    """The repository with the newest run (the default of "All repositories")."""
-    return conn.execute(select(w.repo).order_by(desc(w.createtime)).limit(1)).scalar()
-
-
-def default_branch(conn: Connection, repo: str) -> str | None:
-    """`repos.default_branch`; else `main`/`master` if they have runs; else the most recently built branch."""
-    named = conn.execute(select(repos.c.default_branch).where(repos.c.name == repo)).scalar()
-    if named:
-        return named
-    built = branch_names(conn, repo)
-    for name in ("main", "master"):
-        if name in built:
-            return name
-    return built[0] if built else None
-
-
-def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
-    """Branches of `repo` that have runs, most recently built first."""
-    query = (select(w.archivedbranchname).where(w.repo == repo).group_by(w.archivedbranchname)
-             .order_by(desc(func.max(w.createtime))).limit(limit))
-    return [b for b in conn.execute(query).scalars().all() if b]
-
-
-def workflow_names(conn: Connection, repo: str | None) -> list[str]:
-    """Workflow names of `repo` (of every repository when None), from the small `workflows` table."""
-    query = select(workflows.c.name).distinct()
-    if repo:
-        query = query.where(workflows.c.repo == repo)
-    return sorted(n for n in conn.execute(query).scalars().all() if n)
 
 
 # --- the commit grid ---------------------------------------------------------------------------
@@ -280,5 +240,4 @@ def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | No
 
 
 __all__ = ["cell_state", "commit_state", "commit_grid", "commit_page", "commit_cells", "performance_runs",
-           "performance_series", "performance", "stream_rows", "repo_names", "most_recent_repo", "default_branch",
-           "branch_names", "workflow_names", "GLYPHS", "PAGE_SIZE"]
+           "performance_series", "performance", "stream_rows", "GLYPHS", "PAGE_SIZE"]
