@@ -1,23 +1,31 @@
 """Rollups: the numbers of long windows, pre-aggregated and kept current by every write.
 
 The seed's "metric aggregation jobs", done inside the write itself: every
-write of a run marks the (branch, UTC day) it touches, and before the
-transaction commits those days are recomputed from the runs (`refresh`), so
-a rollup is never behind the runs it sums.  Readers add up rollup rows for
-the whole days of a window and read runs only for its partial first day.
+write of a run marks what it touches (its workflow's day on its branch, and
+its commit), and before the transaction commits those are recomputed from
+the runs (`refresh`), so a rollup is never behind the runs it sums.  Readers
+add up rollup rows for the whole days of a window and read runs only for its
+partial first day (`store/queries/rollup.py`).
 
-- `rollup_days`: per day × branch × workflow, the counts of the metric cards
-  and the analysis grid (runs, decisive, success, failed, cancelled, flaky,
-  successful, build-time sum) and that day's exact p50/p90 for the chart.
+- `rollup_days`: per branch × workflow × UTC day, the counts of the metric
+  cards and the analysis grid (runs, decisive, success, failed, cancelled,
+  flaky, successful, build-time sum) and that day's exact p50/p90 for the
+  performance chart.
 - `rollup_hist`: duration histograms per day and per calendar month ×
   branch × workflow (0 = all workflows) × kind: `build` (build time of
   completed success/failed runs), `queue` (every attempt's queue time),
   `tts` (time to signal of the commits whose first run was created that
   day).  Buckets are `store.metrics.bucket`: whole seconds below 100 s, 1 %
   wide above.
+- `rollup_signals`: each commit's time to signal on a branch (per workflow
+  and over all), so a refresh can move the `tts` counts by the difference.
 
-`rebuild` recomputes everything in one ordered pass (migrations, the bench
-generator); `refresh` the marked days (the writer).  Both use `summarize`.
+A refresh re-reads one workflow's day on one branch (its chart percentiles
+need every run) and moves the all-workflows and monthly histograms by
+differences.  `rebuild` recomputes everything in one ordered pass
+(migrations, the bench generator); a test checks that upkeep in any
+delivery order equals a rebuild.  `update_failure_causes` keeps each failed
+run's failing job and step (`workflowruns.fail_*`) the same way.
 """
 import datetime as dt
 from collections import Counter, defaultdict
@@ -32,7 +40,6 @@ from store.schema import jobs, rollup_days, rollup_hist, rollup_signals, runatte
 
 DAY = 86400
 ALL_WORKFLOWS = 0
-KINDS = ("build", "queue", "tts")
 FAILED_JOB = ("failure", "timed_out")
 w = workflowruns.c
 ra = runattempts.c

@@ -226,3 +226,24 @@ def test_a_window_with_no_runs_reads_empty(demo_store):
         assert flaky_counts(conn, future).empty
         assert performance(conn, future, 86400).empty
         assert metric_cards(conn, future, now=newest, exact_limit=0)["success_rate"] is None
+
+
+@pytest.mark.parametrize("days", [None, 1, 7])
+def test_person_cards_equal_the_general_path(demo_store, days, monkeypatch):
+    from store.queries import cards
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
+        authors = conn.execute(select(workflowruns.c.author).distinct().limit(4)).scalars().all()
+        for author in authors:
+            filters = Filters(author=author, since=None if days is None else newest - days * DAY + 77)
+            person = cards.metric_cards(conn, filters, now=newest)
+            general = cards.metrics.cards(
+                **cards._run_counts(conn, filters)[0], build_times=cards._build_times(conn, filters),
+                queue_times=cards._queue_times(conn, filters), tts=cards.time_to_signal(conn, filters),
+                **dict(zip(("active", "stale"), cards._active_and_stale(conn, filters, newest - 24 * 3600))))
+            assert person.keys() == general.keys()
+            for key, value in general.items():
+                assert person[key] == pytest.approx(value) if value is not None else person[key] is None, key
+            assert person["runs"] > 0 or days is not None

@@ -26,6 +26,8 @@ def metric_cards(conn: Connection, filters: Filters, *, now: float | None = None
                  exact_limit: int = EXACT_LIMIT) -> dict:
     """Every card of metrics.md for the runs `filters` selects."""
     now = time.time() if now is None else now
+    if filters.author is not None:
+        return _person_cards(conn, filters, now - stale_hours * 3600)
     active, stale = _active_and_stale(conn, filters, now - stale_hours * 3600)
     plan = rollup.scope(conn, filters)
     if plan is not None and plan.branch_ids is not None:
@@ -44,6 +46,61 @@ def metric_cards(conn: Connection, filters: Filters, *, now: float | None = None
     counts, _n, _total = _run_counts(conn, filters)
     return metrics.cards(**counts, build_times=_build_times(conn, filters), queue_times=_queue_times(conn, filters),
                          tts=time_to_signal(conn, filters), active=active, stale=stale)
+
+
+def _person_cards(conn: Connection, filters: Filters, cutoff: float) -> dict:
+    """The cards of one person's runs, from one read of all their runs (whatever the window) and attempts.
+
+    A person's runs are few (an author filter is an id list SQLite would re-read for every
+    query of the general path) and the window needs them all anyway: active builds and
+    time to signal look beyond it.  Same numbers as the general path (a test compares them).
+    """
+    ra = runattempts.c
+    rows = conn.execute(
+        select(w.id, w.commitid, w.branch, w.createtime, w.updatetime, w.status, w.conclusion, w.runtime,
+               ra.attempt, ra.createtime, ra.endtime, ra.status, ra.queuetime)
+        .select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
+        .where(*filters.without_window().conditions())
+    ).all()
+
+    def in_window(t) -> bool:
+        return t is not None and (filters.since is None or t >= filters.since) and \
+            (filters.until is None or t < filters.until)
+
+    runs, queue_times, groups = {}, [], {}
+    for (run_id, commit, branch, created, updated, status, conclusion, runtime,
+         attempt, a_created, a_end, a_status, a_queue) in rows:
+        runs[run_id] = (created, updated, status, conclusion, runtime)
+        if attempt is not None and in_window(created) and a_queue is not None:
+            queue_times.append(a_queue)
+        if attempt == 1:
+            groups.setdefault((commit, branch), []).append((a_created, a_end, a_status))
+    success = failed = cancelled = window_runs = active = stale = 0
+    build_times = []
+    for created, updated, status, conclusion, runtime in runs.values():
+        if status in ACTIVE_STATUSES:
+            if (updated if updated is not None else created) is not None and \
+                    (updated if updated is not None else created) >= cutoff:
+                active += 1
+            else:
+                stale += 1
+        if not in_window(created):
+            continue
+        window_runs += 1
+        if status == "completed":
+            success += conclusion == "success"
+            failed += conclusion in FAILED
+            cancelled += conclusion == "cancelled"
+            if conclusion in ("success",) + FAILED and runtime is not None:
+                build_times.append(runtime)
+    tts = []
+    for firsts in groups.values():
+        created = [c for c, _e, _s in firsts if c is not None]
+        ended = [e for _c, e, _s in firsts if e is not None]
+        if created and ended and all(st == "completed" for _c, _e, st in firsts) and in_window(min(created)):
+            tts.append(max(ended) - min(created))
+    return metrics.cards(runs=window_runs, success=success, failed=failed, cancelled=cancelled,
+                         build_times=build_times, queue_times=queue_times, tts=tts, active=active, stale=stale)
 
 
 def _run_counts(conn: Connection, filters: Filters) -> tuple[dict, int, float]:
@@ -118,16 +175,24 @@ def time_to_signal(conn: Connection, filters: Filters) -> list[float]:
     their first creation.
     """
     ra = runattempts.c
-    # Driven from the window's (commit, branch) pairs, each group read through its index.
-    pairs = select(w.commitid, w.branch).where(*filters.conditions()).distinct().subquery("in_window")
-    scope = [c for c in filters.without_window().conditions()]
+    scope = filters.without_window().conditions()
     first = func.min(ra.createtime)
+    if filters.author is not None:
+        # A person's runs are few: group all of them (the author filter is an id list, which
+        # SQLite re-read per joined row when driven from the window's pairs).
+        source, key = workflowruns.join(runattempts, ra.run == w.id), (w.commitid, w.branch)
+    else:
+        # Driven from the window's (commit, branch) pairs, each group read through its index:
+        # a branch's whole history is large.
+        pairs = select(w.commitid, w.branch).where(*filters.conditions()).distinct().subquery("in_window")
+        source = (pairs.join(workflowruns, and_(w.commitid == pairs.c.commitid, w.branch == pairs.c.branch))
+                  .join(runattempts, ra.run == w.id))
+        key = (pairs.c.commitid, pairs.c.branch)
     query = (
         select(func.max(ra.endtime) - first)
-        .select_from(pairs.join(workflowruns, and_(w.commitid == pairs.c.commitid, w.branch == pairs.c.branch))
-                     .join(runattempts, ra.run == w.id))
+        .select_from(source)
         .where(*scope, ra.attempt == 1)
-        .group_by(pairs.c.commitid, pairs.c.branch)
+        .group_by(*key)
         .having(_sum(ra.status != "completed") == 0)
     )
     if filters.since is not None:
