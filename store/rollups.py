@@ -31,12 +31,13 @@ import datetime as dt
 from collections import Counter, defaultdict
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, delete, insert, literal_column, select
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal_column, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
 from store import metrics
-from store.schema import jobs, rollup_days, rollup_hist, rollup_signals, runattempts, steps, workflowruns
+from store.schema import (jobs, rollup_days, rollup_hist, rollup_pairs, rollup_signals, rollup_workflow_days,
+                          runattempts, steps, workflowruns)
 
 DAY = 86400
 ALL_WORKFLOWS = 0
@@ -235,6 +236,7 @@ def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None
             conn.execute(delete(rollup_days).where(d.branch == branch, d.workflow == workflow, d.day == day))
         if new_row:
             conn.execute(insert(rollup_days), [new_row])
+        _add_counts(conn, branch, workflow, day, old_row, new_row)
     old = Counter({(workflow, kind, day, b): n for kind, b, n in conn.execute(
         select(h.kind, h.bucket, h.n).where(h.span == "day", h.branch == branch, h.workflow == workflow,
                                             h.kind.in_(("build", "queue")), h.period == day)).all()})
@@ -263,6 +265,47 @@ def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
     delta = _signal_counts({k: new[k] for k in changed if k in new})
     delta.subtract(_signal_counts({k: old[k] for k in changed if k in old}))
     _add(conn, branch, Counter({k: n for k, n in delta.items() if n}))
+
+
+COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
+
+
+@lru_cache(maxsize=4)
+def _count_statements(dialect_name: str):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    out = {}
+    for name, table, keys in (("pair", rollup_pairs, ("branch", "workflow")),
+                              ("workflow_day", rollup_workflow_days, ("workflow", "day"))):
+        ins = dialect.insert(table)
+        out[name] = ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                              set_={c: table.c[c] + ins.excluded[c] for c in COUNTS})
+    p = rollup_pairs.c
+    out["pair_last_run"] = (rollup_pairs.update()
+                            .where(p.branch == bindparam("b"), p.workflow == bindparam("wf"))
+                            .values(last_run=select(func.max(rollup_days.c.last_run))
+                                    .where(rollup_days.c.branch == bindparam("b"),
+                                           rollup_days.c.workflow == bindparam("wf")).scalar_subquery()))
+    out["pair_empty"] = delete(rollup_pairs).where(p.branch == bindparam("b"), p.workflow == bindparam("wf"),
+                                                   p.runs <= 0)
+    wd = rollup_workflow_days.c
+    out["workflow_day_empty"] = delete(rollup_workflow_days).where(wd.workflow == bindparam("wf"),
+                                                                   wd.day == bindparam("dd"), wd.runs <= 0)
+    return out
+
+
+def _add_counts(conn: Connection, branch: int, workflow: int, day: int, old_row, new_row) -> None:
+    """Move the pair's and the workflow-day's totals by the change of one day row."""
+    delta = {c: (new_row[c] if new_row else 0) - (old_row[c] if old_row else 0) for c in COUNTS}
+    repo = (new_row or old_row)["repo"]
+    s = _count_statements(conn.dialect.name)
+    if any(delta.values()):
+        conn.execute(s["pair"], {"branch": branch, "workflow": workflow, "repo": repo, **delta})
+        conn.execute(s["workflow_day"], {"workflow": workflow, "day": day, "repo": repo, **delta})
+        conn.execute(s["pair_empty"], {"b": branch, "wf": workflow})
+        conn.execute(s["workflow_day_empty"], {"wf": workflow, "dd": day})
+    conn.execute(s["pair_last_run"], {"b": branch, "wf": workflow})
 
 
 @lru_cache(maxsize=4)
@@ -307,7 +350,7 @@ def rebuild(conn: Connection) -> None:
 
     One pass over the runs ordered by branch: a branch's rows are summarized at once.
     """
-    for table in (rollup_days, rollup_hist, rollup_signals):
+    for table in (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days):
         conn.execute(delete(table))
     update_failure_causes(conn)
     result = conn.execute(
@@ -326,6 +369,12 @@ def rebuild(conn: Connection) -> None:
             break
     if rows:
         _rebuild_branch(conn, current, rows)
+    d = rollup_days.c
+    for table, keys in ((rollup_pairs, (d.branch, d.workflow)), (rollup_workflow_days, (d.workflow, d.day))):
+        extra = [func.max(d.last_run).label("last_run")] if table is rollup_pairs else []
+        conn.execute(insert(table).from_select(
+            [k.name for k in keys] + ["repo", *COUNTS] + [e.name for e in extra],
+            select(*keys, func.min(d.repo), *(func.sum(d[c]) for c in COUNTS), *extra).group_by(*keys)))
 
 
 def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:

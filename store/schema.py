@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
     UniqueConstraint,
 )
 
@@ -123,6 +124,14 @@ Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowru
 Index("idx_workflowruns_branch_createtime", workflowruns.c.branch, workflowruns.c.createtime)  # rollup refresh
 # The few unfinished runs (active and stale builds): a partial index, so that counting them
 # never scans a repository's history.  Queries must spell the status list as literals.
+# Failed runs with what Triage's failure groups read: a partial covering index, so grouping them
+# reads only this index (led by conclusion, so SQLite prefers it to the plain conclusion index
+# even without statistics); queries must spell the conditions as literals.
+_FAILED_RUN = text("status = 'completed' AND conclusion IN ('failure', 'timed_out', 'startup_failure')")
+Index("idx_workflowruns_failed", *(workflowruns.c[name] for name in (
+      "conclusion", "status", "repo", "archivedworkflowname", "fail_job", "fail_step", "createtime", "gitid",
+      "commitid", "author", "fail_step_number", "archivedbranchname", "archivedcommithash", "url")),
+      sqlite_where=_FAILED_RUN, postgresql_where=_FAILED_RUN)
 Index("idx_workflowruns_active", workflowruns.c.repo, workflowruns.c.updatetime,
       sqlite_where=workflowruns.c.status.in_(ACTIVE_STATUSES),
       postgresql_where=workflowruns.c.status.in_(ACTIVE_STATUSES))
@@ -238,6 +247,35 @@ rollup_days = Table(
     sqlite_with_rowid=False,  # clustered on the key: a pair's days, and all pairs in order, read in place
 )
 Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
+Index("idx_rollup_days_day", rollup_days.c.day)
+
+_COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
+
+# `rollup_days` summed over days: each (workflow, branch) pair's whole history (the analysis
+# grid's all-time ranking reads its top rows through the index).
+rollup_pairs = Table(
+    "rollup_pairs",
+    metadata,
+    Column("branch", Integer, primary_key=True),
+    Column("workflow", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in _COUNTS),
+    Column("last_run", Float),
+    sqlite_with_rowid=False,
+)
+Index("idx_rollup_pairs_failed_runs", rollup_pairs.c.failed, rollup_pairs.c.runs)
+
+# `rollup_days` summed over branches: per workflow and day (flaky counts per workflow).
+rollup_workflow_days = Table(
+    "rollup_workflow_days",
+    metadata,
+    Column("workflow", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in _COUNTS),
+    sqlite_with_rowid=False,
+)
+Index("idx_rollup_workflow_days_day", rollup_workflow_days.c.day)
 Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
 
 # Time to signal of each commit on a branch, over one workflow's runs or all (workflow 0), once

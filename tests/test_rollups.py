@@ -11,7 +11,7 @@ from store.engine import make_engine, writer_options
 from store.migrate import upgrade
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
-from store.schema import rollup_days, rollup_hist, rollup_signals, workflowruns
+from store.schema import rollup_days, rollup_hist, rollup_pairs, rollup_signals, rollup_workflow_days, workflowruns
 from store.writer import apply
 from tests.builders import T0, commit, run
 
@@ -23,7 +23,9 @@ def _snapshot(engine):
         days = sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                       for row in conn.execute(select(rollup_days)).all())
         hist = sorted(tuple(row) for row in conn.execute(select(rollup_hist)).all())
-        hist += sorted(tuple(row) for row in conn.execute(select(rollup_signals)).all())
+        for table in (rollup_signals, rollup_pairs, rollup_workflow_days):
+            hist += sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+                           for row in conn.execute(select(table)).all())
         causes = sorted(tuple(row) for row in conn.execute(
             select(workflowruns.c.gitid, workflowruns.c.fail_job, workflowruns.c.fail_step)).all())
     return days, hist, causes

@@ -18,7 +18,8 @@ from sqlalchemy.orm import aliased
 from ingest.state import DECISIVE, FAILED
 from store.queries import rollup
 from store.queries.filters import Filters
-from store.schema import branches, commits, repos, rollup_days, runattempts, workflowruns, workflows
+from store.schema import (branches, commits, repos, rollup_days, rollup_pairs, rollup_workflow_days, runattempts,
+                          workflowruns, workflows)
 
 w = workflowruns.c
 RUNS_PER_GROUP = 20
@@ -56,9 +57,10 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     """
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
-    # The status test wrapped so SQLite reads the failed runs through the conclusion index
-    # (nearly every run is completed; the status index would scan them all).
-    failed = [*filters.conditions(), func.coalesce(w.status, "") == "completed", w.conclusion.in_(FAILED)]
+    # Spelled as the partial index idx_workflowruns_failed says (literals), so SQLite reads the
+    # failed runs from that index alone, already in group order.
+    failed = [*filters.conditions(), w.status == literal_column("'completed'"),
+              w.conclusion.in_([literal_column(f"'{c}'") for c in FAILED])]
     key = (w.repo, w.archivedworkflowname, w.fail_job, w.fail_step)
     groups = conn.execute(
         select(*key, func.max(w.fail_step_number), func.count(), func.min(w.createtime), func.max(w.createtime),
@@ -67,24 +69,29 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     ).all()
     if not groups:
         return pd.DataFrame(columns=columns)
-    author = func.coalesce(commits.c.author, w.author)
+    # Authors: each group's distinct (commit, actor) first, then their commits' authors.
+    pairs = select(*key, w.commitid, w.author).where(*failed).distinct().subquery()
     authors: dict[tuple, set] = {}
-    for *k, login in conn.execute(select(*key, author).join(commits, commits.c.id == w.commitid)
-                                  .where(*failed).distinct()).all():
+    for *k, login in conn.execute(
+            select(*(pairs.c[c.name] for c in key), func.coalesce(commits.c.author, pairs.c.author))
+            .join(commits, commits.c.id == pairs.c.commitid).distinct()).all():
         if isinstance(login, str):
             authors.setdefault(tuple(k), set()).add(login)
     ranked = (
         select(*key, w.gitid, w.url, w.archivedcommithash.label("sha"), w.archivedbranchname.label("branch"),
-               author.label("author"), w.conclusion, w.createtime,
+               w.author, w.commitid, w.conclusion, w.createtime,
                func.row_number().over(partition_by=key, order_by=(w.createtime.desc(), w.gitid.desc())).label("rn"))
-        .join(commits, commits.c.id == w.commitid).where(*failed).subquery()
+        .where(*failed).subquery()
     )
+    newest = (select(ranked, func.coalesce(commits.c.author, ranked.c.author).label("login"))
+              .join(commits, commits.c.id == ranked.c.commitid).where(ranked.c.rn <= runs_per_group)
+              .order_by(ranked.c.createtime.desc(), ranked.c.gitid.desc()))
     runs: dict[tuple, list] = {}
-    for row in conn.execute(select(ranked).where(ranked.c.rn <= runs_per_group)
-                            .order_by(ranked.c.createtime.desc(), ranked.c.gitid.desc())).mappings().all():
+    for row in conn.execute(newest).mappings().all():
         k = (row["repo"], row["archivedworkflowname"], row["fail_job"], row["fail_step"])
-        runs.setdefault(k, []).append({f: row[f] for f in ("gitid", "url", "sha", "branch", "author", "conclusion",
-                                                           "createtime")})
+        runs.setdefault(k, []).append({"gitid": row["gitid"], "url": row["url"], "sha": row["sha"],
+                                       "branch": row["branch"], "author": row["login"],
+                                       "conclusion": row["conclusion"], "createtime": row["createtime"]})
     out = [{"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
             "first_seen": g[6], "last_seen": g[7], "commits": g[8], "authors": sorted(authors.get(tuple(g[:4]), ())),
             "runs": runs.get(tuple(g[:4]), [])} for g in groups]
@@ -266,6 +273,15 @@ def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups:
                    _sum(and_(completed, w.conclusion == "success", ~flaky)).label("successful"),
                    func.max(w.createtime).label("last_run"))
             .where(*filters.conditions()).group_by(w.workflow, w.branch, w.repo).order_by(*order).limit(max_pairs)))
+    if plan.first_day is None:  # all time: the pairs' totals, ranked through their index
+        p = rollup_pairs.c
+        conditions = [p.repo == plan.repo] if plan.repo is not None else []
+        conditions += [p.branch.in_(plan.branch_ids)] if plan.branch_ids is not None else []
+        conditions += [p.workflow.in_(plan.workflow_ids)] if plan.workflow_ids is not None else []
+        return _frame(conn.execute(
+            select(p.repo, p.workflow.label("workflow_id"), p.branch.label("branch_id"), p.runs, p.decisive, p.failed,
+                   p.flaky, p.successful, p.last_run)
+            .where(*conditions).order_by(p.failed.desc(), p.runs.desc(), *order[2:]).limit(max_pairs)))
     d = rollup_days.c
     sums = [func.sum(c).label(c.name) for c in (d.runs, d.decisive, d.failed, d.flaky, d.successful)]
     by_pair = (select(d.repo, d.workflow.label("workflow_id"), d.branch.label("branch_id"), *sums,
@@ -375,10 +391,17 @@ def flaky_counts(conn: Connection, filters: Filters, *, rollups: bool = True) ->
             .group_by(w.workflow, w.repo, w.archivedworkflowname)
             .order_by(func.count().desc(), w.archivedworkflowname)
         ))[columns]
-    d = rollup_days.c
+    if plan.branch_ids is None:  # summed over branches already
+        d = rollup_workflow_days.c
+        conditions = [d.repo == plan.repo] if plan.repo is not None else []
+        conditions += [d.workflow.in_(plan.workflow_ids)] if plan.workflow_ids is not None else []
+        conditions += [d.day >= plan.first_day] if plan.first_day is not None else []
+    else:
+        d = rollup_days.c
+        conditions = plan.day_conditions()
     frames = [_frame(conn.execute(
         select(d.repo, workflows.c.name.label("workflow"), func.sum(d.flaky).label("flaky"))
-        .join(workflows, workflows.c.id == d.workflow).where(*plan.day_conditions())
+        .join(workflows, workflows.c.id == d.workflow).where(*conditions)
         .group_by(d.workflow, d.repo, workflows.c.name).having(func.sum(d.flaky) > 0)))]
     if plan.raw is not None:
         frames.append(flaky_counts(conn, plan.raw, rollups=False))

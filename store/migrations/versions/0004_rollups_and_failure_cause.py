@@ -24,6 +24,12 @@ def upgrade() -> None:
     op.add_column("workflowruns", sa.Column("fail_step", sa.Text(), nullable=True))
     op.add_column("workflowruns", sa.Column("fail_step_number", sa.Integer(), nullable=True))
     op.create_index("idx_workflowruns_branch_createtime", "workflowruns", ["branch", "createtime"], unique=False)
+    failed = sa.text("status = 'completed' AND conclusion IN ('failure', 'timed_out', 'startup_failure')")
+    op.create_index("idx_workflowruns_failed", "workflowruns",
+                    ["conclusion", "status", "repo", "archivedworkflowname", "fail_job", "fail_step", "createtime",
+                     "gitid", "commitid", "author", "fail_step_number", "archivedbranchname", "archivedcommithash",
+                     "url"],
+                    unique=False, sqlite_where=failed, postgresql_where=failed)
     active = sa.text("status IN ('requested', 'pending', 'queued', 'waiting', 'in_progress')")
     op.create_index("idx_workflowruns_active", "workflowruns", ["repo", "updatetime"], unique=False,
                     sqlite_where=active, postgresql_where=active)
@@ -52,6 +58,32 @@ def upgrade() -> None:
     )
     op.create_index("idx_rollup_days_repo_day", "rollup_days", ["repo", "day"], unique=False)
     op.create_index("idx_rollup_days_workflow_day", "rollup_days", ["workflow", "day"], unique=False)
+    op.create_index("idx_rollup_days_day", "rollup_days", ["day"], unique=False)
+    def counts():
+        return [sa.Column(name, sa.Integer(), nullable=False)
+                for name in ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")]
+
+    op.create_table(
+        "rollup_pairs",
+        sa.Column("branch", sa.Integer(), nullable=False),
+        sa.Column("workflow", sa.Integer(), nullable=False),
+        sa.Column("repo", sa.Text(), nullable=False),
+        *counts(),
+        sa.Column("last_run", sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint("branch", "workflow"),
+        sqlite_with_rowid=False,
+    )
+    op.create_index("idx_rollup_pairs_failed_runs", "rollup_pairs", ["failed", "runs"], unique=False)
+    op.create_table(
+        "rollup_workflow_days",
+        sa.Column("workflow", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Integer(), nullable=False),
+        sa.Column("repo", sa.Text(), nullable=False),
+        *counts(),
+        sa.PrimaryKeyConstraint("workflow", "day"),
+        sqlite_with_rowid=False,
+    )
+    op.create_index("idx_rollup_workflow_days_day", "rollup_workflow_days", ["day"], unique=False)
     op.create_table(
         "rollup_signals",
         sa.Column("branch", sa.Integer(), nullable=False),
@@ -82,10 +114,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("rollup_hist")
     op.drop_table("rollup_signals")
+    op.drop_table("rollup_workflow_days")
+    op.drop_table("rollup_pairs")
+    op.drop_index("idx_rollup_days_day", table_name="rollup_days")
     op.drop_index("idx_rollup_days_workflow_day", table_name="rollup_days")
     op.drop_index("idx_rollup_days_repo_day", table_name="rollup_days")
     op.drop_table("rollup_days")
     op.drop_index("idx_workflowruns_active", table_name="workflowruns")
+    op.drop_index("idx_workflowruns_failed", table_name="workflowruns")
     op.drop_index("idx_workflowruns_branch_createtime", table_name="workflowruns")
     with op.batch_alter_table("workflowruns", schema=None) as batch_op:
         batch_op.drop_column("fail_step_number")
