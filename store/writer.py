@@ -117,8 +117,10 @@ def execute_prepared(conn: Connection, name: str, statement, params):
     key = (conn.dialect.name, name, tuple(first))
     prepared = _COMPILED.get(key)
     if prepared is None:
-        # An INSERT lists only the columns given (server defaults fill the rest).
-        keys = {"column_keys": list(first)} if getattr(statement, "is_insert", False) else {}
+        # An INSERT or UPDATE sets only the columns given (an INSERT's others get their defaults; an
+        # UPDATE keeps them); the other keys are the WHERE clause's parameters.
+        dml = getattr(statement, "is_insert", False) or getattr(statement, "is_update", False)
+        keys = {"column_keys": [k for k in first if k in statement.table.c]} if dml else {}
         compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True}, **keys)
         prepared = _COMPILED[key] = (compiled.string, compiled.positiontup, compiled.construct_params(_check=False))
     sql, order, defaults = prepared

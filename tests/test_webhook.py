@@ -133,6 +133,18 @@ def test_malformed_signed_delivery_is_logged_for_inspection(server, services):
     assert row.outcome == "failed" and "JSON" in row.error and row.body == b"{not json"
 
 
+def test_a_failed_delivery_redelivered_is_processed_in_place(server, services):
+    post(server.url, "workflow_run", b"{not json", guid="retry-1")
+    with services.engine.connect() as conn:
+        first_id = conn.execute(select(deliveries.c.id)).scalar()
+    good = post(server.url, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"), guid="retry-1")
+    assert good.status_code == 200 and good.json()["outcome"] == "processed"
+    with services.engine.connect() as conn:
+        row = conn.execute(select(deliveries.c.id, deliveries.c.guid, deliveries.c.outcome, deliveries.c.error)).one()
+    assert tuple(row) == (first_id, "retry-1", "processed", None)  # the same log row, updated
+    assert _count(services, workflowruns) == 1
+
+
 def test_oversized_body_is_413(server, services):
     body = b"x" * (25 * 1024 * 1024 + 1)
     answer = post(server.url, "push", body)
