@@ -1,8 +1,9 @@
 """Plotly figures built from query frames (no queries here)."""
+import json
 import math
+from functools import lru_cache
 
 import pandas as pd
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 PALETTE = ("#1f77b4", "#9467bd", "#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -14,36 +15,15 @@ def _minutes(series: pd.Series) -> list:
     return [None if v is None or v != v else round(float(v) / 60, 2) for v in series]
 
 
-def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "day") -> go.Figure:
-    """Build time and queue time (p50 solid, p90 dotted) per workflow, failures as bars below.
+@lru_cache(maxsize=8)
+def _skeleton(dark: bool, per: str) -> str:
+    """The chart's layout (three stacked panels sharing x), as JSON: built by plotly once.
 
-    `series` is `store.queries.waterfall.performance_series`; callers show an
-    empty state instead of calling this with an empty frame.
+    Traces are added as plain dicts: plotly's validation of each trace cost ~90 ms a chart.
     """
-    bar_ms = (3600 if per == "hour" else 86400) * 1000 * 0.8  # a bar fills its bucket, not 1 ms of it
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06, row_heights=[0.42, 0.33, 0.25],
                         subplot_titles=(f"Build time per {per} (min)", f"Queue time per {per} (min)",
                                         f"Failed runs per {per}"))
-    for i, (workflow, rows) in enumerate(series.groupby("workflow", sort=True)):
-        colour = PALETTE[i % len(PALETTE)]
-        hover = f"<b>{workflow}</b><br>%{{x}}<br>%{{meta}} %{{y:.1f}} min<extra></extra>"
-        for row, column, label in ((1, "runtime", "build"), (2, "queue", "queue")):
-            for pct, dash_style, show in (("p50", "solid", row == 1), ("p90", "dot", False)):
-                values = _minutes(rows[f"{column}_{pct}"])
-                if all(v is None for v in values):
-                    continue
-                fig.add_trace(go.Scatter(
-                    x=rows["bucket"], y=values, mode="lines+markers", name=workflow, legendgroup=workflow,
-                    showlegend=show, line={"color": colour, "dash": dash_style, "width": 2 if pct == "p50" else 1},
-                    marker={"size": 4}, meta=f"{label} {pct}", hovertemplate=hover, connectgaps=False,
-                ), row=row, col=1)
-        failed = rows[rows["failures"] > 0]
-        if len(failed):
-            fig.add_trace(go.Bar(
-                x=failed["bucket"], y=failed["failures"], width=bar_ms, name=workflow, legendgroup=workflow, showlegend=False,
-                marker={"color": colour, "line": {"color": FAILURE_COLOUR, "width": 1.5}},
-                hovertemplate=f"<b>{workflow}</b><br>%{{x}}<br>%{{y}} failed<extra></extra>",
-            ), row=3, col=1)
     fig.update_layout(
         template="plotly_dark" if dark else "plotly_white", barmode="stack", height=560,
         margin={"l": 50, "r": 20, "t": 40, "b": 30}, hovermode="closest",
@@ -52,8 +32,49 @@ def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "
         font={"size": 12},
     )
     fig.update_yaxes(rangemode="tozero")
-    most = series.groupby("bucket")["failures"].sum().max() if len(series) else 0
-    fig.update_yaxes(tickformat="d", dtick=max(1, math.ceil((most or 0) / 4)), row=3, col=1)  # whole runs
+    fig.update_yaxes(tickformat="d", row=3, col=1)  # whole runs
     for annotation in fig.layout.annotations:
         annotation.update(x=0, xanchor="left", font={"size": 12})
+    return fig.to_json()
+
+
+def _times(buckets: pd.Series) -> list[str]:
+    return [pd.Timestamp(b).isoformat() for b in buckets]
+
+
+def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "day") -> dict:
+    """Build time and queue time (p50 solid, p90 dotted) per workflow, failures as bars below.
+
+    `series` is `store.queries.waterfall.performance_series`; callers show an
+    empty state instead of calling this with an empty frame.  A plotly figure dict.
+    """
+    fig = json.loads(_skeleton(dark, per))
+    bar_ms = (3600 if per == "hour" else 86400) * 1000 * 0.8  # a bar fills its bucket, not 1 ms of it
+    data = []
+    for i, (workflow, rows) in enumerate(series.groupby("workflow", sort=True)):
+        colour = PALETTE[i % len(PALETTE)]
+        hover = f"<b>{workflow}</b><br>%{{x}}<br>%{{meta}} %{{y:.1f}} min<extra></extra>"
+        x = _times(rows["bucket"])
+        for axis, column, label in (("", "runtime", "build"), ("2", "queue", "queue")):
+            for pct, dash_style, show in (("p50", "solid", axis == ""), ("p90", "dot", False)):
+                values = _minutes(rows[f"{column}_{pct}"])
+                if all(v is None for v in values):
+                    continue
+                data.append({
+                    "type": "scatter", "x": x, "y": values, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                    "mode": "lines+markers", "name": workflow, "legendgroup": workflow, "showlegend": show,
+                    "line": {"color": colour, "dash": dash_style, "width": 2 if pct == "p50" else 1},
+                    "marker": {"size": 4}, "meta": f"{label} {pct}", "hovertemplate": hover, "connectgaps": False,
+                })
+        failed = rows[rows["failures"] > 0]
+        if len(failed):
+            data.append({
+                "type": "bar", "x": _times(failed["bucket"]), "y": [int(v) for v in failed["failures"]],
+                "xaxis": "x3", "yaxis": "y3", "width": bar_ms, "name": workflow, "legendgroup": workflow,
+                "showlegend": False, "marker": {"color": colour, "line": {"color": FAILURE_COLOUR, "width": 1.5}},
+                "hovertemplate": f"<b>{workflow}</b><br>%{{x}}<br>%{{y}} failed<extra></extra>",
+            })
+    fig["data"] = data
+    most = series.groupby("bucket")["failures"].sum().max() if len(series) else 0
+    fig["layout"]["yaxis3"]["dtick"] = max(1, math.ceil((most or 0) / 4))
     return fig

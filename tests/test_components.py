@@ -2,6 +2,7 @@
 import json
 
 import pandas as pd
+import plotly.graph_objects as go
 import plotly
 import pytest
 
@@ -61,9 +62,13 @@ def test_performance_figure_has_no_empty_traces():
          "queue_p50": float("nan"), "queue_p90": float("nan"), "failures": 0, "runs": 1},
     ])
     fig = performance_figure(series)
-    names = [(t.type, t.name) for t in fig.data]
+    names = [(t["type"], t["name"]) for t in fig["data"]]
     assert ("bar", "CI") in names and all(name == "CI" for _t, name in names)
-    assert all(not all(v is None for v in t.y) for t in fig.data)
+    assert all(not all(v is None for v in t["y"]) for t in fig["data"])
+    # Build and queue times on the top two panels, failures on the third, all on the shared x axis.
+    assert {(t["type"], t["yaxis"]) for t in fig["data"]} == {("scatter", "y"), ("scatter", "y2"), ("bar", "y3")}
+    assert fig["layout"]["yaxis3"]["dtick"] == 1 and fig["layout"]["xaxis3"]["anchor"] == "y3"
+    assert go.Figure(fig).data[0].y == (1.0,)  # a valid plotly figure
 
 
 def test_commit_grid_table_marks_red_rows_and_links_cells():
