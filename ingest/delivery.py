@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 
 from ingest.parse import Parsed, PayloadError, parse
 from store.schema import deliveries
-from store.writer import apply, execute_prepared
+from store.prepared import execute_prepared
+from store.writer import apply
 
 MAX_GUID = 100
 _PREVIOUS = select(deliveries.c.outcome).where(deliveries.c.guid == bindparam("g"))

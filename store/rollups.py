@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
 from store import metrics
+from store.prepared import execute_prepared
 from store.schema import (jobs, rollup_days, rollup_hist, rollup_pairs, rollup_signals, rollup_workflow_days,
                           runattempts, steps, workflowruns)
 
@@ -398,8 +399,6 @@ def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:
 
 def update_failure_causes(conn: Connection, run_gitids=None) -> None:
     """Set `fail_job`, `fail_step`, `fail_step_number` of runs (all failed runs when None) from their jobs."""
-    from store.writer import execute_prepared
-
     stmt = _cause_statement(conn.dialect.name, run_gitids is None)
     if run_gitids is None:
         conn.execute(stmt)

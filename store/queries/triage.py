@@ -9,6 +9,7 @@ at the first decisive cell that is not failed; window filters never cut a
 streak short (streaks are about now).
 """
 import time
+from functools import lru_cache
 
 import pandas as pd
 from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, or_, select, tuple_
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
 from ingest.state import DECISIVE, FAILED
+from store.prepared import execute_prepared
 from store.queries import rollup
 from store.queries.filters import Filters
 from store.schema import (branches, commits, repos, rollup_days, rollup_pairs, rollup_workflow_days, runattempts,
@@ -127,6 +129,12 @@ _NEWEST = (select(*_CELL).join(commits, commits.c.id == w.commitid)
 _C = {c.name: i for i, c in enumerate(_CELL)}
 
 
+@lru_cache(maxsize=8)
+def _newest_statement(limit: int | None):
+    """One statement object per limit (`execute_prepared` compiles each once)."""
+    return _NEWEST.limit(limit) if limit is not None else _NEWEST
+
+
 def _walk_pair(rows: list, complete: bool) -> dict | None | bool:
     """The streak of one pair from its newest runs (newest first): a `_WALK_COLUMNS` dict, None
     when the pair is not red, False when `rows` cannot settle it (read further back)."""
@@ -158,7 +166,7 @@ def _walk_pair(rows: list, complete: bool) -> dict | None | bool:
             "newest_run": int(newest[_C["gitid"]]), "after": after}
 
 
-def _newest_cells(conn: Connection, pairs, limits=(40, 400, None)) -> pd.DataFrame:
+def _newest_cells(conn: Connection, pairs, limits=(8, 200, None)) -> pd.DataFrame:
     """The current streaks of `pairs` (workflow id, branch id), each pair read newest first.
 
     A pair's newest `limits[0]` runs settle almost every streak (green pairs after one cell);
@@ -168,10 +176,11 @@ def _newest_cells(conn: Connection, pairs, limits=(40, 400, None)) -> pd.DataFra
     """
     found, todo = [], sorted({(int(a), int(b)) for a, b in pairs})
     for limit in limits:
-        stmt = _NEWEST.limit(limit) if limit is not None else _NEWEST
+        stmt = _newest_statement(limit)
         still = []
         for wf, br in todo:
-            rows = [tuple(r) for r in conn.execute(stmt, {"wf": wf, "br": br}).all()]
+            rows = [tuple(r) for r in execute_prepared(conn, f"newest_cells_{limit}", stmt,
+                                                       {"wf": wf, "br": br}).all()]
             walked = _walk_pair(rows, complete=limit is None or len(rows) < limit)
             if walked is False:
                 still.append((wf, br))
