@@ -157,14 +157,19 @@ def _queue_times(conn: Connection, filters: Filters) -> list[float]:
 def _active_and_stale(conn: Connection, filters: Filters, cutoff: float) -> tuple[int, int]:
     """Unfinished runs, whatever the time window: updated since `cutoff` or not."""
     updated = func.coalesce(w.updatetime, w.createtime)
-    row = conn.execute(
-        select(_sum(updated >= cutoff), _sum(updated < cutoff)).where(
-            *filters.without_window().conditions(),
-            # Literal values, so SQLite sees the partial index idx_workflowruns_active applies.
-            w.status.in_(bindparam("active_statuses", list(ACTIVE_STATUSES), literal_execute=True))
-        )
-    ).one()
-    return row[0], row[1]
+    # First the few unfinished runs' ids, from the partial index idx_workflowruns_active (SQLite
+    # sees it applies only with literal values); then the filters over those rows by id.  As one
+    # query, SQLite without statistics preferred scanning a repository's whole history.
+    ids = conn.execute(select(w.id).where(
+        w.status.in_(bindparam("active_statuses", list(ACTIVE_STATUSES), literal_execute=True)))).scalars().all()
+    active = stale = 0
+    for i in range(0, len(ids), 500):
+        row = conn.execute(
+            select(_sum(updated >= cutoff), _sum(updated < cutoff)).where(
+                w.id.in_(ids[i:i + 500]), *filters.without_window().conditions(), w.status.in_(ACTIVE_STATUSES))
+        ).one()
+        active, stale = active + row[0], stale + row[1]
+    return active, stale
 
 
 def time_to_signal(conn: Connection, filters: Filters) -> list[float]:
