@@ -78,12 +78,10 @@ def _person_cards(conn: Connection, filters: Filters, cutoff: float) -> dict:
     success = failed = cancelled = window_runs = active = stale = 0
     build_times = []
     for created, updated, status, conclusion, runtime in runs.values():
-        if status in ACTIVE_STATUSES:
-            if (updated if updated is not None else created) is not None and \
-                    (updated if updated is not None else created) >= cutoff:
-                active += 1
-            else:
-                stale += 1
+        last_seen = updated if updated is not None else created
+        if status in ACTIVE_STATUSES and last_seen is not None:  # as the SQL: no time, neither
+            active += last_seen >= cutoff
+            stale += last_seen < cutoff
         if not in_window(created):
             continue
         window_runs += 1
