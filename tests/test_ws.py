@@ -113,7 +113,9 @@ def _post_runs(server, first, count=5):
 @pytest.mark.slow
 def test_200_clients_get_each_webhook_and_a_stuck_one_delays_nobody(app, services):
     conns = app.server.extensions[live_ws.EXTENSION]
-    conns.send_timeout = 12.0
+    # Not cut while the others are measured (on a loaded machine the posts can take longer
+    # than any fixed timeout); lowered once they are, and then the stuck client must go.
+    conns.send_timeout = 3600.0
     with LiveServer(app) as server:
         receivers = [Receiver(connect(server)) for _ in range(200)]
         for r in receivers:
@@ -136,6 +138,7 @@ def test_200_clients_get_each_webhook_and_a_stuck_one_delays_nobody(app, service
         stuck_since = time.monotonic()
         during = _latencies(receivers, _post_runs(server, 2000))
         still_stuck = not stuck_conn.aborted
+        conns.send_timeout = 5.0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and services.hub.subscriber_count > 200:
             time.sleep(0.1)
