@@ -12,15 +12,7 @@ def rate(part: int, whole: int) -> float | None:
 
 def percentile(values, q: float) -> float | None:
     """The q-th percentile (0-100) by linear interpolation between order statistics."""
-    data = sorted(v for v in values if v is not None and not math.isnan(v))
-    if not data:
-        return None
-    if len(data) == 1:
-        return float(data[0])
-    pos = (len(data) - 1) * q / 100.0
-    low = math.floor(pos)
-    high = min(low + 1, len(data) - 1)
-    return float(data[low] + (data[high] - data[low]) * (pos - low))
+    return percentile_counts(((v, 1) for v in values if v is not None and not math.isnan(v)), q)
 
 
 def mean(values) -> float | None:

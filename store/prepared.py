@@ -4,7 +4,9 @@ SQLAlchemy Core builds and caches each statement's SQL, but looking it up per ca
 keys, parameter processing, result set-up) cost more than SQLite's own work for the small
 statements the writer runs per delivery.  `execute_prepared` compiles a statement once per
 dialect, name and set of parameter keys and hands the SQL string to the driver.
+`literals` spells constant lists inline for the same reason, and for partial indexes.
 """
+from sqlalchemy import literal_column
 from sqlalchemy.engine import Connection
 
 _COMPILED: dict = {}
@@ -37,3 +39,10 @@ def execute_prepared(conn: Connection, name: str, statement, params):
     if isinstance(params, list):
         return conn.exec_driver_sql(sql, [bind(p) for p in params])
     return conn.exec_driver_sql(sql, bind(params))
+
+
+def literals(values) -> list:
+    """Constant strings as SQL literals (ours, never user input): a statement with them compiles
+    once for the driver, and SQLite sees that a partial index whose WHERE names them applies."""
+    assert all(v.replace("_", "").isalnum() for v in values)
+    return [literal_column(f"'{v}'") for v in values]

@@ -24,25 +24,23 @@ A refresh re-reads one workflow's day on one branch (its chart percentiles
 need every run) and moves the all-workflows and monthly histograms by
 differences.  `rebuild` recomputes everything in one ordered pass
 (migrations, the bench generator); a test checks that upkeep in any
-delivery order equals a rebuild.  `update_failure_causes` keeps each failed
-run's failing job and step (`workflowruns.fail_*`) the same way.
+delivery order equals a rebuild.  The failing job and step of each
+failed run are kept beside them (`store/failure_causes.py`).
 """
 import datetime as dt
 from collections import Counter, defaultdict
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, literal_column, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
-from store import metrics
-from store.prepared import execute_prepared
-from store.schema import (jobs, rollup_days, rollup_hist, rollup_pairs, rollup_signals, rollup_workflow_days,
-                          runattempts, steps, workflowruns)
+from store import failure_causes, metrics
+from store.schema import (ROLLUP_COUNTS as COUNTS, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
+                          rollup_workflow_days, runattempts, workflowruns)
 
 DAY = 86400
 ALL_WORKFLOWS = 0
-FAILED_JOB = ("failure", "timed_out")
 w = workflowruns.c
 ra = runattempts.c
 
@@ -176,6 +174,16 @@ def _with_all(hist: Counter) -> Counter:
     return out
 
 
+def _periods(counts: Counter) -> Counter:
+    """{(workflow, kind, day, bucket): n} as `rollup_hist` rows: each count on its day and on its month."""
+    out = Counter()
+    for (wf, kind, day, b), n in counts.items():
+        if b is not None:
+            out[("day", wf, kind, day, b)] += n
+            out[("month", wf, kind, month_of(day), b)] += n
+    return out
+
+
 def _signal_counts(found: dict) -> Counter:
     out = Counter()
     for (wf, _commit), (day, value) in found.items():
@@ -268,9 +276,6 @@ def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
     _add(conn, branch, Counter({k: n for k, n in delta.items() if n}))
 
 
-COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
-
-
 @lru_cache(maxsize=4)
 def _count_statements(dialect_name: str):
     from sqlalchemy.dialects import postgresql, sqlite
@@ -326,15 +331,7 @@ def _hist_statements(dialect_name: str):
 
 def _add(conn: Connection, branch: int, delta: Counter) -> None:
     """Add {(workflow, kind, day, bucket): n} to the day rows and their months' rows of `branch`."""
-    if not delta:
-        return
-    rows = Counter()
-    for (wf, kind, day, b), n in delta.items():
-        if b is None:
-            continue
-        rows[("day", wf, kind, day, b)] += n
-        rows[("month", wf, kind, month_of(day), b)] += n
-    rows = {k: n for k, n in rows.items() if n}
+    rows = {k: n for k, n in _periods(delta).items() if n}
     if not rows:
         return
     add, empty = _hist_statements(conn.dialect.name)
@@ -353,7 +350,7 @@ def rebuild(conn: Connection) -> None:
     """
     for table in (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days):
         conn.execute(delete(table))
-    update_failure_causes(conn)
+    failure_causes.update(conn)
     result = conn.execute(
         select(*_ROW, w.branch).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
         .order_by(w.branch, w.createtime, w.id, ra.attempt))
@@ -386,52 +383,7 @@ def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:
     if found:
         conn.execute(insert(rollup_signals), [{"branch": branch, "workflow": wf, "commitid": c, "day": day,
                                                "tts": value} for (wf, c), (day, value) in found.items()])
-    counts = _with_all(hist) + _signal_counts(found)
-    out = Counter()
-    for (wf, kind, day, b), n in counts.items():
-        if b is not None:
-            out[("day", wf, kind, day, b)] += n
-            out[("month", wf, kind, month_of(day), b)] += n
+    out = _periods(_with_all(hist) + _signal_counts(found))
     if out:
         conn.execute(insert(rollup_hist), [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p,
                                             "bucket": b, "n": n} for (s, wf, k, p, b), n in out.items()])
-
-
-def update_failure_causes(conn: Connection, run_gitids=None) -> None:
-    """Set `fail_job`, `fail_step`, `fail_step_number` of runs (all failed runs when None) from their jobs."""
-    stmt = _cause_statement(conn.dialect.name, run_gitids is None)
-    if run_gitids is None:
-        conn.execute(stmt)
-    elif run_gitids:
-        execute_prepared(conn, "failure_causes", stmt, [{"g": g} for g in sorted(set(run_gitids))])
-
-
-@lru_cache(maxsize=8)
-def _cause_statement(_dialect_name: str, every_failed: bool):
-    # Constant lists inline (no expanding parameters), so the statement compiles once for the driver.
-    failed = and_(w.status == "completed", w.conclusion.in_(_inline(FAILED)))
-    fj = jobs.alias("failing_job")  # an alias: the outer lookups of its name must not correlate to it
-    failing_job = (
-        select(fj.c.id)
-        .where(fj.c.run_gitid == w.gitid, fj.c.run_attempt == w.run_attempt, fj.c.conclusion.in_(_inline(FAILED_JOB)))
-        .order_by(fj.c.endtime.is_(None), fj.c.endtime, fj.c.name, fj.c.gitid)
-        .limit(1).correlate(workflowruns).scalar_subquery()  # the updated run, two levels up
-    )
-    first_step = (select(steps.c.number, steps.c.name)
-                  .where(steps.c.job == failing_job, steps.c.conclusion == "failure")
-                  .order_by(steps.c.number).limit(1))
-    values = {
-        "fail_job": case((failed, select(jobs.c.name).where(jobs.c.id == failing_job).scalar_subquery()),
-                         else_=None),
-        "fail_step": case((failed, first_step.with_only_columns(steps.c.name).scalar_subquery()), else_=None),
-        "fail_step_number": case((failed, first_step.with_only_columns(steps.c.number).scalar_subquery()),
-                                 else_=None),
-    }
-    stmt = workflowruns.update().values(**values)
-    return stmt.where(failed) if every_failed else stmt.where(w.gitid == bindparam("g"))
-
-
-def _inline(values) -> list:
-    """Constant strings as SQL literals (they are ours, never user input)."""
-    assert all(v.replace("_", "").isalnum() for v in values)
-    return [literal_column(f"'{v}'") for v in values]

@@ -9,7 +9,6 @@ log of webhook deliveries.
 The migrations in `store/migrations/versions` create exactly these tables;
 a test compares the two.
 """
-from ingest.state import ACTIVE_STATUSES
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -24,6 +23,8 @@ from sqlalchemy import (
     text,
     UniqueConstraint,
 )
+
+from ingest.state import ACTIVE_STATUSES
 
 metadata = MetaData()
 
@@ -122,8 +123,6 @@ Index("idx_workflowruns_workflow_branch_createtime", workflowruns.c.workflow, wo
 Index("idx_workflowruns_status", workflowruns.c.status)
 Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
 Index("idx_workflowruns_branch_createtime", workflowruns.c.branch, workflowruns.c.createtime)  # rollup refresh
-# The few unfinished runs (active and stale builds): a partial index, so that counting them
-# never scans a repository's history.  Queries must spell the status list as literals.
 # Failed runs with what Triage's failure groups read: a partial covering index, so grouping them
 # reads only this index (led by conclusion, so SQLite prefers it to the plain conclusion index
 # even without statistics); queries must spell the conditions as literals.
@@ -132,6 +131,8 @@ Index("idx_workflowruns_failed", *(workflowruns.c[name] for name in (
       "conclusion", "status", "repo", "archivedworkflowname", "fail_job", "fail_step", "createtime", "gitid",
       "commitid", "author", "fail_step_number", "archivedbranchname", "archivedcommithash", "url")),
       sqlite_where=_FAILED_RUN, postgresql_where=_FAILED_RUN)
+# The few unfinished runs (active and stale builds): a partial index, so that counting them
+# never scans a repository's history.  Queries must spell the status list as literals.
 Index("idx_workflowruns_active", workflowruns.c.repo, workflowruns.c.updatetime,
       sqlite_where=workflowruns.c.status.in_(ACTIVE_STATUSES),
       postgresql_where=workflowruns.c.status.in_(ACTIVE_STATUSES))
@@ -248,8 +249,9 @@ rollup_days = Table(
 )
 Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
 Index("idx_rollup_days_day", rollup_days.c.day)
+Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
 
-_COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
+ROLLUP_COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
 
 # `rollup_days` summed over days: each (workflow, branch) pair's whole history (the analysis
 # grid's all-time ranking reads its top rows through the index).
@@ -259,7 +261,7 @@ rollup_pairs = Table(
     Column("branch", Integer, primary_key=True),
     Column("workflow", Integer, primary_key=True),
     Column("repo", Text, nullable=False),
-    *(Column(name, Integer, nullable=False) for name in _COUNTS),
+    *(Column(name, Integer, nullable=False) for name in ROLLUP_COUNTS),
     Column("last_run", Float),
     sqlite_with_rowid=False,
 )
@@ -272,11 +274,10 @@ rollup_workflow_days = Table(
     Column("workflow", Integer, primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("repo", Text, nullable=False),
-    *(Column(name, Integer, nullable=False) for name in _COUNTS),
+    *(Column(name, Integer, nullable=False) for name in ROLLUP_COUNTS),
     sqlite_with_rowid=False,
 )
 Index("idx_rollup_workflow_days_day", rollup_workflow_days.c.day)
-Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
 
 # Time to signal of each commit on a branch, over one workflow's runs or all (workflow 0), once
 # every first attempt completed; counted on the day of its first run (the `tts` histograms).

@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ingest import records as r
-from ingest.state import job_key, run_key
-from store import rollups
+from ingest.state import FAILED, job_key, run_key
+from store import failure_causes, rollups
 from store.prepared import execute_prepared
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
@@ -168,8 +168,9 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
     days = {rollups.day_of(t) for t in (before, run.createtime) if t is not None}
     rollups.mark(conn, {("day", values["branch"], values["workflow"], d) for d in days}
                  | {("commit", values["branch"], values["commitid"])})
-    if latest:
-        rollups.update_failure_causes(conn, [run.gitid])
+    # A run's failure cause changes only when it fails, or when a re-run (a later attempt) replaces a failure.
+    if latest and (run.conclusion in FAILED or run.attempt > 1):
+        failure_causes.update(conn, [run.gitid])
     return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}
 
 
@@ -190,8 +191,8 @@ def _job(conn, s, job: r.Job, _now) -> dict | None:
             {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
-    if job.conclusion in rollups.FAILED_JOB:
-        rollups.update_failure_causes(conn, [job.run_gitid])
+    if job.conclusion in failure_causes.FAILED_JOB:
+        failure_causes.update(conn, [job.run_gitid])
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
             "repo": job.repo}
 

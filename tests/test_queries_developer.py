@@ -1,8 +1,9 @@
 """`store.queries.developer` on the Triage test history (see tests/test_queries_triage.py)."""
 import pytest
 
-from store.queries.developer import authors, history, is_author, unfixed_failures
+from store.queries.developer import history, is_author, unfixed_failures
 from store.queries.filters import Filters
+from store.queries.selection import authors
 from tests.builders import T0, commit, run, store_with
 from tests.test_queries_triage import triage_records
 

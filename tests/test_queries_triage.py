@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from ingest import records as r
 from store.queries.filters import Filters
-from store.queries.triage import broken_main, build_analysis, failure_groups, flaky_counts, flaky_runs, streaks
+from store.queries.streaks import broken_main, streaks
+from store.queries.triage import build_analysis, failure_groups, flaky_counts, flaky_runs
 from store.schema import workflowruns
 from tests.builders import T0, commit, run, store_with
 
@@ -188,13 +189,13 @@ def test_single_failed_run(tmp_path):
 
 
 def test_streaks_read_further_back_when_the_newest_runs_do_not_settle_them(engine):
-    from store.queries.triage import _newest_cells
+    from store.queries.streaks import current_streaks
 
     with engine.connect() as conn:
         pairs = [tuple(p) for p in conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct())]
-        whole = _newest_cells(conn, pairs, limits=(None,))
+        whole = current_streaks(conn, pairs, limits=(None,))
         # One run a pair at first: CI's stopper (m1) and Lint's (m3) lie further back.
-        stepwise = _newest_cells(conn, pairs, limits=(1, 2, None))
+        stepwise = current_streaks(conn, pairs, limits=(1, 2, None))
         b = broken_main(conn, Filters(), now=T0 + 600)
     assert stepwise.sort_values("workflow").values.tolist() == whole.sort_values("workflow").values.tolist()
     assert [(row.workflow, row.streak, row.sha, row.after) for row in b.itertuples()] == [

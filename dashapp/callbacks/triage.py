@@ -11,6 +11,7 @@ from dashapp.components import empty_state
 from dashapp.shell import services, with_args
 from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
 from store.queries import triage as q
+from store.queries.streaks import broken_main
 from store.queries.filters import Filters
 from store.schema import repos
 
@@ -43,7 +44,7 @@ def broken_section(sel: dict, *, now: float | None = None):
         return blocked
     now = time.time() if now is None else now
     with services().engine.connect() as conn:
-        frame = q.broken_main(conn, selection_filters(sel, now=now), now=now)
+        frame = broken_main(conn, selection_filters(sel, now=now), now=now)
         urls = dict(conn.execute(repos.select().with_only_columns(repos.c.name, repos.c.url)).all())
     if frame.empty:
         return empty_state("Every default branch is green.", hint="No workflow's newest decisive result on "

@@ -1,11 +1,12 @@
 """The metric cards (success rate, build and queue times, active builds...) for a selection."""
 import time
 
-from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import ACTIVE_STATUSES, FAILED
 from store import metrics
+from store.prepared import literals
 from store.queries import rollup
 from store.queries.filters import Filters
 from store.schema import rollup_days, runattempts, workflowruns
@@ -124,7 +125,7 @@ def _rollup_counts(conn: Connection, plan: rollup.Scope) -> dict:
     d = rollup_days.c
     row = conn.execute(select(*(func.coalesce(func.sum(c), 0) for c in
                                 (d.runs, d.success, d.failed, d.cancelled, d.build_n, d.build_sum)))
-                       .where(*plan.day_conditions())).one()
+                       .where(*plan.conditions())).one()
     runs, success, failed, cancelled, build_n, build_sum = row
     if plan.raw is not None:
         raw, raw_n, raw_sum = _run_counts(conn, plan.raw)
@@ -158,8 +159,7 @@ def _active_and_stale(conn: Connection, filters: Filters, cutoff: float) -> tupl
     # First the few unfinished runs' ids, from the partial index idx_workflowruns_active (SQLite
     # sees it applies only with literal values); then the filters over those rows by id.  As one
     # query, SQLite without statistics preferred scanning a repository's whole history.
-    ids = conn.execute(select(w.id).where(
-        w.status.in_(bindparam("active_statuses", list(ACTIVE_STATUSES), literal_execute=True)))).scalars().all()
+    ids = conn.execute(select(w.id).where(w.status.in_(literals(ACTIVE_STATUSES)))).scalars().all()
     active = stale = 0
     for i in range(0, len(ids), 500):
         row = conn.execute(

@@ -1,10 +1,10 @@
-"""The Developer view's queries: authors, unfixed failures, a page of personal build history.
+"""The Developer view's queries: unfixed failures, a page of personal build history (authors: selection.py).
 
 A developer is a GitHub login; their runs are those `Filters(author=...)` selects (the run's
 actor or its head commit's author).  Their metric cards are `store.queries.cards.metric_cards`.
 """
 import pandas as pd
-from sqlalchemy import and_, func, or_, select, union
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -22,16 +22,6 @@ HISTORY_FIELDS = {
     "status": w.status, "conclusion": w.conclusion, "attempt": w.run_attempt, "runtime": w.runtime,
     "id": w.gitid,
 }
-
-
-def authors(conn: Connection, repo: str | None = None) -> list[str]:
-    """Every login that triggered a run or wrote a commit (of `repo`), sorted case-insensitively."""
-    runs = select(w.author.label("login")).where(w.author.is_not(None))
-    written = select(commits.c.author.label("login")).where(commits.c.author.is_not(None))
-    if repo:
-        runs, written = runs.where(w.repo == repo), written.where(commits.c.repo == repo)
-    logins = conn.execute(union(runs, written)).scalars().all()
-    return sorted((a for a in logins if a and a.strip()), key=str.lower)
 
 
 def is_author(conn: Connection, login: str) -> bool:

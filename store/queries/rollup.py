@@ -29,16 +29,17 @@ class Scope:
     first_day: int | None  # the first whole day; None: all days
     raw: Filters | None  # the partial day before `first_day`, read from the runs; None: none
 
-    def day_conditions(self) -> list:
+    def conditions(self, table=rollup_days) -> list:
+        """WHERE conditions on a rollup table keyed by some of repo, branch, workflow and day."""
         out = []
-        if self.repo is not None:
-            out.append(d.repo == self.repo)
-        if self.branch_ids is not None:
-            out.append(d.branch.in_(self.branch_ids))
-        if self.workflow_ids is not None:
-            out.append(d.workflow.in_(self.workflow_ids))
-        if self.first_day is not None:
-            out.append(d.day >= self.first_day)
+        for name, value in (("repo", self.repo), ("branch", self.branch_ids), ("workflow", self.workflow_ids),
+                            ("day", self.first_day)):
+            if value is None:
+                continue
+            assert name in table.c, f"{table.name} has no {name}: it cannot serve this scope"
+            column = table.c[name]
+            out.append(column == value if name == "repo" else column >= value if name == "day"
+                       else column.in_(value))
         return out
 
     def histogram(self, conn: Connection, kind: str) -> Counter:

@@ -208,7 +208,7 @@ def performance(conn: Connection, filters: Filters, bucket_seconds: int) -> pd.D
     d = rollup_days.c
     rows = conn.execute(
         select(d.day, workflows.c.name, d.build_p50, d.build_p90, d.queue_p50, d.queue_p90, d.failed, d.runs)
-        .join(workflows, workflows.c.id == d.workflow).where(*plan.day_conditions())).all()
+        .join(workflows, workflows.c.id == d.workflow).where(*plan.conditions())).all()
     columns = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
     days = pd.DataFrame([tuple(r) for r in rows], columns=columns)
     days["bucket"] = pd.to_datetime(days["bucket"] * 86400, unit="s", utc=True)

@@ -1,0 +1,53 @@
+"""The failing job and step of each failed run (`workflowruns.fail_*`), kept by the writer.
+
+metrics.md's "same failure": for a failed run, its failed job that ended first (then by
+name) and that job's first failed step.  Kept on the run so Triage groups failures without
+a lookup per run; recomputed from the jobs whenever the run's latest attempt or one of its
+failed jobs is written, so any arrival order ends the same.
+"""
+from functools import lru_cache
+
+from sqlalchemy import and_, bindparam, case, select
+from sqlalchemy.engine import Connection
+
+from ingest.state import FAILED
+from store.prepared import execute_prepared, literals
+from store.schema import jobs, steps, workflowruns
+
+FAILED_JOB = ("failure", "timed_out")
+w = workflowruns.c
+
+
+def update(conn: Connection, run_gitids=None) -> None:
+    """Set `fail_job`, `fail_step`, `fail_step_number` of runs (all failed runs when None) from their jobs."""
+    stmt = _cause_statement(conn.dialect.name, run_gitids is None)
+    if run_gitids is None:
+        conn.execute(stmt)
+    elif run_gitids:
+        execute_prepared(conn, "failure_causes", stmt, [{"g": g} for g in sorted(set(run_gitids))])
+
+
+@lru_cache(maxsize=8)
+def _cause_statement(_dialect_name: str, every_failed: bool):
+    failed = and_(w.status == "completed", w.conclusion.in_(literals(FAILED)))
+    fj = jobs.alias("failing_job")  # an alias: the outer lookups of its name must not correlate to it
+    failing_job = (
+        select(fj.c.id)
+        .where(fj.c.run_gitid == w.gitid, fj.c.run_attempt == w.run_attempt,
+               fj.c.conclusion.in_(literals(FAILED_JOB)))
+        .order_by(fj.c.endtime.is_(None), fj.c.endtime, fj.c.name, fj.c.gitid)
+        .limit(1).correlate(workflowruns).scalar_subquery()  # the updated run, two levels up
+    )
+    first_step = (select(steps.c.number, steps.c.name)
+                  .where(steps.c.job == failing_job, steps.c.conclusion == "failure")
+                  .order_by(steps.c.number).limit(1))
+    values = {
+        "fail_job": case((failed, select(jobs.c.name).where(jobs.c.id == failing_job).scalar_subquery()),
+                         else_=None),
+        "fail_step": case((failed, first_step.with_only_columns(steps.c.name).scalar_subquery()), else_=None),
+        "fail_step_number": case((failed, first_step.with_only_columns(steps.c.number).scalar_subquery()),
+                                 else_=None),
+    }
+    stmt = workflowruns.update().values(**values)
+    return stmt.where(failed) if every_failed else stmt.where(w.gitid == bindparam("g"))
+
