@@ -1,7 +1,10 @@
 """The Triage page in headless Chromium (`dash_duo`), on the demo history and on empty stores."""
+import time
+
 import pytest
 from dash.testing.wait import until
 from selenium.webdriver.common.by import By
+from sqlalchemy import text
 
 from dashapp import create_app
 from dashapp.config import Config
@@ -95,16 +98,32 @@ def test_tr002_known_flaky_run_listed(dash_duo, demo_db):
     assert FLAKY_EXAMPLE["workflow"] in counts.text
 
 
+def _failing_recently(path: str, repo: str) -> str:
+    """A workflow of `repo` other than CI with a failed run in the last 30 days (the demo's times follow the
+    clock: a fixed workflow over a 24-hour window failed this test at some times of day)."""
+    engine = make_engine(path)
+    with engine.connect() as conn:
+        names = conn.execute(text(
+            "SELECT DISTINCT archivedworkflowname FROM workflowruns WHERE repo = :repo AND status = 'completed'"
+            " AND conclusion IN ('failure', 'timed_out', 'startup_failure') AND createtime >= :since"
+            " AND archivedworkflowname != 'CI' ORDER BY 1"), {"repo": repo, "since": time.time() - 30 * 86400}
+        ).scalars().all()
+    engine.dispose()
+    assert names, "the demo has failures beside CI's in the last 30 days"
+    return names[0]
+
+
 def test_tr003_filters_update_url_reload_and_back(dash_duo, demo_db):
     path, _facts = demo_db
+    workflow = _failing_recently(path, "acme/webapp")
     _start(dash_duo, path, "?repo=acme/webapp")
     until(lambda: _rows(dash_duo, "tr-failures-grid"), timeout=20)
     before = _broken_summary(dash_duo)
-    _select_until(dash_duo, "tr-window", "Last 24 hours", lambda: "window=24h" in dash_duo.driver.current_url)
+    _select_until(dash_duo, "tr-window", "Last 30 days", lambda: "window=30d" in dash_duo.driver.current_url)
     assert "repo=acme%2Fwebapp" in dash_duo.driver.current_url  # the other arguments are kept
-    until(lambda: _text(dash_duo, "#tr-window").startswith("Last 24 hours"), timeout=20)  # re-rendered
+    until(lambda: _text(dash_duo, "#tr-window").startswith("Last 30 days"), timeout=20)  # re-rendered
     _open_same(dash_duo)
-    _select_until(dash_duo, "tr-workflow", "Lint", lambda: "workflow=Lint" in dash_duo.driver.current_url)
+    _select_until(dash_duo, "tr-workflow", workflow, lambda: f"workflow={workflow}" in dash_duo.driver.current_url)
     until(lambda: _text(dash_duo, "#tr-broken") and "CI" not in _text(dash_duo, "#tr-broken"), timeout=20)
     _open_same(dash_duo)  # let the re-rendered sections settle
     url = dash_duo.driver.current_url
@@ -114,7 +133,7 @@ def test_tr003_filters_update_url_reload_and_back(dash_duo, demo_db):
     dash_duo.driver.get(url)
     _open_same(dash_duo)
     until(lambda: _view(dash_duo) == shown, timeout=20)
-    assert dash_duo.find_element("#tr-window").text.startswith("Last 24 hours")
+    assert dash_duo.find_element("#tr-window").text.startswith("Last 30 days")
     # Back to the first selection.
     dash_duo.driver.back()
     dash_duo.driver.back()
