@@ -1,6 +1,7 @@
 """Plotly figures built from query frames (no queries here)."""
 import json
 import math
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import pandas as pd
@@ -9,10 +10,6 @@ from plotly.subplots import make_subplots
 PALETTE = ("#1f77b4", "#9467bd", "#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#2ca02c", "#393b79", "#637939", "#8c6d31")
 FAILURE_COLOUR = "#d62728"
-
-
-def _minutes(series: pd.Series) -> list:
-    return [None if v is None or v != v else round(float(v) / 60, 2) for v in series]
 
 
 @lru_cache(maxsize=8)
@@ -38,26 +35,41 @@ def _skeleton(dark: bool, per: str) -> str:
     return fig.to_json()
 
 
-def _times(buckets: pd.Series) -> list[str]:
-    return [pd.Timestamp(b).isoformat() for b in buckets]
+def _time(bucket) -> str:
+    """A bucket (epoch seconds, or a timestamp) as ISO 8601 UTC, as plotly reads dates."""
+    if isinstance(bucket, (int, float)):
+        return datetime.fromtimestamp(bucket, timezone.utc).isoformat()
+    return pd.Timestamp(bucket).isoformat()
 
 
-def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "day") -> dict:
+def _minute(v):
+    return None if v is None or v != v else round(float(v) / 60, 2)
+
+
+def performance_figure(series, *, dark: bool = False, per: str = "day") -> dict:
     """Build time and queue time (p50 solid, p90 dotted) per workflow, failures as bars below.
 
-    `series` is `store.queries.waterfall.performance_series`; callers show an
-    empty state instead of calling this with an empty frame.  A plotly figure dict.
+    `series` is `store.queries.waterfall.performance_records` (dicts sorted by workflow, then
+    bucket) or the same as a frame (`performance`); callers show an empty state instead of
+    calling this with no rows.  A plotly figure dict, built from plain lists.
     """
+    records = series.to_dict("records") if isinstance(series, pd.DataFrame) else series
     fig = json.loads(_skeleton(dark, per))
     bar_ms = (3600 if per == "hour" else 86400) * 1000 * 0.8  # a bar fills its bucket, not 1 ms of it
+    by_workflow: dict[str, list] = {}
+    per_bucket: dict = {}
+    for r in records:
+        by_workflow.setdefault(r["workflow"], []).append(r)
+        per_bucket[r["bucket"]] = per_bucket.get(r["bucket"], 0) + (r["failures"] or 0)
     data = []
-    for i, (workflow, rows) in enumerate(series.groupby("workflow", sort=True)):
+    for i, workflow in enumerate(sorted(by_workflow)):
+        rows = sorted(by_workflow[workflow], key=lambda r: r["bucket"])
         colour = PALETTE[i % len(PALETTE)]
         hover = f"<b>{workflow}</b><br>%{{x}}<br>%{{meta}} %{{y:.1f}} min<extra></extra>"
-        x = _times(rows["bucket"])
+        x = [_time(r["bucket"]) for r in rows]
         for axis, column, label in (("", "runtime", "build"), ("2", "queue", "queue")):
             for pct, dash_style, show in (("p50", "solid", axis == ""), ("p90", "dot", False)):
-                values = _minutes(rows[f"{column}_{pct}"])
+                values = [_minute(r[f"{column}_{pct}"]) for r in rows]
                 if all(v is None for v in values):
                     continue
                 data.append({
@@ -66,15 +78,15 @@ def performance_figure(series: pd.DataFrame, *, dark: bool = False, per: str = "
                     "line": {"color": colour, "dash": dash_style, "width": 2 if pct == "p50" else 1},
                     "marker": {"size": 4}, "meta": f"{label} {pct}", "hovertemplate": hover, "connectgaps": False,
                 })
-        failed = rows[rows["failures"] > 0]
-        if len(failed):
+        failed = [(t, r) for t, r in zip(x, rows) if r["failures"] > 0]
+        if failed:
             data.append({
-                "type": "bar", "x": _times(failed["bucket"]), "y": [int(v) for v in failed["failures"]],
+                "type": "bar", "x": [t for t, _r in failed], "y": [int(r["failures"]) for _t, r in failed],
                 "xaxis": "x3", "yaxis": "y3", "width": bar_ms, "name": workflow, "legendgroup": workflow,
                 "showlegend": False, "marker": {"color": colour, "line": {"color": FAILURE_COLOUR, "width": 1.5}},
                 "hovertemplate": f"<b>{workflow}</b><br>%{{x}}<br>%{{y}} failed<extra></extra>",
             })
     fig["data"] = data
-    most = series.groupby("bucket")["failures"].sum().max() if len(series) else 0
+    most = max(per_bucket.values(), default=0)
     fig["layout"]["yaxis3"]["dtick"] = max(1, math.ceil((most or 0) / 4))
     return fig

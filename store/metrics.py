@@ -12,7 +12,23 @@ def rate(part: int, whole: int) -> float | None:
 
 def percentile(values, q: float) -> float | None:
     """The q-th percentile (0-100) by linear interpolation between order statistics."""
-    return percentile_counts(((v, 1) for v in values if v is not None and not math.isnan(v)), q)
+    return _sorted_percentile(_sorted(values), q)
+
+
+def _sorted(values) -> list:
+    """The values that count (no None, no NaN), in order."""
+    return sorted(v for v in values if v is not None and v == v)
+
+
+def _sorted_percentile(data: list, q: float) -> float | None:
+    """`percentile` of already sorted values (the same arithmetic as `percentile_counts`)."""
+    if not data:
+        return None
+    pos = (len(data) - 1) * q / 100.0
+    low = math.floor(pos)
+    low_value = float(data[low])
+    high_value = float(data[min(low + 1, len(data) - 1)])
+    return float(low_value + (high_value - low_value) * (pos - low))
 
 
 def mean(values) -> float | None:
@@ -21,7 +37,8 @@ def mean(values) -> float | None:
 
 
 def _pct(values, q: float) -> float | None:
-    return percentile_buckets(values, q) if isinstance(values, dict) else percentile(values, q)
+    """`values` is a histogram, or a list already `_sorted` (sorted once for p50 and p90)."""
+    return percentile_buckets(values, q) if isinstance(values, dict) else _sorted_percentile(values, q)
 
 
 def cards(*, success: int, failed: int, cancelled: int, runs: int, build_times, queue_times,
@@ -34,6 +51,9 @@ def cards(*, success: int, failed: int, cancelled: int, runs: int, build_times, 
     """
     decisive = success + failed + cancelled
     build_times, queue_times, tts = (v if isinstance(v, dict) else list(v) for v in (build_times, queue_times, tts))
+    if build_time_avg is None and not isinstance(build_times, dict):
+        build_time_avg = mean(build_times)
+    build_times, queue_times, tts = (v if isinstance(v, dict) else _sorted(v) for v in (build_times, queue_times, tts))
     return {
         "runs": runs,
         "decisive": decisive,
@@ -43,8 +63,7 @@ def cards(*, success: int, failed: int, cancelled: int, runs: int, build_times, 
         "success_rate": rate(success, decisive),
         "failure_rate": rate(failed, decisive),
         "cancelled_rate": rate(cancelled, decisive),
-        "build_time_avg": build_time_avg if build_time_avg is not None or isinstance(build_times, dict)
-        else mean(build_times),
+        "build_time_avg": build_time_avg,
         "build_time_p50": _pct(build_times, 50),
         "build_time_p90": _pct(build_times, 90),
         "queue_time_p50": _pct(queue_times, 50),

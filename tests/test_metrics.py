@@ -34,3 +34,18 @@ def test_cards_rates_add_up():
     assert (c["success_rate"], c["failure_rate"], c["cancelled_rate"]) == (0.6, 0.3, 0.1)
     assert c["build_time_avg"] == 90 and c["build_time_p50"] == 90 and c["queue_time_p90"] == 5
     assert mean([]) is None
+
+
+def test_percentile_equals_the_counts_arithmetic_exactly():
+    """The cards sort each list once and index it; the rollups count (value, n) pairs: same numbers."""
+    import random
+
+    from store.metrics import percentile_counts
+
+    rng = random.Random(7)
+    for _ in range(300):
+        values = [rng.choice([None, float("nan"), rng.randint(0, 900), rng.random() * 5000])
+                  for _ in range(rng.randint(0, 60))]
+        kept = [v for v in values if v is not None and v == v]
+        for q in (0, 50, 90, 100):
+            assert percentile(values, q) == percentile_counts(((v, 1) for v in kept), q)

@@ -108,8 +108,8 @@ def chart_section(sel: dict, theme: str | None):
     seconds = urlstate.window_seconds(sel.get("window"))
     hourly = seconds is not None and seconds <= 86400
     with services().engine.connect() as conn:
-        series = q.performance(conn, selection_filters(sel), 3600 if hourly else 86400)
-    if series.empty:
+        series = q.performance_records(conn, selection_filters(sel), 3600 if hourly else 86400)
+    if not series:
         return empty_state("No runs in this time window.", hint="Widen the window or pick another branch.",
                            id="wf-chart-empty")
     figure = performance_figure(series, dark=theme == "dark", per="hour" if hourly else "day")

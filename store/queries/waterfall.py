@@ -11,6 +11,7 @@ from sqlalchemy import and_, case, desc, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED, QUEUED_STATUSES
+from store import metrics
 from store.queries import rollup
 from store.queries.filters import Filters
 from store.rows import run_select
@@ -159,70 +160,101 @@ def commit_grid(conn: Connection, repo: str, branch: str, *, workflow: str | Non
 
 # --- the performance chart ---------------------------------------------------------------------
 
+SERIES_COLUMNS = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
+
+
+def _run_rows_query(filters: Filters):
+    completed = and_(w.status == "completed", w.conclusion.in_(("success",) + FAILED))
+    return select(
+        w.createtime, w.archivedworkflowname.label("workflow"),
+        case((completed, w.runtime), else_=None).label("runtime"),
+        case((w.starttime.is_not(None), w.queuetime), else_=None).label("queuetime"),
+        case((and_(w.status == "completed", w.conclusion.in_(FAILED)), 1), else_=0).label("failed"),
+    ).where(*filters.conditions(), w.createtime.is_not(None))
+
+
 def performance_runs(conn: Connection, filters: Filters) -> pd.DataFrame:
     """One row per run in the selection: createtime, workflow, runtime, queuetime, failed.
 
     `runtime` is kept only for completed success/failed runs (the build time
     of metrics.md), `queuetime` only for started runs.
     """
-    completed = and_(w.status == "completed", w.conclusion.in_(("success",) + FAILED))
-    query = select(
-        w.createtime, w.archivedworkflowname.label("workflow"),
-        case((completed, w.runtime), else_=None).label("runtime"),
-        case((w.starttime.is_not(None), w.queuetime), else_=None).label("queuetime"),
-        case((and_(w.status == "completed", w.conclusion.in_(FAILED)), 1), else_=0).label("failed"),
-    ).where(*filters.conditions(), w.createtime.is_not(None))
-    rows = conn.execute(query).all()
+    rows = conn.execute(_run_rows_query(filters)).all()
     return pd.DataFrame([tuple(r) for r in rows],
                         columns=["createtime", "workflow", "runtime", "queuetime", "failed"])
 
 
+def _series_records(rows, bucket_seconds: int) -> list[dict]:
+    """p50/p90 of build and queue time, failures and runs per (bucket, workflow) of run rows
+    (createtime, workflow, runtime, queuetime, failed); `bucket` in epoch seconds, sorted by workflow
+    then bucket.  Plain Python: pandas' set-up cost more than the arithmetic for a chart's few runs."""
+    groups: dict = {}
+    for createtime, workflow, runtime, queuetime, failed in rows:
+        key = (workflow if isinstance(workflow, str) else "(unnamed)", (createtime // bucket_seconds) * bucket_seconds)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [[], [], 0, 0]
+        if runtime is not None:
+            group[0].append(runtime)
+        if queuetime is not None:
+            group[1].append(queuetime)
+        group[2] += int(failed or 0)
+        group[3] += 1
+    out = []
+    for (workflow, bucket), (runtimes, queues, failed, runs) in sorted(groups.items()):
+        runtimes, queues = metrics._sorted(runtimes), metrics._sorted(queues)
+        out.append({"bucket": bucket, "workflow": workflow,
+                    "runtime_p50": metrics._sorted_percentile(runtimes, 50),
+                    "runtime_p90": metrics._sorted_percentile(runtimes, 90),
+                    "queue_p50": metrics._sorted_percentile(queues, 50),
+                    "queue_p90": metrics._sorted_percentile(queues, 90),
+                    "failures": failed, "runs": runs})
+    return out
+
+
+def _series_frame(records: list[dict]) -> pd.DataFrame:
+    """`records` as the series frame: buckets as UTC timestamps, missing percentiles as NaN."""
+    if not records:
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=SERIES_COLUMNS)
+    frame["bucket"] = pd.to_datetime(frame["bucket"], unit="s", utc=True)
+    for column in SERIES_COLUMNS[2:6]:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    return frame
+
+
 def performance_series(runs: pd.DataFrame, bucket_seconds: int) -> pd.DataFrame:
     """p50/p90 of build and queue time and failure count per (bucket, workflow)."""
-    columns = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
     if runs.empty:
-        return pd.DataFrame(columns=columns)
-    runs = runs.copy()
-    runs["bucket"] = pd.to_datetime((runs["createtime"] // bucket_seconds) * bucket_seconds, unit="s", utc=True)
-    runs["workflow"] = runs["workflow"].fillna("(unnamed)")
-    for col in ("runtime", "queuetime"):
-        runs[col] = pd.to_numeric(runs[col], errors="coerce")
-    grouped = runs.groupby(["bucket", "workflow"])
-    out = pd.DataFrame({
-        "runtime_p50": grouped["runtime"].quantile(0.5),
-        "runtime_p90": grouped["runtime"].quantile(0.9),
-        "queue_p50": grouped["queuetime"].quantile(0.5),
-        "queue_p90": grouped["queuetime"].quantile(0.9),
-        "failures": grouped["failed"].sum(),
-        "runs": grouped.size(),
-    }).reset_index()
-    return out[columns].sort_values(["workflow", "bucket"]).reset_index(drop=True)
+        return pd.DataFrame(columns=SERIES_COLUMNS)
+    rows = zip(runs["createtime"], runs["workflow"], *(
+        [None if v is None or v != v else v for v in runs[c]] for c in ("runtime", "queuetime")), runs["failed"])
+    return _series_frame(_series_records(rows, bucket_seconds))
 
 
-def performance(conn: Connection, filters: Filters, bucket_seconds: int) -> pd.DataFrame:
-    """`performance_series` of `filters`: per day from the rollups (one branch: each day's exact
-    p50/p90 is kept per workflow) plus the partial first day from the runs; else from the runs."""
+def performance_records(conn: Connection, filters: Filters, bucket_seconds: int) -> list[dict]:
+    """The series of `filters` as dicts (`SERIES_COLUMNS`, `bucket` in epoch seconds), sorted by workflow
+    then bucket: per day from the rollups (one branch: each day's exact p50/p90 is kept per workflow)
+    plus the partial first day from the runs; else from the runs."""
     plan = rollup.scope(conn, filters) if bucket_seconds == 86400 else None
     if plan is None or plan.branch_ids is None or len(plan.branch_ids) != 1:
-        return performance_series(performance_runs(conn, filters), bucket_seconds)
+        return _series_records(conn.execute(_run_rows_query(filters)).all(), bucket_seconds)
     d = rollup_days.c
     rows = conn.execute(
         select(d.day, workflows.c.name, d.build_p50, d.build_p90, d.queue_p50, d.queue_p90, d.failed, d.runs)
         .join(workflows, workflows.c.id == d.workflow).where(*plan.conditions())).all()
-    columns = ["bucket", "workflow", "runtime_p50", "runtime_p90", "queue_p50", "queue_p90", "failures", "runs"]
-    days = pd.DataFrame([tuple(r) for r in rows], columns=columns)
-    days["bucket"] = pd.to_datetime(days["bucket"] * 86400, unit="s", utc=True)
-    days["workflow"] = days["workflow"].fillna("(unnamed)")
-    frames = [days]
+    out = [{"bucket": day * 86400, "workflow": name if isinstance(name, str) else "(unnamed)",
+            "runtime_p50": b50, "runtime_p90": b90, "queue_p50": q50, "queue_p90": q90, "failures": failed,
+            "runs": runs} for day, name, b50, b90, q50, q90, failed, runs in rows]
     if plan.raw is not None:
-        frames.append(performance_series(performance_runs(conn, plan.raw), bucket_seconds))
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    out = pd.concat(frames, ignore_index=True)
-    for column in columns[2:6]:
-        out[column] = pd.to_numeric(out[column], errors="coerce")
-    return out[columns].sort_values(["workflow", "bucket"]).reset_index(drop=True)
+        out += _series_records(conn.execute(_run_rows_query(plan.raw)).all(), bucket_seconds)
+    out.sort(key=lambda r: (r["workflow"], r["bucket"]))
+    return out
+
+
+def performance(conn: Connection, filters: Filters, bucket_seconds: int) -> pd.DataFrame:
+    """`performance_records` as a frame (buckets as UTC timestamps)."""
+    return _series_frame(performance_records(conn, filters, bucket_seconds))
 
 
 # --- the build stream --------------------------------------------------------------------------
@@ -240,4 +272,4 @@ def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | No
 
 
 __all__ = ["cell_state", "commit_state", "commit_grid", "commit_page", "commit_cells", "performance_runs",
-           "performance_series", "performance", "stream_rows", "GLYPHS", "PAGE_SIZE"]
+           "performance_series", "performance", "performance_records", "stream_rows", "GLYPHS", "PAGE_SIZE"]
