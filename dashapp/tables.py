@@ -79,7 +79,10 @@ def cell_title(workflow: str, cell: dict) -> str:
 
 def _esc(text) -> str:
     """Escaped HTML text with no raw line break (a blank line would end Markdown's HTML block)."""
-    return escape(str(text), quote=True).replace("\r", "&#13;").replace("\n", "&#10;")
+    text = escape(str(text), quote=True)
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r", "&#13;").replace("\n", "&#10;")
+    return text
 
 
 def _attrs(**attrs) -> str:
@@ -95,19 +98,31 @@ def _link(text: str, url, **attrs) -> str:
     return f"<span{_attrs(**attrs)}>{_esc(text)}</span>"
 
 
-def _glyph_cell(workflow: str, cell: dict | None) -> str:
+def _glyph_cell(workflow: str, cell: dict | None, _esc_workflow: str | None = None) -> str:
+    esc_workflow = _esc(workflow) if _esc_workflow is None else _esc_workflow
     if cell is None:
-        return f'<td{_attrs(class_="wf-cell wf-none", title=f"{workflow}: not run", data_workflow=workflow)}></td>'
+        return (f'<td class="wf-cell wf-none" title="{esc_workflow}: not run" data-workflow="{esc_workflow}">'
+                f'</td>')
     glyph = cell["glyph"] or ""
-    label = cell_title(workflow, cell)
+    label = _esc(cell_title(workflow, cell))
     css = "wf-glyph glyph-" + {"?": "R"}.get(glyph, glyph)
-    content = _link(glyph, _clean(cell.get("url")), class_=css, title=label, aria_label=label)
-    return f'<td{_attrs(class_="wf-cell", data_workflow=workflow, data_glyph=glyph)}>{content}</td>'
+    url = _clean(cell.get("url"))
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        content = (f'<a href="{_esc(url)}" target="_blank" rel="noopener" class="{_esc(css)}" title="{label}" '
+                   f'aria-label="{label}">{_esc(glyph)}</a>')
+    else:
+        content = f'<span class="{_esc(css)}" title="{label}" aria-label="{label}">{_esc(glyph)}</span>'
+    return f'<td class="wf-cell" data-workflow="{esc_workflow}" data-glyph="{_esc(glyph)}">{content}</td>'
 
 
 def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
     base = (repo_url or f"https://github.com/{repo}").rstrip("/")
     return f"{base}/commit/{sha}"
+
+
+def _records(rows) -> list[dict]:
+    """Rows given as a frame or as a list of dicts."""
+    return rows.to_dict("records") if hasattr(rows, "to_dict") else rows
 
 
 def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_url: str | None = None):
@@ -118,13 +133,14 @@ def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_u
     browser for seconds.  Every text and attribute goes through `_esc`.
     """
     workflows = grid["workflows"]
-    cells = {(c["commitid"], c["workflow"]): c for c in grid["cells"].to_dict("records")}
+    escaped = [(name, _esc(name)) for name in workflows]
+    cells = {(c["commitid"], c["workflow"]): c for c in _records(grid["cells"])}
     head = ('<th class="wf-state-col"></th><th class="wf-commit-col">Commit</th>'
             '<th class="wf-author-col">Author</th><th class="wf-time-col">Time</th>'
             + "".join(f'<th{_attrs(title=name, class_="wf-col")}><div class="wf-col-name">{_esc(name)}</div></th>'
                       for name in workflows))
     rows = []
-    for commit in grid["commits"].to_dict("records"):
+    for commit in _records(grid["commits"]):
         state = commit["state"]
         message = _clean(commit.get("message")) or ""
         title = message.splitlines()[0] if message else "(no message)"
@@ -139,7 +155,7 @@ def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_u
             f'<td class="wf-author-col">{_esc(_clean(commit.get("author")) or "")}</td>'
             f'<td{_attrs(class_="wf-time-col", title=utc(commit.get("time")))}>{_esc(ago(commit.get("time"), now))}'
             f'</td>'
-            + "".join(_glyph_cell(name, cells.get((commit["commitid"], name))) for name in workflows)
+            + "".join(_glyph_cell(name, cells.get((commit["commitid"], name)), esc) for name, esc in escaped)
             + "</tr>")
     table = (f'<table id="commit-grid-table" class="table table-sm commit-grid mb-0"><thead><tr>{head}</tr></thead>'
              f'<tbody>{"".join(rows)}</tbody></table>')

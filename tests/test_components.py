@@ -87,6 +87,23 @@ def test_commit_grid_table_marks_red_rows_and_links_cells():
         assert expected in text
 
 
+def test_commit_grid_table_from_records_equals_from_frames():
+    """The page passes the grid as lists of dicts (`grid_records`); frames draw the same table."""
+    commits = [{"commitid": 1, "sha": "abcdef123", "message": "fix: it", "author": "bob", "time": 1_700_000_000.0,
+                "state": "red"},
+               {"commitid": 2, "sha": "bcdef1234", "message": None, "author": None, "time": None, "state": "green"}]
+    cells = [{"commitid": 1, "workflow": "CI", "status": "completed", "conclusion": "failure",
+              "url": "https://github.com/o/app/actions/runs/9", "attempts": 2, "earlier_failed": True,
+              "queuetime": 12.0, "duration": 492.0, "glyph": "X"},
+             {"commitid": 2, "workflow": "Lint", "status": "in_progress", "conclusion": None, "url": None,
+              "attempts": 1, "earlier_failed": False, "queuetime": None, "duration": None, "glyph": "?"}]
+    as_records = {"workflows": ["CI", "Lint"], "commits": commits, "cells": cells}
+    as_frames = {"workflows": ["CI", "Lint"], "commits": pd.DataFrame(commits), "cells": pd.DataFrame(cells)}
+    now = 1_700_000_000.0 + 60
+    assert tables.commit_grid_table(as_records, "o/app", now=now).html == \
+        tables.commit_grid_table(as_frames, "o/app", now=now).html
+
+
 def test_commit_grid_html_escapes_everything_and_keeps_one_html_block():
     grid = {
         "workflows": ['<b>"CI"</b>'],

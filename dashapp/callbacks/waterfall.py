@@ -73,12 +73,12 @@ def grid_section(sel: dict, search: str | None):
     if not sel.get("branch"):
         return empty_state(f"No branch of {sel['repo']} has runs yet.", id="wf-grid-empty")
     with services().engine.connect() as conn:
-        grid = q.commit_grid(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
-                             offset=sel.get("offset", 0))
+        grid = q.grid_records(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
+                              offset=sel.get("offset", 0))
         repo_url = conn.execute(repos.select().with_only_columns(repos.c.url)
                                 .where(repos.c.name == sel["repo"])).scalar()
     pager = _pager(grid, search)
-    if grid["commits"].empty:
+    if not grid["commits"]:
         what = f" of workflow “{sel['workflow']}”" if sel.get("workflow") else ""
         older = " on this page (try Newer)" if grid["offset"] else ""
         return [empty_state(f"No runs{what} on branch “{sel['branch']}”{older}.", id="wf-grid-empty"), pager]

@@ -7,7 +7,7 @@ the latest attempt plus whether an earlier one failed.  `cell_state` and
 `commit_state` turn that into the glyphs and row colours of metrics.md.
 """
 import pandas as pd
-from sqlalchemy import and_, case, desc, func, select
+from sqlalchemy import and_, bindparam, case, desc, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED, QUEUED_STATUSES
@@ -63,20 +63,17 @@ def commit_state(glyphs) -> str:
 # --- the commit grid ---------------------------------------------------------------------------
 
 def _branch_id(conn: Connection, repo: str, branch: str) -> int | None:
-    return conn.execute(
-        select(branches.c.id).where(branches.c.repo == repo, branches.c.name == branch)).scalar()
+    return conn.execute(_BRANCH_ID, {"repo": repo, "name": branch}).scalar()
 
 
-def commit_page(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
-                offset: int = 0, limit: int = PAGE_SIZE) -> tuple[pd.DataFrame, bool]:
-    """A page of the branch's commits, newest first, and whether older ones exist.
+_BRANCH_ID = select(branches.c.id).where(branches.c.repo == bindparam("repo"), branches.c.name == bindparam("name"))
+PAGE_COLUMNS = ["commitid", "sha", "message", "author", "time"]
+CELL_COLUMNS = ["commitid", "workflow", "status", "conclusion", "url", "attempts", "earlier_failed",
+                "starttime", "endtime", "queuetime", "duration", "glyph"]
 
-    Columns: commitid, sha, message, author, time.
-    """
-    branch_id = _branch_id(conn, repo, branch)
-    columns = ["commitid", "sha", "message", "author", "time"]
-    if branch_id is None:
-        return pd.DataFrame(columns=columns), False
+
+def _page_rows(conn: Connection, repo: str, branch_id: int, workflow: str | None, offset: int,
+               limit: int) -> tuple[list[tuple], bool]:
     on_branch = select(w.commitid).where(w.branch == branch_id)
     if workflow:
         on_branch = on_branch.where(w.archivedworkflowname == workflow)
@@ -94,24 +91,26 @@ def commit_page(conn: Connection, repo: str, branch: str, *, workflow: str | Non
         if workflow:
             has_run = has_run.where(run.c.archivedworkflowname == workflow)
         query = query.where(commits.c.repo == repo, has_run.exists())
-    rows = conn.execute(query).all()
-    frame = pd.DataFrame([tuple(r) for r in rows[:limit]], columns=columns)
-    return frame, len(rows) > limit
+    rows = [tuple(r) for r in conn.execute(query).all()]
+    return rows[:limit], len(rows) > limit
 
 
-def commit_cells(conn: Connection, repo: str, branch: str, commit_ids, *,
-                 workflow: str | None = None) -> pd.DataFrame:
-    """Per (commit, workflow) of `commit_ids` on the branch: the latest attempt and the attempt history.
+def commit_page(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
+                offset: int = 0, limit: int = PAGE_SIZE) -> tuple[pd.DataFrame, bool]:
+    """A page of the branch's commits, newest first, and whether older ones exist.
 
-    Columns: commitid, workflow, status, conclusion, url, attempts, earlier_failed,
-    starttime, endtime, queuetime, duration, glyph.
+    Columns: commitid, sha, message, author, time.
     """
-    columns = ["commitid", "workflow", "status", "conclusion", "url", "attempts", "earlier_failed",
-               "starttime", "endtime", "queuetime", "duration", "glyph"]
-    commit_ids = [int(c) for c in commit_ids]
-    branch_id = _branch_id(conn, repo, branch) if commit_ids else None
+    branch_id = _branch_id(conn, repo, branch)
     if branch_id is None:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=PAGE_COLUMNS), False
+    rows, has_older = _page_rows(conn, repo, branch_id, workflow, offset, limit)
+    return pd.DataFrame(rows, columns=PAGE_COLUMNS), has_older
+
+
+def _cells_statement(by_workflow: bool):
+    """Per (commit, workflow) of the commits `ids` on the branch `branch`: the latest attempt, the number
+    of attempts and how many failed before it (built once; each call binds the branch and the ids)."""
     ra = runattempts.c
     part = (w.commitid, w.archivedworkflowname)
     is_failed = case((ra.conclusion.in_(FAILED), 1), else_=0)
@@ -125,37 +124,77 @@ def commit_cells(conn: Connection, repo: str, branch: str, commit_ids, *,
             (func.sum(is_failed).over(partition_by=part) - is_failed).label("earlier_failed"),
         )
         .select_from(runattempts.join(workflowruns, workflowruns.c.id == ra.run))
-        .where(w.branch == branch_id, w.commitid.in_(commit_ids),
-               *([w.archivedworkflowname == workflow] if workflow else []))
+        .where(w.branch == bindparam("branch"), w.commitid.in_(bindparam("ids", expanding=True)),
+               *([w.archivedworkflowname == bindparam("workflow")] if by_workflow else []))
         .subquery()
     )
-    query = select(*(c for c in ranked.c if c.name != "rn")).where(ranked.c.rn == 1)
-    rows = [dict(r) for r in conn.execute(query).mappings().all()]
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(rows)
-    frame["earlier_failed"] = frame["earlier_failed"].fillna(0).astype(int) > 0
-    frame["duration"] = [e - s if e is not None and s is not None and e == e and s == s else None
-                         for s, e in zip(frame["starttime"], frame["endtime"])]
-    frame["glyph"] = [cell_state(s, c, f) for s, c, f in
-                      zip(frame["status"], frame["conclusion"], frame["earlier_failed"])]
-    return frame[columns]
+    return select(*(c for c in ranked.c if c.name != "rn")).where(ranked.c.rn == 1)
+
+
+_CELLS = {by_workflow: _cells_statement(by_workflow) for by_workflow in (False, True)}
+
+
+def _cell_records(conn: Connection, branch_id: int, commit_ids: list[int], workflow: str | None) -> list[dict]:
+    """`CELL_COLUMNS` dicts (plain Python: a page is a few hundred cells, pandas' set-up cost more)."""
+    if not commit_ids:
+        return []
+    params = {"branch": branch_id, "ids": commit_ids, **({"workflow": workflow} if workflow else {})}
+    out = []
+    for (commitid, name, status, conclusion, url, starttime, endtime, queuetime, attempts,
+         earlier) in conn.execute(_CELLS[bool(workflow)], params).all():
+        earlier_failed = bool(earlier)
+        out.append({"commitid": commitid, "workflow": name, "status": status, "conclusion": conclusion, "url": url,
+                    "attempts": attempts, "earlier_failed": earlier_failed, "starttime": starttime,
+                    "endtime": endtime, "queuetime": queuetime,
+                    "duration": endtime - starttime if endtime is not None and starttime is not None else None,
+                    "glyph": cell_state(status, conclusion, earlier_failed)})
+    return out
+
+
+def commit_cells(conn: Connection, repo: str, branch: str, commit_ids, *,
+                 workflow: str | None = None) -> pd.DataFrame:
+    """Per (commit, workflow) of `commit_ids` on the branch: the latest attempt and the attempt history.
+
+    Columns: commitid, workflow, status, conclusion, url, attempts, earlier_failed,
+    starttime, endtime, queuetime, duration, glyph.
+    """
+    commit_ids = [int(c) for c in commit_ids]
+    branch_id = _branch_id(conn, repo, branch) if commit_ids else None
+    records = _cell_records(conn, branch_id, commit_ids, workflow) if branch_id is not None else []
+    return pd.DataFrame(records, columns=CELL_COLUMNS) if records else pd.DataFrame(columns=CELL_COLUMNS)
+
+
+def grid_records(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
+                 offset: int = 0, limit: int = PAGE_SIZE) -> dict:
+    """`commit_grid` with its commits and cells as lists of dicts (what the page draws)."""
+    branch_id = _branch_id(conn, repo, branch)
+    rows, has_older = _page_rows(conn, repo, branch_id, workflow, offset, limit) if branch_id is not None \
+        else ([], False)
+    page = [dict(zip(PAGE_COLUMNS, r)) for r in rows]
+    cells = _cell_records(conn, branch_id, [int(r["commitid"]) for r in page], workflow) if page else []
+    glyphs: dict = {}
+    for cell in cells:
+        glyphs.setdefault(cell["commitid"], []).append(cell["glyph"])
+    for commit in page:
+        found = glyphs.get(commit["commitid"])
+        commit["state"] = commit_state(found) if found else "green"
+    return {
+        "commits": page,
+        "cells": cells,
+        "workflows": sorted({c["workflow"] for c in cells if c["workflow"] is not None}),
+        "offset": max(int(offset), 0),
+        "has_older": has_older,
+    }
 
 
 def commit_grid(conn: Connection, repo: str, branch: str, *, workflow: str | None = None,
                 offset: int = 0, limit: int = PAGE_SIZE) -> dict:
-    """The grid of one page: commits (with their row `state`), cells, workflow columns, paging."""
-    page, has_older = commit_page(conn, repo, branch, workflow=workflow, offset=offset, limit=limit)
-    cells = commit_cells(conn, repo, branch, page["commitid"].tolist(), workflow=workflow)
-    states = {cid: commit_state(g) for cid, g in cells.groupby("commitid")["glyph"]} if len(cells) else {}
-    page["state"] = [states.get(cid, "green") for cid in page["commitid"]]
-    return {
-        "commits": page,
-        "cells": cells,
-        "workflows": sorted(cells["workflow"].dropna().unique().tolist()) if len(cells) else [],
-        "offset": max(int(offset), 0),
-        "has_older": has_older,
-    }
+    """The grid of one page: commits (with their row `state`), cells, workflow columns, paging (frames)."""
+    grid = grid_records(conn, repo, branch, workflow=workflow, offset=offset, limit=limit)
+    grid["commits"] = pd.DataFrame(grid["commits"], columns=PAGE_COLUMNS + ["state"])
+    grid["cells"] = pd.DataFrame(grid["cells"], columns=CELL_COLUMNS) if grid["cells"] \
+        else pd.DataFrame(columns=CELL_COLUMNS)
+    return grid
 
 
 # --- the performance chart ---------------------------------------------------------------------
@@ -271,5 +310,5 @@ def stream_rows(conn: Connection, *, repo: str | None = None, workflow: str | No
     return [dict(r) for r in conn.execute(query).mappings().all()]
 
 
-__all__ = ["cell_state", "commit_state", "commit_grid", "commit_page", "commit_cells", "performance_runs",
+__all__ = ["cell_state", "commit_state", "commit_grid", "grid_records", "commit_page", "commit_cells", "performance_runs",
            "performance_series", "performance", "performance_records", "stream_rows", "GLYPHS", "PAGE_SIZE"]
