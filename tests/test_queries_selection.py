@@ -74,11 +74,13 @@ def many_branches(tmp_path_factory):
     return store_with(tmp_path_factory.mktemp("sel") / "branches.db", records)
 
 
-@pytest.mark.parametrize("first_slice, cap", [(2_000, 128_000), (7, 56), (3, 3)])
-def test_branch_names_equal_the_group_by(many_branches, monkeypatch, first_slice, cap):
-    # Small slices force the widening and the (workflow, branch) fallback on a small store.
+@pytest.mark.parametrize("first_slice, cap, few", [(2_000, 128_000, 0), (7, 56, 0), (3, 3, 0), (2_000, 128_000, 1_000)])
+def test_branch_names_equal_the_group_by(many_branches, monkeypatch, first_slice, cap, few):
+    # Small slices force the widening and the (workflow, branch) fallback on a small store; `few`
+    # 0 reads slices, 1,000 asks each branch.
     monkeypatch.setattr(s, "FIRST_SLICE", first_slice)
     monkeypatch.setattr(s, "SLICE_CAP", cap)
+    monkeypatch.setattr(s, "FEW_BRANCHES", few)
     with many_branches.connect() as conn:
         for limit in (1, 5, 200, 1000):
             assert s.branch_names(conn, "o/app", limit=limit) == _plain_branch_names(conn, "o/app", limit)

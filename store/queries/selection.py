@@ -6,10 +6,11 @@ may read the whole history.  Each one is a handful of index searches:
 - distinct values of an indexed column by a *loose index scan* (a recursive
   CTE that jumps from one value to the next through the index: one search
   per distinct value, not one row per run);
-- the most recently built branches from the newest runs of the repository,
-  read in widening slices until enough branches are found (exact: a branch
-  outside a slice was last built before every branch inside it); when the
-  repository has few branches, one search per (workflow, branch) pair.
+- the most recently built branches: for a repository with few branches, one
+  search per branch for its newest run; else from the newest runs of the
+  repository, read in widening slices until enough branches are found (exact:
+  a branch outside a slice was last built before every branch inside it), and
+  when even that finds too few, one search per (workflow, branch) pair.
 
 Same results as the straightforward GROUP BY / DISTINCT queries (the tests
 compare them); plain SQL of SQLite and PostgreSQL alike.
@@ -24,6 +25,9 @@ w = workflowruns.c
 FIRST_SLICE = 2_000
 # Past this many runs read without finding `limit` branches, ask each (workflow, branch) pair instead.
 SLICE_CAP = 128_000
+# A repository with up to this many branches asks each branch for its newest run (an index search
+# each) rather than reading its newest runs in slices (each slice re-read when it was too thin).
+FEW_BRANCHES = 1_000
 
 
 def _distinct(conn: Connection, column, *where) -> list:
@@ -60,6 +64,8 @@ def default_branch(conn: Connection, repo: str) -> str | None:
 
 def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
     """Branches of `repo` that have runs, most recently built first (at most `limit`)."""
+    if conn.execute(select(func.count()).where(branches.c.repo == repo)).scalar_one() <= FEW_BRANCHES:
+        return _branch_names_by_branch(conn, repo, limit)
     size = FIRST_SLICE
     while size <= SLICE_CAP:
         newest = (select(w.archivedbranchname.label("name"), w.createtime.label("t"))
@@ -71,6 +77,16 @@ def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
             return [name for _t, name in found[:limit]]
         size *= 8
     return _branch_names_by_pair(conn, repo, limit)
+
+
+def _branch_names_by_branch(conn: Connection, repo: str, limit: int) -> list[str]:
+    """The same list, two index searches per branch of `repo` (its newest run; whether it has one)."""
+    runs = workflowruns.alias("runs")
+    last = select(func.max(runs.c.createtime)).where(runs.c.branch == branches.c.id).scalar_subquery()
+    built = select(runs.c.id).where(runs.c.branch == branches.c.id).exists()
+    rows = conn.execute(select(branches.c.name, last, built).where(branches.c.repo == repo)).all()
+    found = sorted(((t, name) for name, t, has_run in rows if has_run and name), key=lambda tn: (-(tn[0] or 0), tn[1]))
+    return [name for _t, name in found[:limit]]
 
 
 def _branch_names_by_pair(conn: Connection, repo: str, limit: int) -> list[str]:
