@@ -22,7 +22,7 @@ from datetime import datetime
 import requests
 
 from bench import bulkdb
-from bench.server import Server, free_port
+from bench.server import Server, _group_pids, free_port
 from dashapp.api.csvexport import FORMULA_START, TIME_FIELDS
 from store.engine import make_engine
 from store.queries import builds
@@ -71,6 +71,20 @@ def compare(csv_path: str, db_path: str, filters: Filters = Filters()) -> tuple[
     return rows, bad
 
 
+def cpu_seconds(server: Server) -> float:
+    """User + system CPU time of the server's processes so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _group_pids(server.proc.pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except FileNotFoundError:
+            pass
+    return total / ticks
+
+
 class Sampler(threading.Thread):
     """Samples the server's resident memory every 50 ms."""
 
@@ -97,6 +111,8 @@ def run(rows: int, db_path: str, out_dir: str) -> dict:
         before = server.rss_kb()
         sampler = Sampler(server)
         sampler.start()
+        cpu_before, load = cpu_seconds(server), os.getloadavg()
+        client_before = time.process_time()
         started = time.perf_counter()
         first_byte = None
         size = 0
@@ -110,6 +126,8 @@ def run(rows: int, db_path: str, out_dir: str) -> dict:
                     f.write(chunk)
                     size += len(chunk)
         seconds = time.perf_counter() - started
+        server_cpu = cpu_seconds(server) - cpu_before
+        client_cpu = time.process_time() - client_before
         sampler.running = False
         sampler.join()
         after = server.rss_kb()
@@ -117,6 +135,8 @@ def run(rows: int, db_path: str, out_dir: str) -> dict:
     return {
         "rows": parsed, "mismatched_rows": bad, "bytes": size, "seconds": round(seconds, 2),
         "rows_per_s": round(parsed / seconds), "first_byte_s": round(first_byte or 0, 3),
+        "server_cpu_s": round(server_cpu, 2), "rows_per_server_cpu_s": round(parsed / max(server_cpu, 0.01)),
+        "client_cpu_s": round(client_cpu, 2), "load_average_before": [round(x, 2) for x in load],
         "rss_before_mb": round(before["rss"] / 1024, 1), "rss_peak_sampled_mb": round(sampler.peak / 1024, 1),
         "hwm_before_mb": round(before["hwm"] / 1024, 1), "hwm_after_mb": round(after["hwm"] / 1024, 1),
         "peak_growth_mb": round(max(after["hwm"] - before["hwm"], sampler.peak - before["rss"]) / 1024, 1),

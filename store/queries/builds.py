@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from store.queries.filters import Filters
 from store.rows import RUN_COLUMNS, run_rows
-from store.schema import commits, jobs, runattempts, steps, workflowruns
+from store.schema import commits, export_lines, jobs, runattempts, steps, workflowruns
 
 LATEST, ALL = "latest", "all"
 w = workflowruns.c
@@ -109,9 +109,28 @@ def iter_batches(engine: Engine, filters: Filters, columns, *, attempts: str = L
     more than the rest of the export.
     """
     keys = _key_columns(attempts)
-    marks = tuple(bindparam(f"key{i}", None, type_=k.type) for i, k in enumerate(keys))
     labelled = tuple(k.label(f"_key{i}") for i, k in enumerate(keys))
-    first = _base(filters, attempts, (*columns, *labelled)).order_by(*(k.desc() for k in keys)).limit(batch)
+    return _batches(engine, _base(filters, attempts, (*columns, *labelled)), keys, batch, after)
+
+
+def iter_line_batches(engine: Engine, filters: Filters, line, *, batch: int = 5000,
+                      after: tuple | None = None) -> Iterator[list[tuple]]:
+    """As `iter_batches` (latest attempts), with the run's stored CSV line (`line`, an expression on
+    `export_lines`) as the one column: NULL when the run has none.
+
+    Reads `workflowruns` (filters, order) and `export_lines`, not `commits`:
+    with no filter the keyset index alone gives each run's id and key.
+    """
+    keys = _key_columns(LATEST)
+    labelled = tuple(k.label(f"_key{i}") for i, k in enumerate(keys))
+    query = select(line, *labelled).select_from(workflowruns.outerjoin(export_lines, export_lines.c.run == w.id)) \
+        .where(*filters.conditions())
+    return _batches(engine, query, keys, batch, after)
+
+
+def _batches(engine: Engine, query, keys, batch: int, after: tuple | None) -> Iterator[list[tuple]]:
+    marks = tuple(bindparam(f"key{i}", None, type_=k.type) for i, k in enumerate(keys))
+    first = query.order_by(*(k.desc() for k in keys)).limit(batch)
     statements = (first.compile(dialect=engine.dialect), first.where(_after(keys, marks)).compile(dialect=engine.dialect))
     width = len(keys)
     while True:
