@@ -1,18 +1,27 @@
-"""Schema migrations: bring any database made by this project up to date."""
+"""Schema migrations: bring any database made by this project up to date.
+
+Alembic (about 11 MB of a server's memory, kept once imported) is imported
+only when a store needs upgrading: `upgrade` first compares the revision the
+store is stamped with (plain SQL) with the newest revision of the scripts in
+`migrations/versions` (their `revision` and `down_revision` assignments, read
+with `ast`), and leaves a store already at that revision alone.  Anything
+unclear (no stamp, several heads, a script it cannot read) goes to Alembic.
+"""
+import ast
 import os
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
 from store.engine import writer_options
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
+VERSIONS = os.path.join(MIGRATIONS, "versions")
 
 
-def alembic_config(url: str = "") -> Config:
+def alembic_config(url: str = ""):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", MIGRATIONS)
     if url:
@@ -21,16 +30,54 @@ def alembic_config(url: str = "") -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def scripts_head() -> str | None:
+    """The head revision of the version scripts, without Alembic; None unless exactly one."""
+    revisions, parents = set(), set()
+    for name in sorted(os.listdir(VERSIONS)):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(VERSIONS, name), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        values = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                  for target in node.targets if isinstance(target, ast.Name)}
+        try:
+            revision, down = ast.literal_eval(values["revision"]), ast.literal_eval(values["down_revision"])
+        except (KeyError, ValueError):
+            return None
+        revisions.add(revision)
+        parents.update(down if isinstance(down, (tuple, list)) else (down,))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stamped(engine: Engine) -> str | None:
+    """The store's one stamped revision (None when unstamped or on several branches)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
+
+
 def upgrade(engine: Engine) -> None:
     """Create the tables, or upgrade them in place; never drops data."""
+    stamped = _stamped(engine)
+    if stamped is not None and stamped == scripts_head():
+        return
+    from alembic import command
+
     if current_revision(engine) == head_revision():
         return
     cfg = alembic_config()

@@ -1,4 +1,6 @@
 """Migrations: they build exactly `store.schema`, and upgrade old stores in place."""
+import os
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -61,3 +63,21 @@ def test_an_old_store_is_upgraded_in_place(tmp_path):
         assert conn.execute(select(rollup_days.c.day, rollup_days.c.runs, rollup_days.c.success,
                                    rollup_days.c.build_sum)).all() == [(1, 1, 1, 60.0)]
     assert "idx_commits_author" in {i["name"] for i in inspect(engine).get_indexes("commits")}
+
+
+def test_a_store_at_head_is_opened_without_alembic(tmp_path):
+    """The server keeps no migration machinery in memory (~11 MB) once its store is up to date."""
+    import subprocess
+    import sys
+
+    from store.migrate import scripts_head
+
+    assert scripts_head() == head_revision()
+    path = str(tmp_path / "m.db")
+    upgrade(make_engine(path))
+    code = ("import sys; from store.engine import make_engine; from store.migrate import upgrade; "
+            f"upgrade(make_engine({path!r})); print(sorted(m for m in sys.modules if m.startswith('alembic')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
