@@ -105,14 +105,22 @@ def _glyph_cell(workflow: str, cell: dict | None, _esc_workflow: str | None = No
                 f'</td>')
     glyph = cell["glyph"] or ""
     label = _esc(cell_title(workflow, cell))
-    css = "wf-glyph glyph-" + {"?": "R"}.get(glyph, glyph)
+    css, esc_glyph = _GLYPH_MARKUP.get(glyph) or _glyph_markup(glyph)
     url = _clean(cell.get("url"))
     if isinstance(url, str) and url.startswith(("https://", "http://")):
-        content = (f'<a href="{_esc(url)}" target="_blank" rel="noopener" class="{_esc(css)}" title="{label}" '
-                   f'aria-label="{label}">{_esc(glyph)}</a>')
+        content = (f'<a href="{_esc(url)}" target="_blank" rel="noopener" class="{css}" title="{label}" '
+                   f'aria-label="{label}">{esc_glyph}</a>')
     else:
-        content = f'<span class="{_esc(css)}" title="{label}" aria-label="{label}">{_esc(glyph)}</span>'
-    return f'<td class="wf-cell" data-workflow="{esc_workflow}" data-glyph="{_esc(glyph)}">{content}</td>'
+        content = f'<span class="{css}" title="{label}" aria-label="{label}">{esc_glyph}</span>'
+    return f'<td class="wf-cell" data-workflow="{esc_workflow}" data-glyph="{esc_glyph}">{content}</td>'
+
+
+def _glyph_markup(glyph: str) -> tuple[str, str]:
+    """A glyph's CSS classes and text, escaped."""
+    return _esc("wf-glyph glyph-" + {"?": "R"}.get(glyph, glyph)), _esc(glyph)
+
+
+_GLYPH_MARKUP = {g: _glyph_markup(g) for g in GLYPHS}
 
 
 def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:

@@ -80,12 +80,13 @@ def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
 
 
 def _branch_names_by_branch(conn: Connection, repo: str, limit: int) -> list[str]:
-    """The same list, two index searches per branch of `repo` (its newest run; whether it has one)."""
+    """The same list, one index search per branch of `repo` for its newest run (a run with no time
+    counts as built at 0, as the slices sort it; a branch with no run reads NULL and is left out)."""
     runs = workflowruns.alias("runs")
-    last = select(func.max(runs.c.createtime)).where(runs.c.branch == branches.c.id).scalar_subquery()
-    built = select(runs.c.id).where(runs.c.branch == branches.c.id).exists()
-    rows = conn.execute(select(branches.c.name, last, built).where(branches.c.repo == repo)).all()
-    found = sorted(((t, name) for name, t, has_run in rows if has_run and name), key=lambda tn: (-(tn[0] or 0), tn[1]))
+    last = (select(func.coalesce(runs.c.createtime, 0)).where(runs.c.branch == branches.c.id)
+            .order_by(desc(runs.c.createtime)).limit(1).scalar_subquery())
+    rows = conn.execute(select(branches.c.name, last).where(branches.c.repo == repo)).all()
+    found = sorted(((t, name) for name, t in rows if t is not None and name), key=lambda tn: (-tn[0], tn[1]))
     return [name for _t, name in found[:limit]]
 
 
