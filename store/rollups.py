@@ -35,8 +35,8 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
-from store import failure_causes, metrics
-from store.schema import (ROLLUP_COUNTS as COUNTS, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
+from store import failure_causes, metrics, rollup_people, rollup_streaks
+from store.schema import (ROLLUP_COUNTS as COUNTS, commits, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
                           rollup_workflow_days, runattempts, workflowruns)
 
 DAY = 86400
@@ -201,7 +201,7 @@ def _attempt_rows(conn: Connection, *conditions):
 
 def mark(conn: Connection, keys) -> None:
     """Note what a write touched, to refresh before this connection's transaction commits:
-    ("day", branch, workflow, day) and ("commit", branch, commit) keys."""
+    ("day", branch, workflow, day), ("commit", branch, commit) and ("commit_row", repo, sha) keys."""
     conn.info.setdefault("rollups_dirty", set()).update(keys)
 
 
@@ -220,6 +220,15 @@ def refresh(conn: Connection, keys) -> None:
     so a write costs the runs of its own workflow's day, not its branch's.
     """
     keys = sorted(k for k in keys if None not in k)
+    pairs = {(key[2], key[1]) for key in keys if key[0] == "day"}
+    groups = {(key[1], key[2]) for key in keys if key[0] == "commit"}
+    for key in keys:
+        if key[0] == "commit_row":  # a commit's author or time: its people and the order of its cells
+            commit_id = conn.execute(select(commits.c.id).where(commits.c.repo == key[1],
+                                                                commits.c.hash == key[2])).scalar()
+            if commit_id is not None:
+                pairs.update(rollup_streaks.pairs_of_commit(conn, commit_id))
+                groups.update(rollup_people.groups_of_commit(conn, commit_id))
     for key in keys:
         if key[0] == "day":
             _refresh_day(conn, *key[1:])
@@ -230,6 +239,8 @@ def refresh(conn: Connection, keys) -> None:
     for branch, commit_ids in commits_by_branch.items():
         for i in range(0, len(commit_ids), 500):
             _refresh_signals(conn, branch, commit_ids[i:i + 500])
+    rollup_streaks.refresh(conn, pairs)
+    rollup_people.refresh(conn, groups)
 
 
 def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None:
@@ -343,10 +354,12 @@ def _add(conn: Connection, branch: int, delta: Counter) -> None:
         conn.execute(empty, shrunk)
 
 
-def rebuild(conn: Connection) -> None:
+def rebuild(conn: Connection, *, streaks_and_people: bool = True) -> None:
     """Recompute every rollup (and every failed run's failing job and step) from the runs.
 
-    One pass over the runs ordered by branch: a branch's rows are summarized at once.
+    One pass over the runs ordered by branch: a branch's rows are summarized at once.  Then
+    the streaks and person rows, unless `streaks_and_people` is False (migration 0004, which
+    runs before their tables exist).
     """
     for table in (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days):
         conn.execute(delete(table))
@@ -367,6 +380,9 @@ def rebuild(conn: Connection) -> None:
             break
     if rows:
         _rebuild_branch(conn, current, rows)
+    if streaks_and_people:
+        rollup_streaks.rebuild(conn)
+        rollup_people.rebuild(conn)
     d = rollup_days.c
     for table, keys in ((rollup_pairs, (d.branch, d.workflow)), (rollup_workflow_days, (d.workflow, d.day))):
         extra = [func.max(d.last_run).label("last_run")] if table is rollup_pairs else []

@@ -248,7 +248,11 @@ rollup_days = Table(
     sqlite_with_rowid=False,  # clustered on the key: a pair's days, and all pairs in order, read in place
 )
 Index("idx_rollup_days_repo_day", rollup_days.c.repo, rollup_days.c.day)
-Index("idx_rollup_days_day", rollup_days.c.day)
+# Every count by day: a window over all branches reads its days' range from this index alone
+# (without it SQLite scanned the whole table rather than look each row up by its key).
+Index("idx_rollup_days_day_counts", rollup_days.c.day, rollup_days.c.repo,
+      *(rollup_days.c[c] for c in ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful",
+                                   "build_n", "build_sum", "last_run")))
 Index("idx_rollup_days_workflow_day", rollup_days.c.workflow, rollup_days.c.day)
 
 ROLLUP_COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful")
@@ -306,4 +310,63 @@ rollup_hist = Table(
     Column("bucket", Integer, primary_key=True),
     Column("n", Integer, nullable=False),
     sqlite_with_rowid=False,
+)
+
+# The current failure streak of each (workflow, branch) pair and its newest decisive run when
+# that run failed (store/rollup_streaks.py); only pairs that are red or have such a run.
+rollup_streaks = Table(
+    "rollup_streaks",
+    metadata,
+    Column("branch", Integer, primary_key=True),
+    Column("workflow", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("streak", Integer, nullable=False),  # failed cells in a row, newest first; 0: not red
+    Column("first_bad", Integer),  # commit id of the oldest failed cell of the streak
+    Column("red_since", Float),
+    Column("newest_run", Integer),  # gitid of the newest failed cell's run
+    Column("after", Text),  # conclusion of the decisive cell before the streak; None: history starts red
+    Column("unfixed_run", Integer),  # workflowruns.id of the newest decisive run, when it failed
+    sqlite_with_rowid=False,
+)
+Index("idx_rollup_streaks_unfixed", rollup_streaks.c.unfixed_run)
+
+# Each person's runs (store/rollup_people.py): one row per run and person, a person being the
+# run's actor or its commit's author, with what the Developer cards need of the run; and each
+# person's time to signal per commit and branch (their own runs of it), by its first creation.
+person_runs = Table(
+    "person_runs",
+    metadata,
+    Column("person", Text, primary_key=True),
+    Column("createtime", Float, primary_key=True),
+    Column("run", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("status", Text),
+    Column("conclusion", Text),
+    Column("runtime", Float),
+    Column("updatetime", Float),
+    Column("queues", Text),  # every attempt's queue time, space-separated
+    sqlite_with_rowid=False,
+)
+Index("idx_person_runs_run", person_runs.c.run)
+
+person_signals = Table(
+    "person_signals",
+    metadata,
+    Column("person", Text, primary_key=True),
+    Column("first", Float, primary_key=True),
+    Column("branch", Integer, primary_key=True),
+    Column("commitid", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("tts", Float, nullable=False),  # kept once every first attempt completed
+    sqlite_with_rowid=False,
+)
+Index("idx_person_signals_commit", person_signals.c.commitid, person_signals.c.branch)
+
+# Each run's CSV export line, kept formatted by SQLite triggers (store/csvlines.py); NULL when the
+# export must format the run itself.  Derived data: `store.csvlines.install` rebuilds it.
+export_lines = Table(
+    "export_lines",
+    metadata,
+    Column("run", Integer, primary_key=True),  # workflowruns.id
+    Column("line", Text),
 )

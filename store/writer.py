@@ -131,6 +131,8 @@ def _branch(conn, s, branch: r.Branch, now) -> None:
 def _commit(conn, s, commit: r.Commit, _now) -> None:
     _exec(conn, s, "commit", {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
                                "message": commit.message, "time": commit.time})
+    # Its author picks its runs' people; its time orders its runs' cells in streaks.
+    rollups.mark(conn, {("commit_row", commit.repo, commit.hash)})
 
 
 def _workflow(conn, s, workflow: r.Workflow, _now) -> None:

@@ -189,15 +189,18 @@ def test_single_failed_run(tmp_path):
 
 
 def test_streaks_read_further_back_when_the_newest_runs_do_not_settle_them(engine):
-    from store.queries.streaks import current_streaks
+    from store import rollup_streaks
 
     with engine.connect() as conn:
         pairs = [tuple(p) for p in conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct())]
-        whole = current_streaks(conn, pairs, limits=(None,))
+        whole = [rollup_streaks.walk(conn, wf, br, limits=(None,)) for wf, br in pairs]
         # One run a pair at first: CI's stopper (m1) and Lint's (m3) lie further back.
-        stepwise = current_streaks(conn, pairs, limits=(1, 2, None))
+        stepwise = [rollup_streaks.walk(conn, wf, br, limits=(1, 2, None)) for wf, br in pairs]
+        kept = {(row.workflow, row.branch): {c: getattr(row, c) for c in rollup_streaks.COLUMNS}
+                for row in conn.execute(select(rollup_streaks.rollup_streaks)).all()}
         b = broken_main(conn, Filters(), now=T0 + 600)
-    assert stepwise.sort_values("workflow").values.tolist() == whole.sort_values("workflow").values.tolist()
+    assert stepwise == whole
+    assert kept == {pair: walked for pair, walked in zip(pairs, whole) if walked}, "the writer kept what a walk finds"
     assert [(row.workflow, row.streak, row.sha, row.after) for row in b.itertuples()] == [
         ("CI", 3, "m2", "success"), ("Lint", 1, "m4", "cancelled"), ("Docs", 1, "m5", "success")]
 

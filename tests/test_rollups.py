@@ -11,7 +11,8 @@ from store.engine import make_engine, writer_options
 from store.migrate import upgrade
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
-from store.schema import rollup_days, rollup_hist, rollup_pairs, rollup_signals, rollup_workflow_days, workflowruns
+from store.schema import (commits, person_runs, person_signals, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
+                          rollup_streaks, rollup_workflow_days, workflowruns)
 from store.writer import apply
 from tests.builders import T0, commit, run
 
@@ -23,7 +24,7 @@ def _snapshot(engine):
         days = sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                       for row in conn.execute(select(rollup_days)).all())
         hist = sorted(tuple(row) for row in conn.execute(select(rollup_hist)).all())
-        for table in (rollup_signals, rollup_pairs, rollup_workflow_days):
+        for table in (rollup_signals, rollup_pairs, rollup_workflow_days, rollup_streaks, person_runs, person_signals):
             hist += sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                            for row in conn.execute(select(table)).all())
         causes = sorted(tuple(row) for row in conn.execute(
@@ -39,8 +40,12 @@ def _rebuilt(engine):
 
 
 def _history():
-    """Runs over three days on two branches, re-runs, a commit whose runs straddle midnight."""
-    records = [commit("c1"), commit("c2", author="bob"), commit("c3", author="carol")]
+    """Runs over three days on two branches, re-runs, a commit whose runs straddle midnight; runs of
+    commits others wrote; a commit whose time, when it arrives, reorders main's CI cells (c4: older
+    than c1, so main's CI streak is c2 alone after c1's success; before it arrives, c4 and c2)."""
+    records = [commit("c1"), commit("c2", author="bob", time=T0 + DAY - 100), commit("c3", author="carol",
+                                                                                      time=T0 + 2 * DAY),
+               commit("c4", author="dave", time=T0 - 120)]
     records += [
         run(1, sha="c1", conclusion="success", created=T0, queue=5, duration=100),
         run(2, sha="c1", workflow="Lint", conclusion="failure", created=T0 + 30, queue=15, duration=250),
@@ -50,6 +55,8 @@ def _history():
         run(5, sha="c3", branch="feature", conclusion="cancelled", created=T0 + 2 * DAY, queue=0, duration=7),
         run(6, sha="c3", branch="feature", workflow="Lint", status="in_progress", created=T0 + 2 * DAY + 60),
         run(7, sha="c3", workflow="Docs", conclusion="skipped", created=T0 + 2 * DAY + 90, duration=0),
+        run(8, sha="c4", conclusion="failure", created=T0 + 2 * DAY + 200, author="erin"),
+        run(8, sha="c4", attempt=2, conclusion="failure", created=T0 + 2 * DAY + 900, author="bob"),
     ]
     return records
 
@@ -79,9 +86,9 @@ def test_rollups_count_what_the_runs_hold(tmp_path):
             rollup_hist.c.span == "month", rollup_hist.c.kind == "tts", rollup_hist.c.workflow == 0)).all())
     # Time to signal on main over first attempts only: c1 from T0 to run 2's first attempt's end (T0 + 295);
     # c2 from T0 + DAY - 50 to run 3's end (T0 + DAY + 3020); c3 (the skipped Docs run) 10 s.  c3 on the
-    # feature branch has a run in progress: no signal yet.
-    assert sum(tts.values()) == 3
-    assert set(tts) == {metrics.bucket(295.0), metrics.bucket(3070.0), metrics.bucket(10.0)}
+    # feature branch has a run in progress: no signal yet.  c4's first attempt took 10 s + 100 s.
+    assert sum(tts.values()) == 4
+    assert set(tts) == {metrics.bucket(295.0), metrics.bucket(3070.0), metrics.bucket(10.0), metrics.bucket(110.0)}
 
 
 def test_incremental_rollups_equal_a_rebuild_in_any_order(tmp_path):
@@ -172,14 +179,14 @@ def test_analysis_totals_from_rollups_equal_the_runs(demo_store, days):
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         since = None if days is None else newest - days * DAY + 1234.5
-        for repo in (None, "acme/webapp"):
+        # 3 pairs: fewer than the pairs that failed, so only the most failed are summed (ties too).
+        for repo, top in ((None, 50), ("acme/webapp", 50), (None, 3), ("acme/webapp", 3)):
             filters = Filters(repo=repo, since=since)
-            rolled = _pair_totals(conn, filters, 50)
-            raw = _pair_totals(conn, filters, 50, rollups=False)
+            rolled = _pair_totals(conn, filters, top)
+            raw = _pair_totals(conn, filters, top, rollups=False)
             assert len(rolled) == len(raw) > 0
-            columns = ["repo", "workflow_id", "branch_id", "runs", "decisive", "failed", "flaky", "successful"]
-            assert rolled[columns].astype(str).values.tolist() == raw[columns].astype(str).values.tolist()
-            assert rolled["last_run"].astype(float).tolist() == pytest.approx(raw["last_run"].astype(float).tolist())
+            assert [r[:-1] for r in rolled] == [r[:-1] for r in raw]
+            assert [r[-1] for r in rolled] == pytest.approx([r[-1] for r in raw])  # last_run
 
 
 @pytest.mark.parametrize("days", [None, 1, 30])
@@ -249,3 +256,48 @@ def test_person_cards_equal_the_general_path(demo_store, days, monkeypatch):
             for key, value in general.items():
                 assert person[key] == pytest.approx(value) if value is not None else person[key] is None, key
             assert person["runs"] > 0 or days is not None
+
+
+def test_person_rows_hold_each_run_of_its_actor_and_of_its_commit_author(demo_store):
+    w = workflowruns.c
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        kept = set(conn.execute(select(person_runs.c.person, person_runs.c.run)).all())
+        actors = set(conn.execute(select(w.author, w.id).where(w.author.is_not(None))).all())
+        writers = set(conn.execute(select(commits.c.author, w.id).join(commits, commits.c.id == w.commitid)
+                                   .where(commits.c.author.is_not(None))).all())
+    assert kept == actors | writers
+    assert len(actors | writers) > len(actors), "the demo has runs of commits someone else wrote"
+
+
+def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_store):
+    from sqlalchemy.orm import aliased
+
+    from ingest.state import DECISIVE, FAILED
+
+    w = workflowruns.c
+    newer = aliased(workflowruns)
+    settled_later = select(newer.c.id).where(
+        newer.c.workflow == w.workflow, newer.c.branch == w.branch, newer.c.status == "completed",
+        newer.c.conclusion.in_(DECISIVE),
+        (newer.c.createtime > w.createtime) | ((newer.c.createtime == w.createtime) & (newer.c.gitid > w.gitid))).exists()
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        expected = set(conn.execute(select(w.id).where(w.status == "completed", w.conclusion.in_(FAILED),
+                                                       ~settled_later)).scalars())
+        kept = set(conn.execute(select(rollup_streaks.c.unfixed_run)
+                                .where(rollup_streaks.c.unfixed_run.is_not(None))).scalars())
+    assert kept == expected and expected
+
+
+def test_kept_streaks_equal_a_walk_of_every_pair(demo_store):
+    from store import rollup_streaks as streaks
+
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        pairs = conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct()).all()
+        walked = {(wf, br): streaks.walk(conn, wf, br, limits=(None,)) for wf, br in pairs}
+        kept = {(row.workflow, row.branch): {c: getattr(row, c) for c in streaks.COLUMNS}
+                for row in conn.execute(select(rollup_streaks)).all()}
+    assert kept == {pair: row for pair, row in walked.items() if row}
+    assert any(row["streak"] for row in kept.values())

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 from ingest.state import ACTIVE_STATUSES, FAILED
 from store import metrics
 from store.prepared import literals
-from store.queries import rollup
+from store.queries import person, rollup
 from store.queries.filters import Filters
 from store.schema import rollup_days, runattempts, workflowruns
 
@@ -27,6 +27,8 @@ def metric_cards(conn: Connection, filters: Filters, *, now: float | None = None
                  exact_limit: int = EXACT_LIMIT) -> dict:
     """Every card of metrics.md for the runs `filters` selects."""
     now = time.time() if now is None else now
+    if person.served(filters):
+        return person.cards(conn, filters, now - stale_hours * 3600)
     if filters.author is not None:
         return _person_cards(conn, filters, now - stale_hours * 3600)
     active, stale = _active_and_stale(conn, filters, now - stale_hours * 3600)

@@ -3,15 +3,17 @@
 A developer is a GitHub login; their runs are those `Filters(author=...)` selects (the run's
 actor or its head commit's author).  Their metric cards are `store.queries.cards.metric_cards`.
 """
+from dataclasses import replace
+
 import pandas as pd
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import aliased
 
-from ingest.state import DECISIVE, FAILED
+from ingest.state import FAILED
+from store.queries import person
 from store.queries.filters import Filters
 from store.rows import run_select
-from store.schema import branches, commits, workflowruns
+from store.schema import branches, commits, person_runs, rollup_streaks, workflowruns
 
 w = workflowruns.c
 HISTORY_PAGE = 100
@@ -36,21 +38,21 @@ def unfixed_failures(conn: Connection, filters: Filters) -> pd.DataFrame:
 
     Whatever the time window (a failure stays unfixed until a newer run settles it); branches
     GitHub reported deleted are left out.  Newest first; columns of `store.rows.RUN_COLUMNS`.
+    The writer keeps each pair's newest decisive run when it failed (`rollup_streaks.unfixed_run`).
     """
-    newer = aliased(workflowruns)
-    settled_later = (
-        select(newer.c.id)
-        .where(newer.c.workflow == w.workflow, newer.c.branch == w.branch, newer.c.status == "completed",
-               newer.c.conclusion.in_(DECISIVE),
-               # The >= lets SQLite search the (workflow, branch, createtime) index as a range.
-               newer.c.createtime >= w.createtime,
-               or_(newer.c.createtime > w.createtime, newer.c.gitid > w.gitid))
-        .exists()
-    )
+    s = rollup_streaks.c
+    scope = filters.without_window()
+    if scope.author is not None:  # the person's runs first: fewer than the unfixed runs of all pairs
+        p = person_runs.c
+        unfixed = (select(p.run).join(rollup_streaks, s.unfixed_run == p.run)
+                   .where(p.person == scope.author, p.status == "completed", p.conclusion.in_(FAILED)))
+        scope = replace(scope, author=None)
+    else:
+        unfixed = select(s.unfixed_run).where(s.unfixed_run.is_not(None))
     deleted = select(branches.c.id).where(branches.c.id == w.branch, branches.c.deletetime.is_not(None)).exists()
     query = (run_select()
-             .where(*filters.without_window().conditions(), w.status == "completed", w.conclusion.in_(FAILED),
-                    ~settled_later, ~deleted)
+             .where(w.id.in_(unfixed), *scope.conditions(), w.status == "completed", w.conclusion.in_(FAILED),
+                    ~deleted)
              .order_by(w.createtime.desc(), w.gitid.desc()))
     result = conn.execute(query)
     return pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=list(result.keys()))
@@ -104,7 +106,19 @@ def history(conn: Connection, filters: Filters, *, start: int = 0, end: int = HI
             order.append(column.desc() if sort.get("sort") == "desc" else column.asc())
     order += [w.createtime.desc(), w.gitid.desc()]
     start, end = max(int(start), 0), max(int(end), 0)
-    query = run_select().where(*conditions).order_by(*order).offset(start).limit(max(end - start, 0))
+    query = run_select().where(*conditions).order_by(*order)
+    if person.served(filters) and len(order) == 2:
+        # Newest first: walk the person's rows in their (person, createtime) order, each run by
+        # its id, until the page is full, instead of reading and sorting all their runs.
+        p = person_runs.c
+        query = (run_select().join(person_runs, p.run == w.id)
+                 .where(*replace(filters, author=None).conditions(), *grid_conditions(filter_model),
+                        *person.conditions(filters))
+                 .order_by(p.createtime.desc(), w.gitid.desc()))
+    query = query.offset(start).limit(max(end - start, 0))
     rows = [dict(r) for r in conn.execute(query).mappings().all()]
-    total = conn.execute(select(func.count()).select_from(workflowruns).where(*conditions)).scalar_one()
+    if person.served(filters) and not grid_conditions(filter_model):
+        total = person.run_count(conn, filters)  # an index range of the person's rows, not run by run
+    else:
+        total = conn.execute(select(func.count()).select_from(workflowruns).where(*conditions)).scalar_one()
     return rows, total

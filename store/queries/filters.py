@@ -1,9 +1,9 @@
 """The filters every view, the API and the export share, as SQL conditions."""
 from dataclasses import dataclass, fields, replace
 
-from sqlalchemy import select, union
+from sqlalchemy import select
 
-from store.schema import branches, commits, workflowruns
+from store.schema import branches, person_runs, workflowruns
 
 MAX_WINDOW_DAYS = 3660
 
@@ -23,7 +23,7 @@ class Filters:
     until: float | None = None  # exclusive
 
     def conditions(self, *, window: bool = True) -> list:
-        """WHERE conditions on `workflowruns` (joined to `commits` when `author` is set)."""
+        """WHERE conditions on `workflowruns`."""
         w = workflowruns.c
         out = []
         if self.branch is not None:
@@ -35,17 +35,24 @@ class Filters:
             if value is not None:
                 out.append(column == value)
         if self.author is not None:
-            # A developer's runs: those they triggered, or of commits they wrote.  As one id
-            # list (a UNION of two index searches): an OR here made SQLite scan every run.
-            mine = workflowruns.alias("author_runs")
-            written = select(commits.c.id).where(commits.c.author == self.author)
-            out.append(w.id.in_(union(select(mine.c.id).where(mine.c.author == self.author),
-                                      select(mine.c.id).where(mine.c.commitid.in_(written)))))
+            # A developer's runs: those they triggered, or of commits they wrote; the writer
+            # keeps them in person_runs, clustered by person and time (store/rollup_people.py).
+            out.append(w.id.in_(self.person_runs(window=window)))
         if window and self.since is not None:
             out.append(w.createtime >= self.since)
         if window and self.until is not None:
             out.append(w.createtime < self.until)
         return out
+
+    def person_runs(self, *, window: bool = True):
+        """SELECT of the ids of `author`'s runs (in the window unless `window` is False)."""
+        p = person_runs.c
+        conditions = [p.person == self.author]
+        if window and self.since is not None:
+            conditions.append(p.createtime >= self.since)
+        if window and self.until is not None:
+            conditions.append(p.createtime < self.until)
+        return select(p.run).where(*conditions)
 
     def without_window(self) -> "Filters":
         return replace(self, since=None, until=None)

@@ -4,6 +4,8 @@ Each follows the Triage words of the shared metrics.md.  Rows are latest
 attempts (`workflowruns`) unless an attempt history is the point (flaky runs).
 The current streaks of the analysis grid come from `store.queries.streaks`.
 """
+from collections import Counter
+
 import pandas as pd
 from sqlalchemy import and_, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
@@ -13,7 +15,7 @@ from ingest.state import DECISIVE, FAILED
 from store.prepared import literals
 from store.queries import rollup
 from store.queries.filters import Filters
-from store.queries.streaks import current_streaks
+from store.queries.streaks import streak_lengths
 from store.schema import (branches, commits, rollup_days, rollup_pairs, rollup_workflow_days, runattempts,
                           workflowruns, workflows)
 
@@ -98,54 +100,79 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
 
 ANALYSIS_PAIRS = 200
 
-def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups: bool = True) -> pd.DataFrame:
-    """runs, decisive, failed, flaky, successful, last_run per (workflow, branch) pair: the top `max_pairs`
-    by failures then runs.  From the rollups' whole days plus the runs of the partial day when the
-    rollups can serve `filters`; else from the runs."""
+_TOTALS = ("repo", "workflow_id", "branch_id", "runs", "decisive", "failed", "flaky", "successful", "last_run")
+
+
+def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups: bool = True) -> list[tuple]:
+    """`_TOTALS` tuples per (workflow, branch) pair: the top `max_pairs` by failures, then runs, repo and ids.
+    From the rollups' whole days plus the runs of the partial day when the rollups can serve
+    `filters`; else from the runs."""
     order = (literal_column("failed").desc(), literal_column("runs").desc(), literal_column("repo"),
              literal_column("workflow_id"), literal_column("branch_id"))
     plan = rollup.scope(conn, filters) if rollups else None
     if plan is None:
         completed = w.status == "completed"
         flaky = _is_flaky(w.id, w.run_attempt)
-        return _frame(conn.execute(
+        return [tuple(r) for r in conn.execute(
             select(w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), func.count().label("runs"),
                    _sum(and_(completed, w.conclusion.in_(DECISIVE))).label("decisive"),
                    _sum(and_(completed, w.conclusion.in_(FAILED))).label("failed"),
                    _sum(flaky).label("flaky"),
                    _sum(and_(completed, w.conclusion == "success", ~flaky)).label("successful"),
                    func.max(w.createtime).label("last_run"))
-            .where(*filters.conditions()).group_by(w.workflow, w.branch, w.repo).order_by(*order).limit(max_pairs)))
+            .where(*filters.conditions()).group_by(w.workflow, w.branch, w.repo).order_by(*order).limit(max_pairs))]
     if plan.first_day is None:  # all time: the pairs' totals, ranked through their index
         p = rollup_pairs.c
-        return _frame(conn.execute(
+        return [tuple(r) for r in conn.execute(
             select(p.repo, p.workflow.label("workflow_id"), p.branch.label("branch_id"), p.runs, p.decisive, p.failed,
                    p.flaky, p.successful, p.last_run)
             .where(*plan.conditions(rollup_pairs)).order_by(p.failed.desc(), p.runs.desc(), *order[2:])
-            .limit(max_pairs)))
+            .limit(max_pairs))]
     d = rollup_days.c
     sums = [func.sum(c).label(c.name) for c in (d.runs, d.decisive, d.failed, d.flaky, d.successful)]
-    by_pair = (select(d.repo, d.workflow.label("workflow_id"), d.branch.label("branch_id"), *sums,
+    # Grouped by `branch + 0`, which no index orders: else SQLite (without statistics) scans the
+    # whole table in key order to spare the GROUP BY a sort, rather than read the window's days
+    # from the covering day index.
+    branch = d.branch + 0 if plan.branch_ids is None else d.branch
+    by_pair = (select(d.repo, d.workflow.label("workflow_id"), branch.label("branch_id"), *sums,
                       func.max(d.last_run).label("last_run"))
-               .where(*plan.conditions()).group_by(d.branch, d.workflow, d.repo))  # the key's order
-    top = _frame(conn.execute(by_pair.order_by(*order).limit(max_pairs)))
-    if plan.raw is None:
-        return top
-    # The partial day can lift a pair into the top: its pairs join the candidates, with their whole days.
-    partial = _pair_totals(conn, plan.raw, 10 ** 9)
-    extra = set(zip(partial["workflow_id"], partial["branch_id"])) - set(zip(top["workflow_id"], top["branch_id"]))
-    frames = [top, partial]
-    for chunk in _chunks(sorted(extra), 500):
-        frames.append(_frame(conn.execute(by_pair.where(tuple_(d.workflow, d.branch).in_(chunk)))))
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return top
-    both = pd.concat(frames, ignore_index=True)
-    totals = both.groupby(["repo", "workflow_id", "branch_id"], as_index=False).agg(
-        runs=("runs", "sum"), decisive=("decisive", "sum"), failed=("failed", "sum"), flaky=("flaky", "sum"),
-        successful=("successful", "sum"), last_run=("last_run", "max"))
-    return totals.sort_values(["failed", "runs", "repo", "workflow_id", "branch_id"],
-                              ascending=[False, False, True, True, True]).head(max_pairs).reset_index(drop=True)
+               .where(*plan.conditions()).group_by(branch, d.workflow, d.repo))
+    partial = _pair_totals(conn, plan.raw, 10 ** 9) if plan.raw is not None else []
+    # Each pair's failures in the window, from only the day rows with a failure (a few percent of
+    # a long window's rows): when at least `max_pairs` pairs failed, only those with as many
+    # failures as the `max_pairs`-th can rank (ties on failures rank by runs).
+    failures: Counter = Counter()
+    for br, wf, n in conn.execute(select(branch, d.workflow, func.sum(d.failed))
+                                  .where(*plan.conditions(), d.failed > 0).group_by(branch, d.workflow)):
+        failures[(br, wf)] += n
+    for _repo, wf, br, _runs, _decisive, n, *_ in partial:
+        failures[(br, wf)] += n
+    failures = +failures  # pairs with a failure
+    if len(failures) >= max_pairs:
+        least = sorted(failures.values(), reverse=True)[max_pairs - 1]
+        candidates = {pair for pair, n in failures.items() if n >= least}
+        rows = [r for r in partial if (r[2], r[1]) in candidates]
+        extra = sorted(candidates)
+    else:
+        top = [tuple(r) for r in conn.execute(by_pair.order_by(*order).limit(max_pairs))]
+        if not partial:
+            return top
+        # The partial day can lift a pair into the top: its pairs join the candidates, with their whole days.
+        rows = top + partial
+        extra = sorted({(br, wf) for _r, wf, br, *_ in partial} - {(br, wf) for _r, wf, br, *_ in top})
+    for chunk in _chunks(extra, 500):
+        # The branch list lets SQLite search the key (branch, workflow, day); the pairs pick the rows.
+        rows += conn.execute(by_pair.where(d.branch.in_(sorted({b for b, _ in chunk})),
+                                           tuple_(d.branch, d.workflow).in_(chunk))).all()
+    totals: dict[tuple, list] = {}
+    for repo, wf, br, *counts, last_run in rows:
+        total = totals.setdefault((repo, wf, br), [0, 0, 0, 0, 0, None])
+        for i, n in enumerate(counts):
+            total[i] += n
+        if last_run is not None and (total[5] is None or last_run > total[5]):
+            total[5] = last_run
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1][2], -kv[1][0], kv[0]))[:max_pairs]
+    return [(*key, *total) for key, total in ranked]
 
 
 def _chunks(items: list, size: int):
@@ -153,39 +180,38 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
+ANALYSIS_COLUMNS = ["repo", "workflow", "branch", "runs", "decisive", "failed", "failure_rate", "flaky", "successful",
+                    "flake_rate", "streak", "last_run"]
+
+
 def build_analysis(conn: Connection, filters: Filters, *, max_pairs: int = ANALYSIS_PAIRS) -> pd.DataFrame:
     """Workflows × branches in `filters`: runs, failed, failure and flake rates, current streak.
 
-    At most `max_pairs` rows: the pairs with the most failures, then the most runs.
+    At most `max_pairs` rows: the pairs with the most failures, then the most runs; ordered by
+    repo, workflow and branch.
 
     failure_rate = failed ÷ decisive completed runs; flake_rate = flaky ÷ (successful + flaky),
     where a successful run is one whose latest attempt succeeded with no failed attempt before.
     Rates over nothing are None.  The streak is the current one, whatever the window.
     """
-    columns = ["repo", "workflow", "branch", "runs", "decisive", "failed", "failure_rate", "flaky", "successful",
-               "flake_rate", "streak", "last_run"]
-    frame = _pair_totals(conn, filters, max_pairs)
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    frame = frame.astype({"workflow_id": int, "branch_id": int})
-    names = {
-        "workflow": dict(conn.execute(select(workflows.c.id, workflows.c.name)
-                                      .where(workflows.c.id.in_(sorted(set(frame["workflow_id"]))))).all()),
-        "branch": dict(conn.execute(select(branches.c.id, branches.c.name)
-                                    .where(branches.c.id.in_(sorted(set(frame["branch_id"]))))).all()),
-    }
-    frame["workflow"] = [names["workflow"].get(i) for i in frame["workflow_id"]]
-    frame["branch"] = [names["branch"].get(i) for i in frame["branch_id"]]
-    frame["failure_rate"] = pd.Series([f / d if d else None for f, d in zip(frame["failed"], frame["decisive"])],
-                                      dtype=object)
-    frame["flake_rate"] = pd.Series([f / (f + s) if f + s else None
-                                     for f, s in zip(frame["flaky"], frame["successful"])], dtype=object)
-    frame = frame.sort_values(["repo", "workflow", "branch"]).reset_index(drop=True)
-    pairs = [(int(a), int(b)) for a, b in zip(frame["workflow_id"], frame["branch_id"])]
-    red = current_streaks(conn, pairs)[["workflow_id", "branch_id", "streak"]]
-    frame = frame.merge(red, on=["workflow_id", "branch_id"], how="left")
-    frame["streak"] = frame["streak"].fillna(0).astype(int)
-    return frame[columns]
+    totals = _pair_totals(conn, filters, max_pairs)
+    if not totals:
+        return pd.DataFrame(columns=ANALYSIS_COLUMNS)
+    workflow_names = dict(conn.execute(select(workflows.c.id, workflows.c.name)
+                                       .where(workflows.c.id.in_(sorted({t[1] for t in totals})))).all())
+    branch_names = dict(conn.execute(select(branches.c.id, branches.c.name)
+                                     .where(branches.c.id.in_(sorted({t[2] for t in totals})))).all())
+    red = streak_lengths(conn, [(t[1], t[2]) for t in totals])
+    rows = []
+    for repo, wf, br, runs, decisive, failed, flaky, successful, last_run in totals:
+        rows.append((repo, workflow_names.get(wf), branch_names.get(br), runs, decisive, failed,
+                     failed / decisive if decisive else None, flaky, successful,
+                     flaky / (flaky + successful) if flaky + successful else None, red.get((wf, br), 0), last_run))
+    rows.sort(key=lambda r: (r[0], r[1] or "", r[2] or ""))
+    frame = pd.DataFrame(rows, columns=ANALYSIS_COLUMNS)
+    for column in ("failure_rate", "flake_rate"):  # None stays None
+        frame[column] = pd.Series([r[ANALYSIS_COLUMNS.index(column)] for r in rows], dtype=object)
+    return frame
 
 
 # -- Flaky runs --------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""Each person's runs and times to signal, kept by every write (the Developer view's numbers).
+
+A person's runs are those they triggered (the run's actor) or whose commit they
+wrote (`Filters(author=...)`).  Reading them through those two links costs a
+random read per run (~19,000 for a busy person in a million runs); instead
+`person_runs` holds one row per run and person, clustered by person and
+creation time, with what the metric cards read of the run, and
+`person_signals` each person's time to signal per commit and branch over
+their own runs of it, by its first creation (as `store.queries.cards`
+defines them for a person).
+
+Both are recomputed per (branch, commit) from the runs, before the write's
+transaction commits: a run's write refreshes its commit on its branch; a
+commit's write (its author can arrive after its runs) refreshes all of its
+branches.  `rebuild` recomputes everything (migrations, the bench generator).
+"""
+from collections import defaultdict
+
+from sqlalchemy import and_, bindparam, delete, insert, select
+from sqlalchemy.engine import Connection
+
+from store.schema import commits, person_runs, person_signals, runattempts, workflowruns
+
+w = workflowruns.c
+ra = runattempts.c
+pr = person_runs.c
+ps = person_signals.c
+
+_ROW = (w.id, w.author, commits.c.author, w.repo, w.branch, w.commitid, w.createtime, w.status, w.conclusion,
+        w.runtime, w.updatetime, ra.attempt, ra.createtime, ra.endtime, ra.status, ra.queuetime)
+(ID, ACTOR, WRITER, REPO, BRANCH, COMMIT, CREATED, STATUS, CONCLUSION, RUNTIME, UPDATED,
+ A_NUM, A_CREATED, A_END, A_STATUS, A_QUEUE) = range(len(_ROW))
+_SOURCE = workflowruns.join(commits, commits.c.id == w.commitid).outerjoin(runattempts, ra.run == w.id)
+RUN_COLUMNS = ("person", "createtime", "run", "repo", "status", "conclusion", "runtime", "updatetime", "queues")
+SIGNAL_COLUMNS = ("person", "first", "branch", "commitid", "repo", "tts")
+
+
+# --- pure: the rows of whole (branch, commit) groups -> person rows ---------------------------------
+
+def people_of(row) -> set:
+    return {p for p in (row[ACTOR], row[WRITER]) if p is not None}
+
+
+def summarize(rows) -> tuple[set, set]:
+    """(`person_runs` rows, `person_signals` rows) as tuples of `RUN_COLUMNS` / `SIGNAL_COLUMNS`.
+
+    `rows` are `_ROW` tuples, every attempt of each run, of whole (branch, commit) groups.
+    """
+    runs: dict[int, list] = defaultdict(list)
+    for row in rows:
+        runs[row[ID]].append(row)
+    run_rows, groups = set(), defaultdict(list)
+    for attempts in runs.values():
+        row = attempts[0]
+        people = people_of(row)
+        numbered = sorted((a for a in attempts if a[A_NUM] is not None), key=lambda a: a[A_NUM])
+        if row[CREATED] is not None:
+            queues = " ".join(repr(float(a[A_QUEUE])) for a in numbered if a[A_QUEUE] is not None)
+            for person in people:
+                run_rows.add((person, row[CREATED], row[ID], row[REPO], row[STATUS], row[CONCLUSION], row[RUNTIME],
+                              row[UPDATED], queues))
+        for a in numbered:
+            if a[A_NUM] == 1:
+                for person in people:
+                    groups[(person, row[BRANCH], row[COMMIT], row[REPO])].append(a)
+    signal_rows = set()
+    for (person, branch, commit, repo), firsts in groups.items():
+        created = [a[A_CREATED] for a in firsts if a[A_CREATED] is not None]
+        ended = [a[A_END] for a in firsts if a[A_END] is not None]
+        if created and ended and all(a[A_STATUS] == "completed" for a in firsts):
+            signal_rows.add((person, min(created), branch, commit, repo, max(ended) - min(created)))
+    return run_rows, signal_rows
+
+
+# --- I/O --------------------------------------------------------------------------------------------
+
+def _group_rows(conn: Connection, branch: int, commit: int) -> list:
+    return [tuple(r) for r in conn.execute(
+        select(*_ROW).select_from(_SOURCE).where(w.branch == branch, w.commitid == commit)).all()]
+
+
+def refresh(conn: Connection, groups) -> None:
+    """Recompute the person rows of the (branch, commit) `groups` and write what changed."""
+    for branch, commit in sorted(set(groups)):
+        rows = _group_rows(conn, branch, commit)
+        new_runs, new_signals = summarize(rows)
+        run_ids = sorted({r[ID] for r in rows})
+        old_runs = {tuple(r) for r in conn.execute(
+            select(*(pr[c] for c in RUN_COLUMNS)).where(pr.run.in_(run_ids))).all()} if run_ids else set()
+        old_signals = {tuple(r) for r in conn.execute(
+            select(*(ps[c] for c in SIGNAL_COLUMNS)).where(ps.commitid == commit, ps.branch == branch)).all()}
+        _replace(conn, person_runs, ("person", "createtime", "run"), old_runs - new_runs, new_runs - old_runs,
+                 RUN_COLUMNS)
+        _replace(conn, person_signals, ("person", "first", "branch", "commitid"), old_signals - new_signals,
+                 new_signals - old_signals, SIGNAL_COLUMNS)
+
+
+def _replace(conn: Connection, table, key: tuple, gone: set, added: set, columns: tuple) -> None:
+    if gone:
+        index = [columns.index(k) for k in key]
+        conn.execute(delete(table).where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in key))),
+                     [{f"k_{k}": row[i] for k, i in zip(key, index)} for row in gone])
+    if added:
+        conn.execute(insert(table), [dict(zip(columns, row)) for row in added])
+
+
+def groups_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:
+    """The (branch, commit) groups of a commit's runs."""
+    return [(br, commit_id) for (br,) in conn.execute(
+        select(w.branch).where(w.commitid == commit_id).distinct()).all()]
+
+
+def rebuild(conn: Connection) -> None:
+    """Recompute every person row in one pass over the runs, ordered by branch and commit."""
+    conn.execute(delete(person_runs))
+    conn.execute(delete(person_signals))
+    result = conn.execute(select(*_ROW).select_from(_SOURCE).order_by(w.branch, w.commitid))
+    current, rows = None, []
+    run_rows, signal_rows = [], []
+
+    def flush_group():
+        a, b = summarize(rows)
+        run_rows.extend(a)
+        signal_rows.extend(b)
+
+    while True:
+        batch = result.fetchmany(20000)
+        for row in batch:
+            key = (row[BRANCH], row[COMMIT])
+            if key != current and rows:
+                flush_group()
+                rows = []
+            current = key
+            rows.append(tuple(row))
+        if len(run_rows) >= 20000 or not batch:
+            if run_rows:
+                conn.execute(insert(person_runs), [dict(zip(RUN_COLUMNS, r)) for r in run_rows])
+            if signal_rows:
+                conn.execute(insert(person_signals), [dict(zip(SIGNAL_COLUMNS, r)) for r in signal_rows])
+            run_rows, signal_rows = [], []
+        if not batch:
+            break
+    if rows:
+        flush_group()
+        if run_rows:
+            conn.execute(insert(person_runs), [dict(zip(RUN_COLUMNS, r)) for r in run_rows])
+        if signal_rows:
+            conn.execute(insert(person_signals), [dict(zip(SIGNAL_COLUMNS, r)) for r in signal_rows])

@@ -1,0 +1,153 @@
+"""Each (workflow, branch) pair's current failure streak and unfixed failure, kept by every write.
+
+A *cell* is one workflow on one commit of one branch: its newest run's latest
+attempt.  A streak walks a branch's cells newest-first by commit time, skips
+the cells without a decisive result (running, queued, skipped, neutral) and
+stops at the first decisive cell that is not failed (the stopper).
+
+A pair's *unfixed run* is its newest decisive run (by creation) when that run
+failed: the Developer view's "unfixed failures" are these runs.
+
+`walk` computes both from the runs; `refresh` re-walks the pairs a write
+touched (before its transaction commits, like the other rollups) and keeps a
+`rollup_streaks` row only for pairs that are red or have an unfixed run, so
+readers look pairs up instead of walking them.  A commit's time orders the
+cells, so a commit written with an earlier time re-walks its pairs too.
+"""
+from functools import lru_cache
+
+from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy.engine import Connection
+
+from ingest.state import DECISIVE, FAILED
+from store.prepared import execute_prepared
+from store.schema import commits, rollup_streaks, workflowruns
+
+w = workflowruns.c
+s = rollup_streaks.c
+COLUMNS = ("repo", "streak", "first_bad", "red_since", "newest_run", "after", "unfixed_run")
+
+_CELL = (w.repo, w.commitid, w.gitid, w.createtime, w.status, w.conclusion, commits.c.time.label("ctime"), w.id)
+REPO, COMMIT, GITID, CREATED, STATUS, CONCLUSION, CTIME, ID = range(len(_CELL))
+_NEWEST = (select(*_CELL).join(commits, commits.c.id == w.commitid)
+           .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"))
+           .order_by(w.createtime.desc(), w.gitid.desc()))
+LIMITS = (8, 200, None)
+
+
+@lru_cache(maxsize=8)
+def _newest_statement(limit: int | None):
+    """One statement object per limit (`execute_prepared` compiles each once)."""
+    return _NEWEST.limit(limit) if limit is not None else _NEWEST
+
+
+def walk_rows(rows: list, complete: bool) -> dict | None | bool:
+    """The streak of one pair from its newest runs (`_CELL` tuples, newest first): a dict of
+    `COLUMNS` but the unfixed run, None when the pair is not red, False when `rows` cannot
+    settle it (read further back)."""
+    seen, cells = set(), []
+    for row in rows:  # the newest run of each commit is its cell
+        if row[COMMIT] not in seen:
+            seen.add(row[COMMIT])
+            cells.append(row)
+    cells = [c for c in cells if c[STATUS] == "completed" and c[CONCLUSION] in DECISIVE]
+    cells.sort(key=lambda c: (c[CTIME], c[COMMIT]), reverse=True)
+    bad = []
+    for cell in cells:
+        if cell[CONCLUSION] not in FAILED:
+            # A stopper older than what was read: a newer commit's runs may lie further back.
+            if not complete and rows and cell[CTIME] < min(r[CREATED] for r in rows):
+                return False
+            after = cell[CONCLUSION]
+            break
+        bad.append(cell)
+    else:
+        if not complete:
+            return False
+        after = None
+    if not bad:
+        return None
+    first, newest = bad[-1], bad[0]
+    return {"repo": first[REPO], "streak": len(bad), "first_bad": int(first[COMMIT]), "red_since": first[CREATED],
+            "newest_run": int(newest[GITID]), "after": after}
+
+
+def walk(conn: Connection, workflow: int, branch: int, limits=LIMITS) -> dict | None:
+    """A pair's `rollup_streaks` row (without its key) from its runs; None when it needs none.
+
+    The newest `limits[0]` runs settle almost every streak; a pair not settled is read again
+    with the next limit, the last (None) meaning all its runs.
+    """
+    streak, rows, complete = None, [], True
+    for limit in limits:
+        rows = [tuple(r) for r in execute_prepared(conn, f"streak_newest_{limit}", _newest_statement(limit),
+                                                   {"wf": workflow, "br": branch}).all()]
+        complete = limit is None or len(rows) < limit
+        streak = walk_rows(rows, complete)
+        if streak is not False:
+            break
+    unfixed = _unfixed(rows, complete)
+    if unfixed is False:
+        unfixed = _unfixed([tuple(r) for r in execute_prepared(conn, "streak_newest_None", _newest_statement(None),
+                                                               {"wf": workflow, "br": branch}).all()], True)
+    if not streak and unfixed is None:
+        return None
+    out = streak or {"repo": rows[0][REPO], "streak": 0, "first_bad": None, "red_since": None, "newest_run": None,
+                     "after": None}
+    return {**out, "unfixed_run": unfixed}
+
+
+def _unfixed(rows: list, complete: bool):
+    """The newest decisive run's id when it failed; None when it did not or there is none;
+    False when `rows` (the newest runs, all of them if `complete`) hold no decisive run."""
+    for row in rows:
+        if row[STATUS] == "completed" and row[CONCLUSION] in DECISIVE:
+            return int(row[ID]) if row[CONCLUSION] in FAILED else None
+    return None if complete else False
+
+
+def refresh(conn: Connection, pairs) -> None:
+    """Re-walk the (workflow, branch) `pairs` and write what changed."""
+    pairs = sorted({(int(wf), int(br)) for wf, br in pairs})
+    for i in range(0, len(pairs), 400):
+        chunk = pairs[i:i + 400]
+        old = {(row[0], row[1]): tuple(row[2:]) for row in conn.execute(
+            select(s.workflow, s.branch, *(s[c] for c in COLUMNS))
+            .where(tuple_(s.workflow, s.branch).in_(chunk))).all()}
+        gone, added = [], []
+        for wf, br in chunk:
+            new = walk(conn, wf, br)
+            new_values = tuple(new[c] for c in COLUMNS) if new else None
+            if old.get((wf, br)) == new_values:
+                continue
+            if (wf, br) in old:
+                gone.append({"wf": wf, "br": br})
+            if new:
+                added.append({"workflow": wf, "branch": br, **new})
+        if gone:
+            conn.execute(delete(rollup_streaks).where(s.workflow == bindparam("wf"), s.branch == bindparam("br")),
+                         gone)
+        if added:
+            conn.execute(insert(rollup_streaks), added)
+
+
+def pairs_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:
+    """The (workflow, branch) pairs with runs of a commit."""
+    return [tuple(r) for r in conn.execute(
+        select(w.workflow, w.branch).where(w.commitid == commit_id).distinct()).all()]
+
+
+def rebuild(conn: Connection) -> None:
+    """Walk every pair that has runs."""
+    conn.execute(delete(rollup_streaks))
+    pairs = conn.execute(select(w.workflow, w.branch).distinct()).all()
+    rows = []
+    for wf, br in pairs:
+        new = walk(conn, wf, br)
+        if new:
+            rows.append({"workflow": wf, "branch": br, **new})
+        if len(rows) >= 5000:
+            conn.execute(insert(rollup_streaks), rows)
+            rows = []
+    if rows:
+        conn.execute(insert(rollup_streaks), rows)
