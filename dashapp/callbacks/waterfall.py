@@ -6,6 +6,7 @@ so each app (and each test's app) gets its own set.
 import time
 
 from dash import Input, Output, State, callback, dcc, html, no_update
+from sqlalchemy import bindparam, select
 
 from dashapp import urlstate
 from dashapp.components import download_csv_link, empty_state, metric_cards_row
@@ -65,6 +66,9 @@ def cards_section(sel: dict):
     return metric_cards_row(cards)
 
 
+_REPO_URL = select(repos.c.url).where(repos.c.name == bindparam("name"))
+
+
 def grid_section(sel: dict, search: str | None):
     if sel.get("empty"):
         return empty_state("No commits yet.", id="wf-grid-empty")
@@ -75,8 +79,7 @@ def grid_section(sel: dict, search: str | None):
     with services().engine.connect() as conn:
         grid = q.grid_records(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
                               offset=sel.get("offset", 0))
-        repo_url = conn.execute(repos.select().with_only_columns(repos.c.url)
-                                .where(repos.c.name == sel["repo"])).scalar()
+        repo_url = conn.execute(_REPO_URL, {"name": sel["repo"]}).scalar()
     pager = _pager(grid, search)
     if not grid["commits"]:
         what = f" of workflow “{sel['workflow']}”" if sel.get("workflow") else ""

@@ -15,7 +15,7 @@ may read the whole history.  Each one is a handful of index searches:
 Same results as the straightforward GROUP BY / DISTINCT queries (the tests
 compare them); plain SQL of SQLite and PostgreSQL alike.
 """
-from sqlalchemy import desc, func, literal, select
+from sqlalchemy import bindparam, desc, func, literal, select
 from sqlalchemy.engine import Connection
 
 from store.schema import branches, commits, repos, workflowruns, workflows
@@ -30,13 +30,27 @@ SLICE_CAP = 128_000
 FEW_BRANCHES = 1_000
 
 
-def _distinct(conn: Connection, column, *where) -> list:
-    """Distinct non-null values of the indexed `column` (under `where`), by jumping through its index."""
+def _distinct_statement(column, *where):
     first = select(func.min(column).label("v")).where(*where)
     steps = first.cte("steps", recursive=True)
     following = (select(func.min(column)).where(column > steps.c.v, *where).scalar_subquery())
     steps = steps.union_all(select(following).where(steps.c.v.is_not(None)))
-    return [v for v in conn.execute(select(steps.c.v).where(steps.c.v.is_not(None))).scalars().all()]
+    return select(steps.c.v).where(steps.c.v.is_not(None))
+
+
+_DISTINCT: dict = {}  # statements over a whole column, built once (a CTE's set-up is most of the cost)
+
+
+def _distinct(conn: Connection, column, *where) -> list:
+    """Distinct non-null values of the indexed `column` (under `where`), by jumping through its index."""
+    if where:
+        statement = _distinct_statement(column, *where)
+    else:
+        key = (column.table.name, column.name)
+        statement = _DISTINCT.get(key)
+        if statement is None:
+            statement = _DISTINCT[key] = _distinct_statement(column)
+    return [v for v in conn.execute(statement).scalars().all()]
 
 
 def repo_names(conn: Connection) -> list[str]:
@@ -82,12 +96,18 @@ def branch_names(conn: Connection, repo: str, limit: int = 200) -> list[str]:
 def _branch_names_by_branch(conn: Connection, repo: str, limit: int) -> list[str]:
     """The same list, one index search per branch of `repo` for its newest run (a run with no time
     counts as built at 0, as the slices sort it; a branch with no run reads NULL and is left out)."""
-    runs = workflowruns.alias("runs")
-    last = (select(func.coalesce(runs.c.createtime, 0)).where(runs.c.branch == branches.c.id)
-            .order_by(desc(runs.c.createtime)).limit(1).scalar_subquery())
-    rows = conn.execute(select(branches.c.name, last).where(branches.c.repo == repo)).all()
+    rows = conn.execute(_NEWEST_PER_BRANCH, {"repo": repo}).all()
     found = sorted(((t, name) for name, t in rows if t is not None and name), key=lambda tn: (-tn[0], tn[1]))
     return [name for _t, name in found[:limit]]
+
+
+_runs = workflowruns.alias("runs")
+# Built once: an alias's column set-up cost more than the ~200 index searches it makes.
+_NEWEST_PER_BRANCH = select(
+    branches.c.name,
+    select(func.coalesce(_runs.c.createtime, 0)).where(_runs.c.branch == branches.c.id)
+    .order_by(desc(_runs.c.createtime)).limit(1).scalar_subquery(),
+).where(branches.c.repo == bindparam("repo"))
 
 
 def _branch_names_by_pair(conn: Connection, repo: str, limit: int) -> list[str]:

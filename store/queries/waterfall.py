@@ -72,6 +72,9 @@ CELL_COLUMNS = ["commitid", "workflow", "status", "conclusion", "url", "attempts
                 "starttime", "endtime", "queuetime", "duration", "glyph"]
 
 
+_ON_BRANCH = workflowruns.alias("on_branch")  # built once (an alias's column set-up is not free)
+
+
 def _page_rows(conn: Connection, repo: str, branch_id: int, workflow: str | None, offset: int,
                limit: int) -> tuple[list[tuple], bool]:
     on_branch = select(w.commitid).where(w.branch == branch_id)
@@ -86,7 +89,7 @@ def _page_rows(conn: Connection, repo: str, branch_id: int, workflow: str | None
     if busy < BUSY_BRANCH:  # a quiet branch: its few commits by id, then sorted
         query = query.where(commits.c.id.in_(on_branch))
     else:  # a busy branch (main): the repository's newest commits, each checked for a run on the branch
-        run = workflowruns.alias("on_branch")
+        run = _ON_BRANCH
         has_run = select(run.c.id).where(run.c.commitid == commits.c.id, run.c.branch == branch_id)
         if workflow:
             has_run = has_run.where(run.c.archivedworkflowname == workflow)
