@@ -15,8 +15,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from ingest.parse import Parsed, PayloadError, parse
-from store.schema import deliveries
-from store.prepared import execute_prepared
+from store.prepared import execute_prepared, savepoint
+from store.rows import run_select
+from store.schema import deliveries, workflowruns
 from store.writer import apply
 
 MAX_GUID = 100
@@ -24,6 +25,9 @@ _PREVIOUS = select(deliveries.c.outcome).where(deliveries.c.guid == bindparam("g
 _INSERT = deliveries.insert()
 _UPDATE = deliveries.update().where(deliveries.c.guid == bindparam("g"))
 MAX_EVENT = 100
+_RUN_ROW = run_select().where(workflowruns.c.gitid == bindparam("g"))
+_RUN_ROW_KEYS = tuple(_RUN_ROW.selected_columns.keys())
+_JOB_ROW_KEYS = ("gitid", "run_gitid", "attempt", "repo")
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Outcome:
     outcome: str  # processed | ignored | duplicate | failed
     reason: str = ""
     changes: list = field(default_factory=list)
+    messages: list = field(default_factory=list)  # what to publish live once committed
 
     def body(self) -> dict:
         body = {"outcome": self.outcome}
@@ -67,18 +72,30 @@ def record(conn: Connection, guid: str, event: str, body: bytes, decoded, receiv
     if isinstance(decoded, Exception):
         _log(conn, guid, event, None, None, body, received, "failed", str(decoded), previous)
         return Outcome(400, "failed", str(decoded))
-    savepoint = conn.begin_nested()
     try:
-        changes = apply(conn, decoded.records, now=received)
-        savepoint.commit()
+        with savepoint(conn, "apply"):
+            changes = apply(conn, decoded.records, now=received)
     except Exception as exc:  # a bug, not bad input: keep the delivery for replay
-        savepoint.rollback()
         reason = f"could not apply delivery: {type(exc).__name__}: {str(exc)[:200]}"
         _log(conn, guid, event, decoded.action, decoded.repo, body, received, "failed", reason, previous)
         return Outcome(500, "failed", reason + " (stored; replay it after a fix)")
     outcome = "ignored" if decoded.ignored else "processed"
     _log(conn, guid, event, decoded.action, decoded.repo, body, received, outcome, decoded.ignored, previous)
     return Outcome(200, outcome, decoded.ignored or "", changes)
+
+
+def live_messages(conn: Connection, changes: list[dict]) -> list[dict]:
+    """The live messages for `changes`, read in the writer's transaction: a run as the pages show
+    it (`store.rows`), a job by its ids.  Published after the commit, in commit order."""
+    messages = []
+    for change in changes:
+        if change["type"] == "run" and change.get("latest"):
+            row = execute_prepared(conn, "live_run_row", _RUN_ROW, {"g": change["gitid"]}).first()
+            if row is not None:
+                messages.append({"type": "run", "row": dict(zip(_RUN_ROW_KEYS, row))})
+        elif change["type"] == "job":
+            messages.append({"type": "job", "row": {k: change[k] for k in _JOB_ROW_KEYS}})
+    return messages
 
 
 def _log(conn, guid, event, action, repo, body, received, outcome, error, previous) -> None:

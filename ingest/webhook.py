@@ -1,4 +1,4 @@
-"""`POST /webhook`: verify, log, apply, commit, then answer and broadcast."""
+"""`POST /webhook`: verify, log, apply, commit, broadcast (from the writer, in commit order), then answer."""
 import logging
 import time
 
@@ -63,9 +63,19 @@ def webhook():
     except PayloadError as exc:
         decoded = exc
     received = time.time()
-    outcome = services.writes.submit(lambda conn: delivery.record(conn, guid, event, body, decoded, received))
-    if outcome.changes:
-        services.publish_changes(outcome.changes)
+
+    def write(conn):
+        outcome = delivery.record(conn, guid, event, body, decoded, received)
+        if outcome.changes:
+            outcome.messages = delivery.live_messages(conn, outcome.changes)
+        return outcome
+
+    def publish(outcome):
+        for message in outcome.messages:
+            services.hub.publish(message)
+
+    # Published by the writer after the commit, in commit order, before this thread is woken.
+    outcome = services.writes.submit(write, on_commit=publish)
     seconds = time.perf_counter() - started
     services.stats.delivery(event, outcome.outcome, seconds)
     log.info(

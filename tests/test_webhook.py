@@ -164,3 +164,32 @@ def test_form_encoded_deliveries_are_read(server, services):
                  "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign(SECRET, body)})
     assert answer.status_code == 200, answer.text
     assert _count(services, workflowruns) == 1
+
+
+def test_live_messages_follow_the_commits_and_show_the_stored_row(server, services):
+    from store.rows import run_rows
+
+    sub = services.hub.subscribe()
+    run = json.loads(fixture_bytes("workflow_run/completed.payload.json"))
+    for action, status in (("requested", "queued"), ("in_progress", "in_progress"), ("completed", "completed")):
+        run["action"] = action
+        run["workflow_run"].update(status=status, conclusion="success" if status == "completed" else None)
+        assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
+        message = sub.get(timeout=0)  # published before the answer
+        assert message["type"] == "run" and message["row"]["status"] == status
+    job = fixture_bytes("workflow_job/completed.success.with-organization.payload.json")
+    assert post(server.url, "workflow_job", job).status_code == 200
+    message = sub.get(timeout=0)
+    assert message["type"] == "job" and set(message["row"]) == {"gitid", "run_gitid", "attempt", "repo"}
+    assert sub.get(timeout=0) is None
+    with services.engine.connect() as conn:
+        stored = run_rows(conn, [run["workflow_run"]["id"]])
+    sub = services.hub.subscribe()
+    run["action"] = "completed"  # a redelivery under a new guid changes nothing: no message
+    assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
+    assert sub.get(timeout=0) is None
+    run["workflow_run"]["run_attempt"] = 2  # a re-run: its row as the REST API reads it
+    assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
+    row = sub.get(timeout=0)["row"]
+    with services.engine.connect() as conn:
+        assert [row] == run_rows(conn, [run["workflow_run"]["id"]]) != stored
