@@ -145,7 +145,10 @@ class _ByBranchIds:
         return self.filters.until
 
     def conditions(self, *, window: bool = True) -> list:
-        return [w.branch.in_(self.branch_ids), *replace(self.filters, branch=None).conditions(window=window)]
+        # The ids are of the repository's branches (the scope resolved them with it) and a run's branch
+        # is its repository's (the writer resolves it by repository and name): the repository condition
+        # would only offer SQLite its (repo, createtime) index, which reads every branch of the window.
+        return [w.branch.in_(self.branch_ids), *replace(self.filters, branch=None, repo=None).conditions(window=window)]
 
     def without_window(self) -> "_ByBranchIds":
         return _ByBranchIds(self.filters.without_window(), self.branch_ids)
