@@ -38,6 +38,9 @@ def make_engine(location: str, *, synchronous: str = "FULL") -> Engine:
         connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         pool_size=8,
         max_overflow=16,
+        # The most recently returned connection first: its page cache is warm, and the idle ones'
+        # caches are not all filled in turn (a 1M-run export through FIFO: +17-23 MB; LIFO: +11 MB).
+        pool_use_lifo=True,
     )
 
     @event.listens_for(engine, "connect")
