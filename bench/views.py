@@ -3,13 +3,16 @@
     python -m bench.views --runs 100000              # generate a store, serve it, measure
     python -m bench.views --db /tmp/100k.db          # an existing store
     python -m bench.views --quick                    # tiny store, 2 repeats (the test suite runs this)
+    python -m bench.views --db /tmp/10k.db --cpu     # also each callback's CPU time, in-process
 
 Headless Chromium opens each page with several filter combinations (the
 production server, gunicorn, serves them); every callback request the page
 makes is recorded from Chromium's network log, then replayed `--repeat`
 times over HTTP.  Printed: p50/p95/max milliseconds per callback (named by
 its output), and the page load time until the Waterfall's commit grid is
-drawn.
+drawn.  With `--cpu`, the same requests are replayed again through the app in
+this process and each callback's thread CPU time is printed too (steadier than
+wall clock when other processes share the machine).
 """
 import argparse
 import json
@@ -74,8 +77,8 @@ def page_urls(base: str, repos: list[str], author: str | None) -> list[str]:
     return urls
 
 
-def measure(base: str, urls: list[str], repeat: int) -> dict:
-    """Replay every recorded callback `repeat` times: milliseconds per callback name."""
+def record(base: str, urls: list[str]) -> list[dict]:
+    """The callback requests Chromium sends while it opens each of `urls`."""
     driver = _driver()
     recorded = []
     try:
@@ -84,6 +87,12 @@ def measure(base: str, urls: list[str], repeat: int) -> dict:
             recorded += _callback_requests(driver)
     finally:
         driver.quit()
+    return recorded
+
+
+def measure(base: str, urls: list[str], repeat: int, recorded: list[dict] | None = None) -> dict:
+    """Replay every recorded callback `repeat` times: milliseconds per callback name."""
+    recorded = record(base, urls) if recorded is None else recorded
     timings = defaultdict(list)
     session = requests.Session()
     for _ in range(repeat):
@@ -95,6 +104,31 @@ def measure(base: str, urls: list[str], repeat: int) -> dict:
             if answer.status_code not in (200, 204):
                 raise RuntimeError(f"{_name(body)} answered {answer.status_code}: {answer.text[:200]}")
             timings[_name(body)].append(elapsed)
+    return timings
+
+
+def measure_cpu(database: str, recorded: list[dict], repeat: int) -> dict:
+    """The same requests through the app in this process (Flask's test client, after one warm-up
+    round): thread CPU milliseconds per callback name.  What the server itself spends, request
+    parsing, Dash's dispatch and JSON included, without the network and with little of other
+    processes' noise (wall-clock figures on a loaded 2-core machine are not)."""
+    os.environ["DATABASE_PATH"] = database
+    os.environ.setdefault("GITHUB_WEBHOOK_SECRET", "bench")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from dashapp import create_app
+
+    client = create_app().server.test_client()
+    timings = defaultdict(list)
+    for round_ in range(repeat + 1):
+        for body in recorded:
+            payload = {k: v for k, v in body.items() if k != "_path"}
+            t0 = time.thread_time()
+            answer = client.post(body["_path"], json=payload)
+            elapsed = (time.thread_time() - t0) * 1000
+            if answer.status_code not in (200, 204):
+                raise RuntimeError(f"{_name(body)} answered {answer.status_code}: {answer.get_data(True)[:200]}")
+            if round_:
+                timings[_name(body)].append(elapsed)
     return timings
 
 
@@ -172,8 +206,8 @@ def page_load(base: str, tries: int = 5, milestones: list | None = None, path: s
     return out
 
 
-def report(timings: dict, loads: list[float]) -> None:
-    print(f"{'callback (output)':72} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+def report(timings: dict, loads: list[float], title: str = "callback (output)") -> None:
+    print(f"{title:72} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, values in sorted(timings.items(), key=lambda kv: -statistics.quantiles(kv[1] + kv[1], n=20)[18]):
         values = sorted(values)
         p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
@@ -206,6 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--page-load-only", action="store_true",
                         help="only the page load (no callback replay)")
     parser.add_argument("--loads", type=int, default=None, help="page loads to time (default 5; 2 with --quick)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also replay the requests in this process and print each callback's CPU time")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.repeat = 2000, 2
@@ -224,10 +260,13 @@ def main(argv=None) -> int:
             repos = sorted(set(repos))
             authors = [b["author"] for b in requests.get(server.url + "/api/builds?limit=50",
                                                          timeout=60).json()["items"] if b["author"]]
-            timings = measure(server.url, page_urls(server.url, repos, authors[0] if authors else None), args.repeat)
+            recorded = record(server.url, page_urls(server.url, repos, authors[0] if authors else None))
+            timings = measure(server.url, [], args.repeat, recorded)
         loads = page_load(server.url, tries=args.loads or (2 if args.quick else 5), milestones=milestones)
         rss = server.rss_kb()
     report(timings, loads)
+    if args.cpu and not args.page_load_only:
+        report(measure_cpu(database, recorded, args.repeat), [], title="callback, in-process thread CPU ms")
     report_milestones(milestones)
     print(f"server memory: at rest RSS {rest['rss'] / 1024:.0f} MB; after the view benchmark RSS "
           f"{rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")
