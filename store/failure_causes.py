@@ -1,26 +1,28 @@
 """The failing job and step of each failed run (`workflowruns.fail_*`), kept by the writer.
 
 metrics.md's "same failure": for a failed run, its failed job that ended first (then by
-name) and that job's first failed step.  Kept on the run so Triage groups failures without
+name) and that job's first failed step; and whom the failure is shown under (`fail_author`:
+the commit's author, else the run's actor; a commit's write refreshes its runs').  Kept on the run so Triage groups failures without
 a lookup per run; recomputed from the jobs whenever the run's latest attempt or one of its
 failed jobs is written, so any arrival order ends the same.
 """
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, case, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED
 from store.prepared import execute_prepared, literals
-from store.schema import jobs, steps, workflowruns
+from store.schema import commits, jobs, steps, workflowruns
 
 FAILED_JOB = ("failure", "timed_out")
 w = workflowruns.c
 
 
-def update(conn: Connection, run_gitids=None) -> None:
-    """Set `fail_job`, `fail_step`, `fail_step_number` of runs (all failed runs when None) from their jobs."""
-    stmt = _cause_statement(conn.dialect.name, run_gitids is None)
+def update(conn: Connection, run_gitids=None, *, authors: bool = True) -> None:
+    """Set `fail_job`, `fail_step`, `fail_step_number` and (unless not `authors`: migration 0004)
+    `fail_author` of runs (all failed runs when None) from their jobs and commits."""
+    stmt = _cause_statement(conn.dialect.name, run_gitids is None, authors)
     if run_gitids is None:
         conn.execute(stmt)
     elif run_gitids:
@@ -28,7 +30,7 @@ def update(conn: Connection, run_gitids=None) -> None:
 
 
 @lru_cache(maxsize=8)
-def _cause_statement(_dialect_name: str, every_failed: bool):
+def _cause_statement(_dialect_name: str, every_failed: bool, authors: bool = True):
     failed = and_(w.status == "completed", w.conclusion.in_(literals(FAILED)))
     fj = jobs.alias("failing_job")  # an alias: the outer lookups of its name must not correlate to it
     failing_job = (
@@ -48,6 +50,21 @@ def _cause_statement(_dialect_name: str, every_failed: bool):
         "fail_step_number": case((failed, first_step.with_only_columns(steps.c.number).scalar_subquery()),
                                  else_=None),
     }
+    if authors:
+        values["fail_author"] = case((failed, func.coalesce(
+            select(commits.c.author).where(commits.c.id == w.commitid).scalar_subquery(), w.author)), else_=None)
     stmt = workflowruns.update().values(**values)
     return stmt.where(failed) if every_failed else stmt.where(w.gitid == bindparam("g"))
 
+
+
+def update_commit(conn: Connection, commit_id: int) -> None:
+    """Refresh `fail_author` of a commit's failed runs (its author may arrive after them)."""
+    execute_prepared(conn, "failure_authors", _author_statement(), {"c": commit_id})
+
+
+@lru_cache(maxsize=1)
+def _author_statement():
+    failed = and_(w.status == "completed", w.conclusion.in_(literals(FAILED)))
+    author = func.coalesce(select(commits.c.author).where(commits.c.id == w.commitid).scalar_subquery(), w.author)
+    return workflowruns.update().where(w.commitid == bindparam("c"), failed).values(fail_author=author)

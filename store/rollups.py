@@ -227,6 +227,7 @@ def refresh(conn: Connection, keys) -> None:
             commit_id = conn.execute(select(commits.c.id).where(commits.c.repo == key[1],
                                                                 commits.c.hash == key[2])).scalar()
             if commit_id is not None:
+                failure_causes.update_commit(conn, commit_id)
                 pairs.update(rollup_streaks.pairs_of_commit(conn, commit_id))
                 groups.update(rollup_people.groups_of_commit(conn, commit_id))
     for key in keys:
@@ -354,16 +355,16 @@ def _add(conn: Connection, branch: int, delta: Counter) -> None:
         conn.execute(empty, shrunk)
 
 
-def rebuild(conn: Connection, *, streaks_and_people: bool = True) -> None:
-    """Recompute every rollup (and every failed run's failing job and step) from the runs.
+def rebuild(conn: Connection, *, revision_0004: bool = False) -> None:
+    """Recompute every rollup (and every failed run's failing job, step and author) from the runs.
 
     One pass over the runs ordered by branch: a branch's rows are summarized at once.  Then
-    the streaks and person rows, unless `streaks_and_people` is False (migration 0004, which
-    runs before their tables exist).
+    the streaks and person rows.  `revision_0004`: only what migration 0004 created (it runs
+    before the later tables and columns exist).
     """
     for table in (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days):
         conn.execute(delete(table))
-    failure_causes.update(conn)
+    failure_causes.update(conn, authors=not revision_0004)
     result = conn.execute(
         select(*_ROW, w.branch).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
         .order_by(w.branch, w.createtime, w.id, ra.attempt))
@@ -380,7 +381,7 @@ def rebuild(conn: Connection, *, streaks_and_people: bool = True) -> None:
             break
     if rows:
         _rebuild_branch(conn, current, rows)
-    if streaks_and_people:
+    if not revision_0004:
         rollup_streaks.rebuild(conn)
         rollup_people.rebuild(conn)
     d = rollup_days.c

@@ -110,6 +110,7 @@ workflowruns = Table(
     Column("fail_job", Text),
     Column("fail_step", Text),
     Column("fail_step_number", Integer),
+    Column("fail_author", Text),  # a failed run's author: its commit's, else the run's actor
 )
 Index("idx_workflowruns_createtime", workflowruns.c.createtime)
 Index("idx_workflowruns_conclusion", workflowruns.c.conclusion)
@@ -123,13 +124,18 @@ Index("idx_workflowruns_workflow_branch_createtime", workflowruns.c.workflow, wo
 Index("idx_workflowruns_status", workflowruns.c.status)
 Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
 Index("idx_workflowruns_branch_createtime", workflowruns.c.branch, workflowruns.c.createtime)  # rollup refresh
-# Failed runs with what Triage's failure groups read: a partial covering index, so grouping them
-# reads only this index (led by conclusion, so SQLite prefers it to the plain conclusion index
-# even without statistics); queries must spell the conditions as literals.
+# Failed runs with what Triage's failure groups read, in two partial covering indexes: by group
+# (each group's newest runs, and all time in group order) and by creation time (a window's
+# failed runs).  Queries must spell the conditions as literals.
 _FAILED_RUN = text("status = 'completed' AND conclusion IN ('failure', 'timed_out', 'startup_failure')")
-Index("idx_workflowruns_failed", *(workflowruns.c[name] for name in (
-      "conclusion", "status", "repo", "archivedworkflowname", "fail_job", "fail_step", "createtime", "gitid",
-      "commitid", "author", "fail_step_number", "archivedbranchname", "archivedcommithash", "url")),
+FAILED_BY_GROUP = ("status", "repo", "archivedworkflowname", "fail_job", "fail_step", "createtime", "gitid",
+                   "conclusion", "commitid", "fail_author", "fail_step_number", "archivedbranchname", "archivedcommithash",
+                   "url")
+FAILED_BY_TIME = ("conclusion", "status", "createtime", "repo", "archivedworkflowname", "fail_job", "fail_step",
+                  "fail_step_number", "commitid", "fail_author")
+Index("idx_workflowruns_failed", *(workflowruns.c[name] for name in FAILED_BY_GROUP),
+      sqlite_where=_FAILED_RUN, postgresql_where=_FAILED_RUN)
+Index("idx_workflowruns_failed_time", *(workflowruns.c[name] for name in FAILED_BY_TIME),
       sqlite_where=_FAILED_RUN, postgresql_where=_FAILED_RUN)
 # The few unfinished runs (active and stale builds): a partial index, so that counting them
 # never scans a repository's history.  Queries must spell the status list as literals.

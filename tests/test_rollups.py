@@ -28,7 +28,8 @@ def _snapshot(engine):
             hist += sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
                            for row in conn.execute(select(table)).all())
         causes = sorted(tuple(row) for row in conn.execute(
-            select(workflowruns.c.gitid, workflowruns.c.fail_job, workflowruns.c.fail_step)).all())
+            select(workflowruns.c.gitid, workflowruns.c.fail_job, workflowruns.c.fail_step,
+                   workflowruns.c.fail_author)).all())
     return days, hist, causes
 
 

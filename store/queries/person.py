@@ -47,18 +47,19 @@ def cards(conn: Connection, filters: Filters, cutoff: float) -> dict:
     """The cards of `filters` (see `served`); active and stale split at `cutoff` (last seen)."""
     repo = [p.repo == filters.repo] if filters.repo is not None else []
     runs = success = failed = cancelled = 0
-    build_times, queue_times = [], []
-    for status, conclusion, runtime, queues in conn.execute(
+    build_times, queues = [], []
+    for status, conclusion, runtime, queue in conn.execute(
             select(p.status, p.conclusion, p.runtime, p.queues).where(*conditions(filters))):
         runs += 1
         if status == "completed":
             success += conclusion == "success"
             failed += conclusion in FAILED
             cancelled += conclusion == "cancelled"
-            if conclusion in _BUILD and runtime is not None:
+            if runtime is not None and conclusion in _BUILD:
                 build_times.append(runtime)
-        if queues:
-            queue_times.extend(float(q) for q in queues.split())
+        if queue:
+            queues.append(queue)
+    queue_times = [float(q) for q in " ".join(queues).split()]
     active = stale = 0
     for created, updated in conn.execute(
             select(p.createtime, p.updatetime)

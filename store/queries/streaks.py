@@ -92,18 +92,24 @@ def streaks(conn: Connection, filters: Filters) -> pd.DataFrame:
 
 def _default_branch_pairs(conn: Connection, scope: Filters) -> list[tuple]:
     """(workflow id, branch id) of every workflow on its repository's default branch (else main or master)."""
-    named = repos.c.default_branch
-    query = (
-        select(workflows.c.id, branches.c.id)
-        .select_from(workflows.join(repos, repos.c.name == workflows.c.repo, isouter=True)
-                     .join(branches, branches.c.repo == workflows.c.repo))
-        .where(or_(branches.c.name == named, and_(named.is_(None), branches.c.name.in_(("main", "master")))))
-    )
+    query = select(workflows.c.id, workflows.c.repo)
     if scope.repo:
         query = query.where(workflows.c.repo == scope.repo)
     if scope.workflow:
         query = query.where(workflows.c.name == scope.workflow)
-    return [tuple(row) for row in conn.execute(query.order_by(workflows.c.id, branches.c.id)).all()]
+    found = conn.execute(query).all()
+    if not found:
+        return []
+    named = dict(conn.execute(select(repos.c.name, repos.c.default_branch)
+                              .where(repos.c.name.in_(sorted({r for _, r in found})))).all())
+    # Each repository's branch by its name (an index search), not a join with all its branches.
+    wanted = or_(*(and_(branches.c.repo == repo, branches.c.name.in_([named[repo]] if named.get(repo)
+                                                                     else ["main", "master"]))
+                   for repo in sorted({r for _, r in found})))
+    by_repo: dict[str, list] = {}
+    for branch_id, repo in conn.execute(select(branches.c.id, branches.c.repo).where(wanted)).all():
+        by_repo.setdefault(repo, []).append(branch_id)
+    return sorted((wf, br) for wf, repo in found for br in by_repo.get(repo, ()))
 
 
 def broken_main(conn: Connection, filters: Filters, *, now: float | None = None) -> pd.DataFrame:

@@ -7,7 +7,7 @@ The current streaks of the analysis grid come from `store.queries.streaks`.
 from collections import Counter
 
 import pandas as pd
-from sqlalchemy import and_, case, exists, func, literal, literal_column, select, tuple_
+from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
@@ -49,51 +49,60 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     """Failed runs grouped by the same failure (repo, workflow, failing job, failing step), newest first.
 
     Columns: repo, workflow, job, step, step_number, count, first_seen, last_seen, commits,
-    authors (sorted list), runs (newest `runs_per_group`, each a dict).  The failing job and
-    step of each failed run are kept by the writer (`workflowruns.fail_*`), so this is three
-    grouped reads of the failed runs: the groups, their authors, their newest runs.
+    authors (sorted list), runs (newest `runs_per_group`, each a dict).  An author is the
+    commit's, else the run's actor.  The failing job, step and author of each failed run are
+    kept by the writer (`workflowruns.fail_*`), and two partial indexes hold the failed runs, one by
+    creation time (a window's failed runs) and one by group (each group's newest runs): the
+    groups and their authors are two grouped reads, the newest runs one search per group.
     """
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
-    # Spelled as the partial index idx_workflowruns_failed says (literals), so SQLite reads the
-    # failed runs from that index alone, already in group order.
+    # Spelled as the partial indexes say (literals), so SQLite reads the failed runs from them alone.
     failed = [*filters.conditions(), w.status == literal_column("'completed'"), w.conclusion.in_(literals(FAILED))]
     key = (w.repo, w.archivedworkflowname, w.fail_job, w.fail_step)
+    # A window reads its failed runs by time: `repo || ''` keeps SQLite (without statistics) from
+    # scanning every failed run in the group index's order to spare the GROUP BY a sort.
+    grouped = (w.repo.op("||")(literal_column("''")).label("repo"), *key[1:]) if filters.since is not None else key
     groups = conn.execute(
-        select(*key, func.max(w.fail_step_number), func.count(), func.min(w.createtime), func.max(w.createtime),
+        select(*grouped, func.max(w.fail_step_number), func.count(), func.min(w.createtime), func.max(w.createtime),
                func.count(w.commitid.distinct()))
-        .where(*failed).group_by(*key).order_by(func.max(w.createtime).desc())
+        .where(*failed).group_by(*grouped).order_by(func.max(w.createtime).desc())
     ).all()
     if not groups:
         return pd.DataFrame(columns=columns)
-    # Authors: each group's distinct (commit, actor) first, then their commits' authors.
-    pairs = select(*key, w.commitid, w.author).where(*failed).distinct().subquery()
     authors: dict[tuple, set] = {}
     for *k, login in conn.execute(
-            select(*(pairs.c[c.name] for c in key), func.coalesce(commits.c.author, pairs.c.author))
-            .join(commits, commits.c.id == pairs.c.commitid).distinct()).all():
+            select(*grouped, w.fail_author).where(*failed).distinct()).all():
         if isinstance(login, str):
             authors.setdefault(tuple(k), set()).add(login)
-    ranked = (
-        select(*key, w.gitid, w.url, w.archivedcommithash.label("sha"), w.archivedbranchname.label("branch"),
-               w.author, w.commitid, w.conclusion, w.createtime,
-               func.row_number().over(partition_by=key, order_by=(w.createtime.desc(), w.gitid.desc())).label("rn"))
-        .where(*failed).subquery()
-    )
-    newest = (select(ranked, func.coalesce(commits.c.author, ranked.c.author).label("login"))
-              .join(commits, commits.c.id == ranked.c.commitid).where(ranked.c.rn <= runs_per_group)
-              .order_by(ranked.c.createtime.desc(), ranked.c.gitid.desc()))
-    runs: dict[tuple, list] = {}
-    for row in conn.execute(newest).mappings().all():
-        k = (row["repo"], row["archivedworkflowname"], row["fail_job"], row["fail_step"])
-        runs.setdefault(k, []).append({"gitid": row["gitid"], "url": row["url"], "sha": row["sha"],
-                                       "branch": row["branch"], "author": row["login"],
-                                       "conclusion": row["conclusion"], "createtime": row["createtime"]})
-    out = [{"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
-            "first_seen": g[6], "last_seen": g[7], "commits": g[8], "authors": sorted(authors.get(tuple(g[:4]), ())),
-            "runs": runs.get(tuple(g[:4]), [])} for g in groups]
+    newest = (select(w.gitid, w.url, w.archivedcommithash, w.archivedbranchname, w.fail_author, w.conclusion,
+                     w.createtime)
+              .where(*failed, *(c.is_not_distinct_from(bindparam(f"k{i}")) for i, c in enumerate(key)))
+              .order_by(w.createtime.desc(), w.gitid.desc()).limit(runs_per_group))
+    out = []
+    for (g, rows) in zip(groups, _each(conn, newest, [{f"k{i}": v for i, v in enumerate(g[:4])} for g in groups])):
+        out.append({"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
+                    "first_seen": g[6], "last_seen": g[7], "commits": g[8],
+                    "authors": sorted(authors.get(tuple(g[:4]), ())),
+                    "runs": [dict(zip(("gitid", "url", "sha", "branch", "author", "conclusion", "createtime"), r))
+                             for r in rows]})
     # In order of each group's newest run; object columns keep None as None.
     return pd.DataFrame(out, columns=columns, dtype=object)
+
+
+def _each(conn: Connection, statement, params: list[dict]):
+    """`statement`'s rows for each of `params`: compiled once and run on the driver's cursor
+    (hundreds of small searches; SQLAlchemy's per-call set-up cost more than SQLite's work)."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    cursor = conn.connection.cursor()
+    try:
+        for p in params:
+            bound = compiled.construct_params(p, _check=False)
+            args = tuple(bound[k] for k in compiled.positiontup) if compiled.positiontup is not None else bound
+            cursor.execute(compiled.string, args)
+            yield cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 # -- Build analysis ----------------------------------------------------------------------
@@ -141,18 +150,21 @@ def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups:
     # Each pair's failures in the window, from only the day rows with a failure (a few percent of
     # a long window's rows): when at least `max_pairs` pairs failed, only those with as many
     # failures as the `max_pairs`-th can rank (ties on failures rank by runs).
-    failures: Counter = Counter()
+    whole: Counter = Counter()
     for br, wf, n in conn.execute(select(branch, d.workflow, func.sum(d.failed))
                                   .where(*plan.conditions(), d.failed > 0).group_by(branch, d.workflow)):
-        failures[(br, wf)] += n
-    for _repo, wf, br, _runs, _decisive, n, *_ in partial:
-        failures[(br, wf)] += n
-    failures = +failures  # pairs with a failure
+        whole[(br, wf)] += n
+    failures = +(whole + Counter({(br, wf): n for _repo, wf, br, _runs, _decisive, n, *_ in partial}))
     if len(failures) >= max_pairs:
         least = sorted(failures.values(), reverse=True)[max_pairs - 1]
         candidates = {pair for pair, n in failures.items() if n >= least}
         rows = [r for r in partial if (r[2], r[1]) in candidates]
-        extra = sorted(candidates)
+        # The whole days of the candidates that failed `least` times in them, in one read; then
+        # of those the partial day lifts to `least`.
+        enough = (select(branch, d.workflow).where(*plan.conditions(), d.failed > 0)
+                  .group_by(branch, d.workflow).having(func.sum(d.failed) >= least))
+        rows += conn.execute(by_pair.where(tuple_(d.branch, d.workflow).in_(enough))).all()
+        extra = sorted(pair for pair in candidates if whole[pair] < least)
     else:
         top = [tuple(r) for r in conn.execute(by_pair.order_by(*order).limit(max_pairs))]
         if not partial:

@@ -108,7 +108,7 @@ def upgrade() -> None:
     )
     from store import rollups  # the same code the writer keeps them with
 
-    rollups.rebuild(op.get_bind(), streaks_and_people=False)  # their tables come in 0006
+    rollups.rebuild(op.get_bind(), revision_0004=True)  # later tables and columns come in 0006, 0007
 
 
 def downgrade() -> None:
