@@ -182,7 +182,7 @@ class History:
         self.rows["workflowruns"].append((
             run_id, branch_id, cid, wid, author, runtime, created, s, e, qt, status, conclusion, url, gitid,
             branch, sha, name, repo, attempts, "push" if branch == "main" else "pull_request", updated,
-            run_id, title, _key(attempts, status, updated), None, None, None))  # fail_*: set by the rebuild
+            run_id, title, _key(attempts, status, updated), None, None, None, None))  # fail_*: set by the rebuild
 
     def _jobs(self, repo, workflow, branch, sha, run_gitid, attempt, names, created, started, ended, status,
               conclusion):
