@@ -33,14 +33,17 @@ def _frame(result) -> pd.DataFrame:
     return pd.DataFrame.from_records([tuple(row) for row in result.all()], columns=columns)
 
 
-def _is_flaky(run_id, run_attempt):
+def _flaky():
     """SQL: an attempt of the run failed and a later attempt succeeded."""
     failed, later = aliased(runattempts), aliased(runattempts)
-    return and_(run_attempt > 1, exists(
+    return and_(w.run_attempt > 1, exists(
         select(literal(1)).select_from(failed)
         .join(later, and_(later.c.run == failed.c.run, later.c.attempt > failed.c.attempt))
-        .where(failed.c.run == run_id, failed.c.conclusion.in_(FAILED), later.c.conclusion == "success")
+        .where(failed.c.run == w.id, failed.c.conclusion.in_(FAILED), later.c.conclusion == "success")
     ))
+
+
+_IS_FLAKY = _flaky()  # built once: building it cost more than running it on a small store
 
 
 # -- Failed builds, grouped by the same failure ------------------------------------------
@@ -121,7 +124,7 @@ def _pair_totals(conn: Connection, filters: Filters, max_pairs: int, *, rollups:
     plan = rollup.scope(conn, filters) if rollups else None
     if plan is None:
         completed = w.status == "completed"
-        flaky = _is_flaky(w.id, w.run_attempt)
+        flaky = _IS_FLAKY
         return [tuple(r) for r in conn.execute(
             select(w.repo, w.workflow.label("workflow_id"), w.branch.label("branch_id"), func.count().label("runs"),
                    _sum(and_(completed, w.conclusion.in_(DECISIVE))).label("decisive"),
@@ -239,7 +242,7 @@ def flaky_runs(conn: Connection, filters: Filters, *, limit: int = FLAKY_LIST_LI
                w.archivedbranchname.label("branch"), w.archivedcommithash.label("sha"), commits.c.message,
                func.coalesce(commits.c.author, w.author).label("author"), w.createtime, w.url)
         .join(commits, commits.c.id == w.commitid)
-        .where(*filters.conditions(), _is_flaky(w.id, w.run_attempt))
+        .where(*filters.conditions(), _IS_FLAKY)
         .order_by(w.createtime.desc(), w.gitid.desc()).limit(limit)
     ))
     columns = ["id", "repo", "workflow", "branch", "sha", "message", "author", "createtime", "url", "attempts",
@@ -266,7 +269,7 @@ def flaky_counts(conn: Connection, filters: Filters, *, rollups: bool = True) ->
     if plan is None:
         return _frame(conn.execute(
             select(w.repo, w.archivedworkflowname.label("workflow"), func.count().label("flaky"))
-            .where(*filters.conditions(), _is_flaky(w.id, w.run_attempt))
+            .where(*filters.conditions(), _IS_FLAKY)
             .group_by(w.workflow, w.repo, w.archivedworkflowname)
             .order_by(func.count().desc(), w.archivedworkflowname)
         ))[columns]
