@@ -3,9 +3,11 @@
 A developer is a GitHub login; their runs are those `Filters(author=...)` selects (the run's
 actor or its head commit's author).  Their metric cards are `store.queries.cards.metric_cards`.
 """
+from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: pandas loads on first use
+
 from dataclasses import replace
 
-import pandas as pd
+from store.lazymodules import pandas as pd
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 

@@ -9,9 +9,11 @@ a streak short (streaks are about now).
 The writer keeps every red pair's streak in `rollup_streaks`
 (`store/rollup_streaks.py`), so reading streaks is a lookup per pair.
 """
+from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: pandas loads on first use
+
 import time
 
-import pandas as pd
+from store.lazymodules import pandas as pd
 from sqlalchemy import and_, literal_column, or_, select
 from sqlalchemy.engine import Connection
 

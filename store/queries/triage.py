@@ -4,9 +4,11 @@ Each follows the Triage words of the shared metrics.md.  Rows are latest
 attempts (`workflowruns`) unless an attempt history is the point (flaky runs).
 The current streaks of the analysis grid come from `store.queries.streaks`.
 """
+from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: pandas loads on first use
+
 from collections import Counter
 
-import pandas as pd
+from store.lazymodules import pandas as pd
 from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
