@@ -6,11 +6,15 @@ The current streaks of the analysis grid come from `store.queries.streaks`.
 """
 from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: pandas loads on first use
 
+import json
 from collections import Counter
+from dataclasses import replace
 
 from store.lazymodules import pandas as pd
 from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from ingest.state import DECISIVE, FAILED
@@ -58,28 +62,29 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     commit's, else the run's actor.  The failing job, step and author of each failed run are
     kept by the writer (`workflowruns.fail_*`), and two partial indexes hold the failed runs, one by
     creation time (a window's failed runs) and one by group (each group's newest runs): the
-    groups and their authors are two grouped reads, the newest runs one search per group.
+    groups with their authors are one grouped read, the newest runs one search per group.
     """
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
     # Spelled as the partial indexes say (literals), so SQLite reads the failed runs from them alone.
     failed = [*filters.conditions(), w.status == literal_column("'completed'"), w.conclusion.in_(literals(FAILED))]
     key = (w.repo, w.archivedworkflowname, w.fail_job, w.fail_step)
+    if filters.since is not None:
+        oldest = conn.execute(select(func.min(w.createtime)).where(
+            w.status == literal_column("'completed'"), w.conclusion.in_(literals(FAILED)))).scalar()
+        if oldest is not None and filters.since <= oldest:  # the window holds every failed run
+            filters = replace(filters, since=None)
+            failed = [*filters.conditions(), *failed[-2:]]
     # A window reads its failed runs by time: `repo || ''` keeps SQLite (without statistics) from
     # scanning every failed run in the group index's order to spare the GROUP BY a sort.
     grouped = (w.repo.op("||")(literal_column("''")).label("repo"), *key[1:]) if filters.since is not None else key
     groups = conn.execute(
         select(*grouped, func.max(w.fail_step_number), func.count(), func.min(w.createtime), func.max(w.createtime),
-               func.count(w.commitid.distinct()))
+               func.count(w.commitid.distinct()), distinct_list(w.fail_author))
         .where(*failed).group_by(*grouped).order_by(func.max(w.createtime).desc())
     ).all()
     if not groups:
         return pd.DataFrame(columns=columns)
-    authors: dict[tuple, set] = {}
-    for *k, login in conn.execute(
-            select(*grouped, w.fail_author).where(*failed).distinct()).all():
-        if isinstance(login, str):
-            authors.setdefault(tuple(k), set()).add(login)
     newest = (select(w.gitid, w.url, w.archivedcommithash, w.archivedbranchname, w.fail_author, w.conclusion,
                      w.createtime)
               .where(*failed, *(c.is_not_distinct_from(bindparam(f"k{i}")) for i, c in enumerate(key)))
@@ -88,11 +93,28 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     for (g, rows) in zip(groups, _each(conn, newest, [{f"k{i}": v for i, v in enumerate(g[:4])} for g in groups])):
         out.append({"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
                     "first_seen": g[6], "last_seen": g[7], "commits": g[8],
-                    "authors": sorted(authors.get(tuple(g[:4]), ())),
+                    "authors": sorted({a for a in (json.loads(g[9]) if isinstance(g[9], str) else g[9])
+                                       if isinstance(a, str)}),
                     "runs": [dict(zip(("gitid", "url", "sha", "branch", "author", "conclusion", "createtime"), r))
                              for r in rows]})
     # In order of each group's newest run; object columns keep None as None.
     return pd.DataFrame(out, columns=columns, dtype=object)
+
+
+class distinct_list(FunctionElement):
+    """A group's distinct values as a JSON array (SQLite json_group_array, PostgreSQL json_agg)."""
+    name = "distinct_list"
+    inherit_cache = True
+
+
+@compiles(distinct_list)
+def _distinct_list_sqlite(element, compiler, **kw):
+    return f"json_group_array(DISTINCT {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(distinct_list, "postgresql")
+def _distinct_list_postgresql(element, compiler, **kw):
+    return f"json_agg(DISTINCT {compiler.process(element.clauses, **kw)})"
 
 
 def _each(conn: Connection, statement, params: list[dict]):
