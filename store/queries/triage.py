@@ -34,11 +34,6 @@ def _sum(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _frame(result) -> pd.DataFrame:
-    columns = list(result.keys())
-    return pd.DataFrame.from_records([tuple(row) for row in result.all()], columns=columns)
-
-
 def _flaky():
     """SQL: an attempt of the run failed and a later attempt succeeded."""
     failed, later = aliased(runattempts), aliased(runattempts)
@@ -261,55 +256,53 @@ def flaky_runs(conn: Connection, filters: Filters, *, limit: int = FLAKY_LIST_LI
     Columns: id, repo, workflow, branch, sha, message, author, createtime, url, attempts
     (the run's number of attempts), history (conclusions of its attempts, oldest first).
     """
-    frame = _frame(conn.execute(
-        select(w.id.label("run"), w.gitid.label("id"), w.repo, w.archivedworkflowname.label("workflow"),
-               w.archivedbranchname.label("branch"), w.archivedcommithash.label("sha"), commits.c.message,
-               func.coalesce(commits.c.author, w.author).label("author"), w.createtime, w.url)
+    columns = ["id", "repo", "workflow", "branch", "sha", "message", "author", "createtime", "url", "attempts",
+               "history"]
+    rows = conn.execute(
+        select(w.id, w.gitid, w.repo, w.archivedworkflowname, w.archivedbranchname, w.archivedcommithash,
+               commits.c.message, func.coalesce(commits.c.author, w.author), w.createtime, w.url)
         .join(commits, commits.c.id == w.commitid)
         .where(*filters.conditions(), _IS_FLAKY)
         .order_by(w.createtime.desc(), w.gitid.desc()).limit(limit)
-    ))
-    columns = ["id", "repo", "workflow", "branch", "sha", "message", "author", "createtime", "url", "attempts",
-               "history"]
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    attempts = conn.execute(
-        select(runattempts.c.run, runattempts.c.conclusion, runattempts.c.status)
-        .where(runattempts.c.run.in_([int(v) for v in frame["run"]]))
-        .order_by(runattempts.c.run, runattempts.c.attempt)
     ).all()
+    if not rows:
+        return pd.DataFrame(columns=columns)
     history: dict[int, list] = {}
-    for run_id, conclusion, status in attempts:
+    ids = ", ".join(str(int(r[0])) for r in rows)  # ints, inline: hundreds of bound parameters cost more
+    for run_id, conclusion, status in conn.execute(
+            select(runattempts.c.run, runattempts.c.conclusion, runattempts.c.status)
+            .where(literal_column(f"runattempts.run IN ({ids})"))
+            .order_by(runattempts.c.run, runattempts.c.attempt)).all():
         history.setdefault(run_id, []).append(conclusion or status)
-    frame["history"] = [history.get(r, []) for r in frame["run"]]
-    frame["attempts"] = [len(h) for h in frame["history"]]
-    return frame[columns]
+    return pd.DataFrame([(*r[1:], len(history.get(r[0], [])), history.get(r[0], [])) for r in rows],
+                        columns=columns)
 
 
 def flaky_counts(conn: Connection, filters: Filters, *, rollups: bool = True) -> pd.DataFrame:
     """Flaky runs per workflow in `filters`, most first: repo, workflow, flaky."""
-    columns = ["repo", "workflow", "flaky"]
+    return pd.DataFrame(_flaky_counts(conn, filters, rollups), columns=["repo", "workflow", "flaky"])
+
+
+def _flaky_counts(conn: Connection, filters: Filters, rollups: bool) -> list[tuple]:
     plan = rollup.scope(conn, filters) if rollups else None
     if plan is None:
-        return _frame(conn.execute(
+        return [tuple(r) for r in conn.execute(
             select(w.repo, w.archivedworkflowname.label("workflow"), func.count().label("flaky"))
             .where(*filters.conditions(), _IS_FLAKY)
             .group_by(w.workflow, w.repo, w.archivedworkflowname)
-            .order_by(func.count().desc(), w.archivedworkflowname)
-        ))[columns]
+            .order_by(func.count().desc(), w.archivedworkflowname, w.repo)
+        ).all()]
     # Summed over branches already, unless one branch is asked for.
     table = rollup_workflow_days if plan.branch_ids is None else rollup_days
     d = table.c
-    frames = [_frame(conn.execute(
+    rows = conn.execute(
         select(d.repo, workflows.c.name.label("workflow"), func.sum(d.flaky).label("flaky"))
         .join(workflows, workflows.c.id == d.workflow).where(*plan.conditions(table))
-        .group_by(d.workflow, d.repo, workflows.c.name).having(func.sum(d.flaky) > 0)))]
+        .group_by(d.workflow, d.repo, workflows.c.name).having(func.sum(d.flaky) > 0)).all()
     if plan.raw is not None:
-        frames.append(flaky_counts(conn, plan.raw, rollups=False))
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=columns)
-    both = pd.concat(frames, ignore_index=True).astype({"flaky": int})
-    totals = both.groupby(["repo", "workflow"], as_index=False)["flaky"].sum()
-    totals = totals.sort_values(["flaky", "workflow", "repo"], ascending=[False, True, True]).reset_index(drop=True)
-    return totals[columns]
+        rows += _flaky_counts(conn, plan.raw, False)
+    totals: Counter = Counter()
+    for repo, workflow, n in rows:
+        totals[(repo, workflow)] += int(n)
+    return [(repo, workflow, n) for (repo, workflow), n in
+            sorted(totals.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0]))]
