@@ -211,3 +211,45 @@ def test_broken_main_when_nothing_ran_recently(engine):
         b = broken_main(conn, Filters(), now=T0 + 60 * 86400)
     assert [(row.workflow, row.streak, row.sha) for row in b.itertuples()] == [
         ("CI", 3, "m2"), ("Lint", 1, "m4"), ("Docs", 1, "m5")]
+
+
+@pytest.mark.parametrize("days", [None, 1, 7, 30, 3650])
+def test_failure_groups_equal_the_failed_runs_grouped_by_hand(demo_store, days):
+    """Either index path (a window by time, all time by group) gives what the failed runs say."""
+    from store.engine import make_engine
+    from store.schema import commits
+
+    w = workflowruns.c
+    engine = make_engine(demo_store)
+    with engine.connect() as conn:
+        newest = conn.execute(select(w.createtime).order_by(w.createtime.desc())).first()[0]
+        since = None if days is None else newest - days * 86400
+        query = (select(w.repo, w.archivedworkflowname, w.fail_job, w.fail_step, w.fail_step_number, w.createtime,
+                        w.gitid, w.commitid, commits.c.author, w.author)
+                 .join(commits, commits.c.id == w.commitid)
+                 .where(w.status == "completed", w.conclusion.in_(("failure", "timed_out", "startup_failure"))))
+        if since is not None:
+            query = query.where(w.createtime >= since)
+        runs = sorted(conn.execute(query).all(), key=lambda r: (r.createtime, r.gitid), reverse=True)
+        groups = failure_groups(conn, Filters(since=since), runs_per_group=5)
+    expected = {}
+    for r in runs:
+        g = expected.setdefault((r.repo, r.archivedworkflowname, r.fail_job, r.fail_step), {
+            "count": 0, "first_seen": r.createtime, "last_seen": r.createtime, "commits": set(), "authors": set(),
+            "runs": [], "step_number": None})
+        g["count"] += 1
+        g["first_seen"] = r.createtime
+        g["commits"].add(r.commitid)
+        g["authors"].add(r[8] or r[9])
+        if r.fail_step_number is not None:
+            g["step_number"] = max(g["step_number"] or 0, r.fail_step_number)
+        if len(g["runs"]) < 5:
+            g["runs"].append(r.gitid)
+    assert len(groups) == len(expected) and (days == 1 or len(groups) > 1)
+    for row in groups.itertuples():
+        g = expected[(row.repo, row.workflow, row.job, row.step)]
+        assert (row.count, row.first_seen, row.last_seen, row.commits, row.step_number) == (
+            g["count"], g["first_seen"], g["last_seen"], len(g["commits"]), g["step_number"])
+        assert row.authors == sorted(a for a in g["authors"] if a)
+        assert [r["gitid"] for r in row.runs] == g["runs"]
+    assert list(groups["last_seen"]) == sorted(groups["last_seen"], reverse=True)
