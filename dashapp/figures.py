@@ -1,10 +1,12 @@
 """Plotly figures built from query frames (no queries here)."""
+from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
+
 import json
 import math
 from datetime import datetime, timezone
 from functools import lru_cache
 
-import pandas as pd
+from store.lazymodules import pandas as pd
 from plotly.subplots import make_subplots
 
 PALETTE = ("#1f77b4", "#9467bd", "#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

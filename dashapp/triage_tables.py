@@ -4,9 +4,11 @@ Pure functions of frames (no queries).  Run rows in AG Grids stay raw
 `RUN_COLUMNS` dicts, formatted by the shared functions of
 `assets/dashAgGridFunctions.js` (`wfAgo`, `wfDuration`, `RunGlyph`, `RunLink`).
 """
+from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
+
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-import pandas as pd
+from store.lazymodules import pandas as pd
 from dash import html
 
 from dashapp.components import format_duration

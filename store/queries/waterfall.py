@@ -6,7 +6,9 @@ fetches only those commits' run attempts and keeps, per (commit, workflow),
 the latest attempt plus whether an earlier one failed.  `cell_state` and
 `commit_state` turn that into the glyphs and row colours of metrics.md.
 """
-import pandas as pd
+from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
+
+from store.lazymodules import pandas as pd
 from sqlalchemy import and_, bindparam, case, desc, func, select
 from sqlalchemy.engine import Connection
 
