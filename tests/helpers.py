@@ -80,7 +80,7 @@ def snapshot(engine) -> dict:
     """Every derived row, surrogate ids replaced by natural keys, order-free."""
     from sqlalchemy import select
 
-    from store.schema import jobs, metadata, steps
+    from store.schema import commits, jobs, metadata, rollup_streaks, steps, workflowruns
 
     out = {}
     with engine.connect() as conn:
@@ -91,5 +91,11 @@ def snapshot(engine) -> dict:
             query = select(*cols)
             if table is steps:
                 query = select(jobs.c.gitid, *cols).join(jobs, jobs.c.id == steps.c.job)
+            if table is rollup_streaks:  # its first bad commit and unfixed run by their sha and gitid
+                s = rollup_streaks.c
+                query = (select(*(c for c in cols if c.name not in ("first_bad", "unfixed_run")), commits.c.hash,
+                                workflowruns.c.gitid)
+                         .outerjoin(commits, commits.c.id == s.first_bad)
+                         .outerjoin(workflowruns, workflowruns.c.id == s.unfixed_run))
             out[table.name] = sorted((tuple(row) for row in conn.execute(query).all()), key=repr)
     return out
