@@ -16,9 +16,10 @@ branches.  `rebuild` recomputes everything (migrations, the bench generator).
 """
 from collections import defaultdict
 
-from sqlalchemy import and_, bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 
+from store.prepared import execute_prepared
 from store.schema import commits, person_runs, person_signals, runattempts, workflowruns
 
 w = workflowruns.c
@@ -74,34 +75,44 @@ def summarize(rows) -> tuple[set, set]:
 
 # --- I/O --------------------------------------------------------------------------------------------
 
-def _group_rows(conn: Connection, branch: int, commit: int) -> list:
-    return [tuple(r) for r in conn.execute(
-        select(*_ROW).select_from(_SOURCE).where(w.branch == branch, w.commitid == commit)).all()]
+_GROUP_ROWS = select(*_ROW).select_from(_SOURCE).where(w.branch == bindparam("br"), w.commitid == bindparam("c"))
+_OLD_RUNS = select(*(pr[c] for c in RUN_COLUMNS)).where(pr.run.in_(
+    select(w.id).where(w.branch == bindparam("br"), w.commitid == bindparam("c"))))
+_OLD_SIGNALS = select(*(ps[c] for c in SIGNAL_COLUMNS)).where(ps.commitid == bindparam("c"),
+                                                              ps.branch == bindparam("br"))
+_RUN_DELETE = delete(person_runs).where(pr.person == bindparam("k_person"), pr.createtime == bindparam("k_createtime"),
+                                        pr.run == bindparam("k_run"))
+_SIGNAL_DELETE = delete(person_signals).where(ps.person == bindparam("k_person"), ps.first == bindparam("k_first"),
+                                              ps.branch == bindparam("k_branch"),
+                                              ps.commitid == bindparam("k_commitid"))
 
 
 def refresh(conn: Connection, groups) -> None:
-    """Recompute the person rows of the (branch, commit) `groups` and write what changed."""
+    """Recompute the person rows of the (branch, commit) `groups` and write what changed
+    (statements compiled once: this runs before every write's commit)."""
     for branch, commit in sorted(set(groups)):
-        rows = _group_rows(conn, branch, commit)
-        new_runs, new_signals = summarize(rows)
-        run_ids = sorted({r[ID] for r in rows})
-        old_runs = {tuple(r) for r in conn.execute(
-            select(*(pr[c] for c in RUN_COLUMNS)).where(pr.run.in_(run_ids))).all()} if run_ids else set()
-        old_signals = {tuple(r) for r in conn.execute(
-            select(*(ps[c] for c in SIGNAL_COLUMNS)).where(ps.commitid == commit, ps.branch == branch)).all()}
-        _replace(conn, person_runs, ("person", "createtime", "run"), old_runs - new_runs, new_runs - old_runs,
-                 RUN_COLUMNS)
-        _replace(conn, person_signals, ("person", "first", "branch", "commitid"), old_signals - new_signals,
-                 new_signals - old_signals, SIGNAL_COLUMNS)
+        key = {"br": branch, "c": commit}
+        new_runs, new_signals = summarize(
+            [tuple(r) for r in execute_prepared(conn, "people_group_rows", _GROUP_ROWS, key).all()])
+        old_runs = {tuple(r) for r in execute_prepared(conn, "people_old_runs", _OLD_RUNS, key).all()}
+        old_signals = {tuple(r) for r in execute_prepared(conn, "people_old_signals", _OLD_SIGNALS, key).all()}
+        _replace(conn, "people_runs", person_runs, _RUN_DELETE, ("person", "createtime", "run"),
+                 old_runs - new_runs, new_runs - old_runs, RUN_COLUMNS)
+        _replace(conn, "people_signals", person_signals, _SIGNAL_DELETE, ("person", "first", "branch", "commitid"),
+                 old_signals - new_signals, new_signals - old_signals, SIGNAL_COLUMNS)
 
 
-def _replace(conn: Connection, table, key: tuple, gone: set, added: set, columns: tuple) -> None:
+def _replace(conn: Connection, name: str, table, deleting, key: tuple, gone: set, added: set,
+             columns: tuple) -> None:
     if gone:
         index = [columns.index(k) for k in key]
-        conn.execute(delete(table).where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in key))),
-                     [{f"k_{k}": row[i] for k, i in zip(key, index)} for row in gone])
+        execute_prepared(conn, f"{name}_delete", deleting,
+                         [{f"k_{k}": row[i] for k, i in zip(key, index)} for row in gone])
     if added:
-        conn.execute(insert(table), [dict(zip(columns, row)) for row in added])
+        execute_prepared(conn, f"{name}_insert", _INSERTS[table.name], [dict(zip(columns, row)) for row in added])
+
+
+_INSERTS = {"person_runs": insert(person_runs), "person_signals": insert(person_signals)}
 
 
 def groups_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ cells, so a commit written with an earlier time re-walks its pairs too.
 """
 from functools import lru_cache
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
@@ -106,29 +106,24 @@ def _unfixed(rows: list, complete: bool):
     return None if complete else False
 
 
+_STORED = select(*(s[c] for c in COLUMNS)).where(s.workflow == bindparam("wf"), s.branch == bindparam("br"))
+_DELETE = delete(rollup_streaks).where(s.workflow == bindparam("wf"), s.branch == bindparam("br"))
+_INSERT = insert(rollup_streaks)
+
+
 def refresh(conn: Connection, pairs) -> None:
-    """Re-walk the (workflow, branch) `pairs` and write what changed."""
-    pairs = sorted({(int(wf), int(br)) for wf, br in pairs})
-    for i in range(0, len(pairs), 400):
-        chunk = pairs[i:i + 400]
-        old = {(row[0], row[1]): tuple(row[2:]) for row in conn.execute(
-            select(s.workflow, s.branch, *(s[c] for c in COLUMNS))
-            .where(tuple_(s.workflow, s.branch).in_(chunk))).all()}
-        gone, added = [], []
-        for wf, br in chunk:
-            new = walk(conn, wf, br)
-            new_values = tuple(new[c] for c in COLUMNS) if new else None
-            if old.get((wf, br)) == new_values:
-                continue
-            if (wf, br) in old:
-                gone.append({"wf": wf, "br": br})
-            if new:
-                added.append({"workflow": wf, "branch": br, **new})
-        if gone:
-            conn.execute(delete(rollup_streaks).where(s.workflow == bindparam("wf"), s.branch == bindparam("br")),
-                         gone)
-        if added:
-            conn.execute(insert(rollup_streaks), added)
+    """Re-walk the (workflow, branch) `pairs` and write what changed (statements compiled once:
+    this runs before every write's commit)."""
+    for wf, br in sorted({(int(wf), int(br)) for wf, br in pairs}):
+        old = execute_prepared(conn, "streak_stored", _STORED, {"wf": wf, "br": br}).first()
+        new = walk(conn, wf, br)
+        new_values = tuple(new[c] for c in COLUMNS) if new else None
+        if (tuple(old) if old else None) == new_values:
+            continue
+        if old:
+            execute_prepared(conn, "streak_delete", _DELETE, {"wf": wf, "br": br})
+        if new:
+            execute_prepared(conn, "streak_insert", _INSERT, {"workflow": wf, "branch": br, **new})
 
 
 def pairs_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
 from store import failure_causes, metrics, rollup_people, rollup_streaks
+from store.prepared import execute_prepared, literals
 from store.schema import (ROLLUP_COUNTS as COUNTS, commits, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
                           rollup_workflow_days, runattempts, workflowruns)
 
@@ -193,12 +194,6 @@ def _signal_counts(found: dict) -> Counter:
 
 # --- I/O: reading runs, writing rollup rows -------------------------------------------------------
 
-def _attempt_rows(conn: Connection, *conditions):
-    query = (select(*_ROW).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
-             .where(*conditions).order_by(w.createtime, w.id, ra.attempt))
-    return [tuple(r) for r in conn.execute(query).all()]
-
-
 def mark(conn: Connection, keys) -> None:
     """Note what a write touched, to refresh before this connection's transaction commits:
     ("day", branch, workflow, day), ("commit", branch, commit) and ("commit_row", repo, sha) keys."""
@@ -238,54 +233,81 @@ def refresh(conn: Connection, keys) -> None:
         if key[0] == "commit":
             commits_by_branch[key[1]].append(key[2])
     for branch, commit_ids in commits_by_branch.items():
-        for i in range(0, len(commit_ids), 500):
-            _refresh_signals(conn, branch, commit_ids[i:i + 500])
+        _refresh_signals(conn, branch, commit_ids)
     rollup_streaks.refresh(conn, pairs)
     rollup_people.refresh(conn, groups)
 
 
+_DAY_RUNS = (select(*_ROW).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
+             .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"), w.createtime >= bindparam("lo"),
+                    w.createtime < bindparam("hi"))
+             .order_by(w.createtime, w.id, ra.attempt))
+_DAY_KEY = (rollup_days.c.branch == bindparam("br"), rollup_days.c.workflow == bindparam("wf"),
+            rollup_days.c.day == bindparam("dd"))
+_DAY_ROW = select(rollup_days).where(*_DAY_KEY)
+_DAY_DELETE = delete(rollup_days).where(*_DAY_KEY)
+_DAY_INSERT = insert(rollup_days)
+_DAY_HIST = select(rollup_hist.c.kind, rollup_hist.c.bucket, rollup_hist.c.n).where(
+    rollup_hist.c.span == "day", rollup_hist.c.branch == bindparam("br"), rollup_hist.c.workflow == bindparam("wf"),
+    rollup_hist.c.kind.in_(literals(("build", "queue"))), rollup_hist.c.period == bindparam("dd"))
+_SIGNAL_RUNS = (select(*_ROW).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
+                .where(w.branch == bindparam("br"), w.commitid == bindparam("c"), ra.attempt == 1))
+_SIGNALS = select(rollup_signals.c.workflow, rollup_signals.c.commitid, rollup_signals.c.day, rollup_signals.c.tts) \
+    .where(rollup_signals.c.branch == bindparam("br"), rollup_signals.c.commitid == bindparam("c"))
+_SIGNAL_DELETE = delete(rollup_signals).where(rollup_signals.c.branch == bindparam("br"),
+                                              rollup_signals.c.workflow == bindparam("wf"),
+                                              rollup_signals.c.commitid == bindparam("c"))
+
+
 def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None:
-    d, h = rollup_days.c, rollup_hist.c
-    rows = _attempt_rows(conn, w.workflow == workflow, w.branch == branch, w.createtime >= day * DAY,
-                         w.createtime < (day + 1) * DAY)
+    # Statements compiled once (store/prepared.py): SQLAlchemy's per-call set-up of these small
+    # reads and writes cost more than SQLite's work, on every write's commit path.
+    key = {"br": branch, "wf": workflow, "dd": day}
+    rows = [tuple(r) for r in execute_prepared(conn, "rollup_day_runs", _DAY_RUNS,
+                                               {"wf": workflow, "br": branch, "lo": day * DAY,
+                                                "hi": (day + 1) * DAY}).all()]
     day_rows, new = summarize(branch, rows)
-    old_row = conn.execute(select(rollup_days).where(d.branch == branch, d.workflow == workflow, d.day == day)) \
-        .mappings().first()
+    found = execute_prepared(conn, "rollup_day_row", _DAY_ROW, key).first()
+    old_row = dict(zip((c.name for c in rollup_days.c), found)) if found else None
     new_row = day_rows[0] if day_rows else None
-    if (dict(old_row) if old_row else None) != new_row:
+    if old_row != new_row:
         if old_row:
-            conn.execute(delete(rollup_days).where(d.branch == branch, d.workflow == workflow, d.day == day))
+            execute_prepared(conn, "rollup_day_delete", _DAY_DELETE, key)
         if new_row:
-            conn.execute(insert(rollup_days), [new_row])
+            execute_prepared(conn, "rollup_day_insert", _DAY_INSERT, new_row)
         _add_counts(conn, branch, workflow, day, old_row, new_row)
-    old = Counter({(workflow, kind, day, b): n for kind, b, n in conn.execute(
-        select(h.kind, h.bucket, h.n).where(h.span == "day", h.branch == branch, h.workflow == workflow,
-                                            h.kind.in_(("build", "queue")), h.period == day)).all()})
+    old = Counter({(workflow, kind, day, b): n for kind, b, n in
+                   execute_prepared(conn, "rollup_day_hist", _DAY_HIST, key).all()})
     delta = {k: new.get(k, 0) - old.get(k, 0) for k in set(old) | set(new)}
     _add(conn, branch, _with_all(Counter({k: n for k, n in delta.items() if n})))
 
 
 def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
-    sg = rollup_signals.c
-    rows = _attempt_rows(conn, w.branch == branch, w.commitid.in_(commit_ids), ra.attempt == 1)
+    rows, old = [], {}
+    for c in commit_ids:
+        rows += [tuple(r) for r in execute_prepared(conn, "rollup_signal_runs", _SIGNAL_RUNS,
+                                                    {"br": branch, "c": c}).all()]
+        old.update({(wf, c_): (day, value) for wf, c_, day, value in
+                    execute_prepared(conn, "rollup_signals", _SIGNALS, {"br": branch, "c": c}).all()})
     new = signals(rows)
-    old = {(wf, c): (day, value) for wf, c, day, value in conn.execute(
-        select(sg.workflow, sg.commitid, sg.day, sg.tts).where(sg.branch == branch, sg.commitid.in_(commit_ids)))}
     changed = [k for k in set(old) | set(new) if old.get(k) != new.get(k)]
     if not changed:
         return
     gone = [k for k in changed if k in old]
     if gone:
-        conn.execute(delete(rollup_signals).where(sg.branch == branch, sg.workflow == bindparam("wf"),
-                                                  sg.commitid == bindparam("c")),
-                     [{"wf": wf, "c": c} for wf, c in gone])
+        execute_prepared(conn, "rollup_signal_delete", _SIGNAL_DELETE,
+                         [{"br": branch, "wf": wf, "c": c} for wf, c in gone])
     added = [k for k in changed if k in new]
     if added:
-        conn.execute(insert(rollup_signals), [{"branch": branch, "workflow": wf, "commitid": c, "day": new[(wf, c)][0],
-                                               "tts": new[(wf, c)][1]} for wf, c in added])
+        execute_prepared(conn, "rollup_signal_insert", _SIGNAL_INSERT,
+                         [{"branch": branch, "workflow": wf, "commitid": c, "day": new[(wf, c)][0],
+                           "tts": new[(wf, c)][1]} for wf, c in added])
     delta = _signal_counts({k: new[k] for k in changed if k in new})
     delta.subtract(_signal_counts({k: old[k] for k in changed if k in old}))
     _add(conn, branch, Counter({k: n for k, n in delta.items() if n}))
+
+
+_SIGNAL_INSERT = insert(rollup_signals)
 
 
 @lru_cache(maxsize=4)
@@ -319,11 +341,13 @@ def _add_counts(conn: Connection, branch: int, workflow: int, day: int, old_row,
     repo = (new_row or old_row)["repo"]
     s = _count_statements(conn.dialect.name)
     if any(delta.values()):
-        conn.execute(s["pair"], {"branch": branch, "workflow": workflow, "repo": repo, **delta})
-        conn.execute(s["workflow_day"], {"workflow": workflow, "day": day, "repo": repo, **delta})
-        conn.execute(s["pair_empty"], {"b": branch, "wf": workflow})
-        conn.execute(s["workflow_day_empty"], {"wf": workflow, "dd": day})
-    conn.execute(s["pair_last_run"], {"b": branch, "wf": workflow})
+        execute_prepared(conn, "rollup_pair", s["pair"], {"branch": branch, "workflow": workflow, "repo": repo,
+                                                          **delta})
+        execute_prepared(conn, "rollup_workflow_day", s["workflow_day"],
+                         {"workflow": workflow, "day": day, "repo": repo, **delta})
+        execute_prepared(conn, "rollup_pair_empty", s["pair_empty"], {"b": branch, "wf": workflow})
+        execute_prepared(conn, "rollup_workflow_day_empty", s["workflow_day_empty"], {"wf": workflow, "dd": day})
+    execute_prepared(conn, "rollup_pair_last_run", s["pair_last_run"], {"b": branch, "wf": workflow})
 
 
 @lru_cache(maxsize=4)
@@ -347,12 +371,13 @@ def _add(conn: Connection, branch: int, delta: Counter) -> None:
     if not rows:
         return
     add, empty = _hist_statements(conn.dialect.name)
-    conn.execute(add, [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p, "bucket": b, "n": n}
-                       for (s, wf, k, p, b), n in rows.items()])
+    execute_prepared(conn, "rollup_hist_add", add,
+                     [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p, "bucket": b, "n": n}
+                      for (s, wf, k, p, b), n in rows.items()])
     shrunk = [{"s": s, "br": branch, "wf": wf, "k": k, "p": p, "b": b}
               for (s, wf, k, p, b), n in rows.items() if n < 0]
     if shrunk:
-        conn.execute(empty, shrunk)
+        execute_prepared(conn, "rollup_hist_empty", empty, shrunk)
 
 
 def rebuild(conn: Connection, *, revision_0004: bool = False) -> None:
