@@ -21,7 +21,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.drop_index("idx_rollup_days_day", table_name="rollup_days")
+    # IF EXISTS: stores made by an early draft of 0004 never had it.
+    op.execute(sa.text("DROP INDEX IF EXISTS idx_rollup_days_day"))
     op.create_index("idx_rollup_days_day_counts", "rollup_days",
                     ["day", "repo", "runs", "decisive", "success", "failed", "cancelled", "flaky", "successful",
                      "build_n", "build_sum", "last_run"], unique=False)
