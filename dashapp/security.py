@@ -82,9 +82,17 @@ def init_security(server: Flask, config: Config) -> Limiter:
         # Only requests that fail (bad or missing signature) count against the limit.
         from ingest.webhook import refusal
 
-        server.view_functions["webhook.webhook"] = limiter.limit(
-            config.webhook_failure_limit,
-            exempt_when=lambda: refusal(config, request.get_data()) is None,
-            deduct_when=lambda response: response.status_code == 401,
-        )(webhook)
+        limited = limiter.limit(config.webhook_failure_limit,
+                                deduct_when=lambda response: response.status_code == 401)(webhook)
+
+        def webhook_guarded(*args, **kwargs):
+            # A correctly signed delivery goes straight in: it never counts and never waits on the
+            # limiter (~0.4 ms of the request's CPU); only a refused one goes through the limit.
+            # Not functools.wraps: under webhook's own name the limiter's before-request hook
+            # would apply the limit to every delivery.
+            if refusal(config, request.get_data()) is None:
+                return webhook(*args, **kwargs)
+            return limited(*args, **kwargs)
+
+        server.view_functions["webhook.webhook"] = webhook_guarded
     return limiter

@@ -9,7 +9,6 @@ from dashapp.observability import Stats
 from live.hub import Broadcaster, InProcessHub
 from store.engine import make_engine
 from store.migrate import upgrade
-from store.rows import run_rows
 from store.writequeue import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -32,14 +31,3 @@ class Services:
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
         return cls(config=config, engine=engine, writes=WriteQueue(engine))
-
-    def publish_changes(self, changes: list[dict]) -> None:
-        """Broadcast committed changes, each with the row the pages show."""
-        run_ids = [c["gitid"] for c in changes if c["type"] == "run" and c.get("latest")]
-        with self.engine.connect() as conn:
-            rows = {row["id"]: row for row in run_rows(conn, run_ids)}
-        for change in changes:
-            if change["type"] == "run" and change["gitid"] in rows:
-                self.hub.publish({"type": "run", "row": rows[change["gitid"]]})
-            elif change["type"] == "job":
-                self.hub.publish({"type": "job", "row": {k: change[k] for k in ("gitid", "run_gitid", "attempt", "repo")}})
