@@ -117,3 +117,18 @@ def test_commit_grid_html_escapes_everything_and_keeps_one_html_block():
     assert "<img" not in markup and "<script" not in markup and "<b>" not in markup
     assert "&lt;img src=x onerror=alert(1)&gt;" in markup and "javascript:" not in markup
     assert "\n" not in markup  # no raw line break in any text or attribute
+
+
+def test_unfixed_list_shows_the_newest_and_counts_the_rest():
+    import pandas as pd
+
+    from dashapp.triage_tables import unfixed_list
+
+    rows = [{"workflow": "CI", "id": i, "url": f"https://x/{i}", "conclusion": "failure", "repo": "o/r",
+             "branch": f"b{i}", "sha": "abcdef123", "message": "m", "title": "t", "createtime": 1e9 - i}
+            for i in range(7)]
+    shown = unfixed_list(pd.DataFrame(rows), now=1e9, shown=5)
+    items = shown.children
+    assert [i.className for i in items].count("list-group-item dev-unfixed-item") == 5
+    assert items[0].children[0].children == "CI #0" and items[-1].children == "… and 2 older unfixed failures, not listed."
+    assert len(unfixed_list(pd.DataFrame(rows), now=1e9, shown=7).children) == 7
