@@ -22,20 +22,19 @@ partial first day (`store/queries/rollup.py`).
 
 A refresh re-reads one workflow's day on one branch (its chart percentiles
 need every run) and moves the all-workflows and monthly histograms by
-differences.  `rebuild` recomputes everything in one ordered pass
+differences (written by `store/rollup_counts.py`).  `rebuild` recomputes everything in one ordered pass
 (migrations, the bench generator); a test checks that upkeep in any
 delivery order equals a rebuild.  The failing job and step of each
 failed run are kept beside them (`store/failure_causes.py`).
 """
 import datetime as dt
 from collections import Counter, defaultdict
-from functools import lru_cache
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import DECISIVE, FAILED
-from store import failure_causes, metrics, rollup_people, rollup_streaks
+from store import failure_causes, metrics, rollup_counts, rollup_people, rollup_streaks
 from store.prepared import execute_prepared, literals
 from store.schema import (ROLLUP_COUNTS as COUNTS, commits, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
                           rollup_workflow_days, runattempts, workflowruns)
@@ -275,7 +274,7 @@ def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None
             execute_prepared(conn, "rollup_day_delete", _DAY_DELETE, key)
         if new_row:
             execute_prepared(conn, "rollup_day_insert", _DAY_INSERT, new_row)
-        _add_counts(conn, branch, workflow, day, old_row, new_row)
+        rollup_counts.add_counts(conn, branch, workflow, day, old_row, new_row)
     old = Counter({(workflow, kind, day, b): n for kind, b, n in
                    execute_prepared(conn, "rollup_day_hist", _DAY_HIST, key).all()})
     delta = {k: new.get(k, 0) - old.get(k, 0) for k in set(old) | set(new)}
@@ -310,74 +309,9 @@ def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
 _SIGNAL_INSERT = insert(rollup_signals)
 
 
-@lru_cache(maxsize=4)
-def _count_statements(dialect_name: str):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    out = {}
-    for name, table, keys in (("pair", rollup_pairs, ("branch", "workflow")),
-                              ("workflow_day", rollup_workflow_days, ("workflow", "day"))):
-        ins = dialect.insert(table)
-        out[name] = ins.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
-                                              set_={c: table.c[c] + ins.excluded[c] for c in COUNTS})
-    p = rollup_pairs.c
-    out["pair_last_run"] = (rollup_pairs.update()
-                            .where(p.branch == bindparam("b"), p.workflow == bindparam("wf"))
-                            .values(last_run=select(func.max(rollup_days.c.last_run))
-                                    .where(rollup_days.c.branch == bindparam("b"),
-                                           rollup_days.c.workflow == bindparam("wf")).scalar_subquery()))
-    out["pair_empty"] = delete(rollup_pairs).where(p.branch == bindparam("b"), p.workflow == bindparam("wf"),
-                                                   p.runs <= 0)
-    wd = rollup_workflow_days.c
-    out["workflow_day_empty"] = delete(rollup_workflow_days).where(wd.workflow == bindparam("wf"),
-                                                                   wd.day == bindparam("dd"), wd.runs <= 0)
-    return out
-
-
-def _add_counts(conn: Connection, branch: int, workflow: int, day: int, old_row, new_row) -> None:
-    """Move the pair's and the workflow-day's totals by the change of one day row."""
-    delta = {c: (new_row[c] if new_row else 0) - (old_row[c] if old_row else 0) for c in COUNTS}
-    repo = (new_row or old_row)["repo"]
-    s = _count_statements(conn.dialect.name)
-    if any(delta.values()):
-        execute_prepared(conn, "rollup_pair", s["pair"], {"branch": branch, "workflow": workflow, "repo": repo,
-                                                          **delta})
-        execute_prepared(conn, "rollup_workflow_day", s["workflow_day"],
-                         {"workflow": workflow, "day": day, "repo": repo, **delta})
-        execute_prepared(conn, "rollup_pair_empty", s["pair_empty"], {"b": branch, "wf": workflow})
-        execute_prepared(conn, "rollup_workflow_day_empty", s["workflow_day_empty"], {"wf": workflow, "dd": day})
-    execute_prepared(conn, "rollup_pair_last_run", s["pair_last_run"], {"b": branch, "wf": workflow})
-
-
-@lru_cache(maxsize=4)
-def _hist_statements(dialect_name: str):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    h = rollup_hist.c
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    ins = dialect.insert(rollup_hist)
-    add = ins.on_conflict_do_update(index_elements=list(rollup_hist.primary_key.columns),
-                                    set_={"n": rollup_hist.c.n + ins.excluded.n})
-    empty = delete(rollup_hist).where(h.span == bindparam("s"), h.branch == bindparam("br"),
-                                      h.workflow == bindparam("wf"), h.kind == bindparam("k"),
-                                      h.period == bindparam("p"), h.bucket == bindparam("b"), h.n <= 0)
-    return add, empty
-
-
 def _add(conn: Connection, branch: int, delta: Counter) -> None:
     """Add {(workflow, kind, day, bucket): n} to the day rows and their months' rows of `branch`."""
-    rows = {k: n for k, n in _periods(delta).items() if n}
-    if not rows:
-        return
-    add, empty = _hist_statements(conn.dialect.name)
-    execute_prepared(conn, "rollup_hist_add", add,
-                     [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p, "bucket": b, "n": n}
-                      for (s, wf, k, p, b), n in rows.items()])
-    shrunk = [{"s": s, "br": branch, "wf": wf, "k": k, "p": p, "b": b}
-              for (s, wf, k, p, b), n in rows.items() if n < 0]
-    if shrunk:
-        execute_prepared(conn, "rollup_hist_empty", empty, shrunk)
+    rollup_counts.add_hist(conn, branch, {k: n for k, n in _periods(delta).items() if n})
 
 
 def rebuild(conn: Connection, *, revision_0004: bool = False) -> None:
