@@ -6,8 +6,9 @@ import math
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from store.lazymodules import pandas as pd
 from plotly.subplots import make_subplots
+
+from store.lazymodules import pandas as pd
 
 PALETTE = ("#1f77b4", "#9467bd", "#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#2ca02c", "#393b79", "#637939", "#8c6d31")

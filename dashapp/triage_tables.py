@@ -8,11 +8,11 @@ from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluate
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-from store.lazymodules import pandas as pd
 from dash import html
 
 from dashapp.components import format_duration
 from dashapp.tables import ago, utc
+from store.lazymodules import pandas as pd
 
 GRID_OPTIONS = {"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": False,
                 "enableCellTextSelection": True, "ensureDomOrder": True}

@@ -7,11 +7,11 @@ from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: panda
 
 from dataclasses import replace
 
-from store.lazymodules import pandas as pd
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED
+from store.lazymodules import pandas as pd
 from store.queries import person
 from store.queries.filters import Filters
 from store.rows import run_select

@@ -13,10 +13,10 @@ from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: panda
 
 import time
 
-from store.lazymodules import pandas as pd
 from sqlalchemy import and_, literal_column, or_, select
 from sqlalchemy.engine import Connection
 
+from store.lazymodules import pandas as pd
 from store.queries.filters import Filters
 from store.schema import branches, commits, repos, rollup_streaks, workflowruns, workflows
 

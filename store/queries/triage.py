@@ -10,7 +10,6 @@ import json
 from collections import Counter
 from dataclasses import replace
 
-from store.lazymodules import pandas as pd
 from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
@@ -18,6 +17,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from ingest.state import DECISIVE, FAILED
+from store.lazymodules import pandas as pd
 from store.prepared import literals
 from store.queries import rollup
 from store.queries.filters import Filters

@@ -8,12 +8,12 @@ the latest attempt plus whether an earlier one failed.  `cell_state` and
 """
 from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
 
-from store.lazymodules import pandas as pd
 from sqlalchemy import and_, bindparam, case, desc, func, select
 from sqlalchemy.engine import Connection
 
 from ingest.state import FAILED, QUEUED_STATUSES
 from store import metrics
+from store.lazymodules import pandas as pd
 from store.queries import rollup
 from store.queries.filters import Filters
 from store.rows import run_select
