@@ -11,7 +11,9 @@ import random
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXTURES = os.environ.get("FIXTURES_DIR", os.path.join(ROOT, "..", "shared", "fixtures", "github"))
+# As the tests find them: FIXTURES_DIR, else SHARED_DIR/fixtures/github, else ../shared beside the project.
+FIXTURES = os.environ.get("FIXTURES_DIR") or os.path.join(
+    os.environ.get("SHARED_DIR", os.path.join(ROOT, "..", "shared")), "fixtures", "github")
 
 
 def _load(relative: str) -> dict:
