@@ -115,12 +115,6 @@ def _replace(conn: Connection, name: str, table, deleting, key: tuple, gone: set
 _INSERTS = {"person_runs": insert(person_runs), "person_signals": insert(person_signals)}
 
 
-def groups_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:
-    """The (branch, commit) groups of a commit's runs."""
-    return [(br, commit_id) for (br,) in conn.execute(
-        select(w.branch).where(w.commitid == commit_id).distinct()).all()]
-
-
 def rebuild(conn: Connection) -> None:
     """Recompute every person row in one pass over the runs, ordered by branch and commit."""
     conn.execute(delete(person_runs))

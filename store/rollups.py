@@ -222,8 +222,9 @@ def refresh(conn: Connection, keys) -> None:
                                                                 commits.c.hash == key[2])).scalar()
             if commit_id is not None:
                 failure_causes.update_commit(conn, commit_id)
-                pairs.update(rollup_streaks.pairs_of_commit(conn, commit_id))
-                groups.update(rollup_people.groups_of_commit(conn, commit_id))
+                commit_pairs = rollup_streaks.pairs_of_commit(conn, commit_id)
+                pairs.update(commit_pairs)
+                groups.update((br, commit_id) for _wf, br in commit_pairs)  # its branches, from the same read
     for key in keys:
         if key[0] == "day":
             _refresh_day(conn, *key[1:])
