@@ -7,26 +7,28 @@
  * bumped at most every BUMP_MS so that the cards and the commit grid
  * re-query.  After a reconnect or a gap in `seq`, the stream is reloaded
  * from /api/builds and live-version bumped (catch-up).  The `live-badge`
- * says live / reconnecting.  Pushed text only ever reaches the page as data
+ * says live / reconnecting, and how far behind the server is when a `lag`
+ * message says its processing lag is LAG_SHOWN_S or more.  Pushed text only ever reaches the page as data
  * (grid rows, badge text), never as HTML.
  */
 (function () {
   "use strict";
   var FLUSH_MS = 300, BUMP_MS = 1000, MAX_ROWS = 50, SILENCE_MS = 45000;
-  var BACKOFF_MIN = 500, BACKOFF_MAX = 15000;
+  var BACKOFF_MIN = 500, BACKOFF_MAX = 15000, LAG_SHOWN_S = 5;
   // The build stream shows the newest runs of every branch, narrowed only by the
   // URL's repo and workflow (store.queries.waterfall.stream_rows): so do pushed rows.
   var STREAM_FILTERS = ["repo", "workflow"];
   var BADGES = {
     live: ["live", "badge bg-success ms-2"],
     connecting: ["connecting", "badge bg-secondary ms-2"],
-    reconnecting: ["reconnecting", "badge bg-warning text-dark ms-2"]
+    reconnecting: ["reconnecting", "badge bg-warning text-dark ms-2"],
+    behind: ["live", "badge bg-warning text-dark ms-2"]
   };
 
   var live = window.buildmonLive = {
     ws: null, lastSeq: null, everConnected: false, attempts: 0, queue: [], flushTimer: null,
     lastFlush: 0, lastBump: 0, bumpTimer: null, version: 0, needCatchUp: false, lastMessageAt: 0,
-    badge: "connecting", reconnectTimer: null,
+    badge: "connecting", reconnectTimer: null, lag: 0,
     stats: {messages: 0, flushes: 0, transactions: 0, bumps: 0, catchups: 0, connects: 0}
   };
 
@@ -54,9 +56,14 @@
     live.badge = state;
     var el = document.getElementById("live-badge");
     if (!el) { return; }
-    var look = BADGES[state];
+    var look = BADGES[state], title = "Live updates: " + look[0];
+    if (state === "live" && live.lag >= LAG_SHOWN_S) {
+      var behind = live.lag < 120 ? Math.round(live.lag) + " s" : Math.round(live.lag / 60) + " min";
+      look = [look[0] + " \u00b7 " + behind + " behind", BADGES.behind[1]];
+      title = "Live updates: webhook deliveries are waiting " + behind + " to be processed";
+    }
     if (el.textContent !== look[0] || el.className !== look[1]) {
-      setProps("live-badge", {children: look[0], className: look[1], title: "Live updates: " + look[0]});
+      setProps("live-badge", {children: look[0], className: look[1], title: title});
     }
   }
 
@@ -179,6 +186,11 @@
     }
     if (seq !== null) { live.lastSeq = live.lastSeq === null ? seq : Math.max(live.lastSeq, seq); }
     if (message.type === "ping") { return; }
+    if (message.type === "lag") {
+      live.lag = typeof message.seconds === "number" ? message.seconds : 0;
+      showBadge(live.badge);
+      return;
+    }
     live.stats.messages += 1;
     live.queue.push(message);
     scheduleFlush();

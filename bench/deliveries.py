@@ -1,7 +1,8 @@
 """Synthetic but realistic webhook deliveries, built from GitHub's own examples.
 
 Each run goes requested -> in_progress -> completed with a few jobs going
-queued -> in_progress -> completed, as GitHub sends them for one push.
+queued -> in_progress -> completed, as GitHub sends them for one push; each run is on a commit of
+its own, committed 30 s before the run was created.
 """
 import copy
 import datetime
@@ -46,7 +47,10 @@ def synthetic_deliveries(count: int, *, seed: int = 1, jobs_per_run: int = 3) ->
             payload["workflow_run"].update(id=run_id, head_sha=sha, status=status, conclusion=concl,
                                            created_at=stamp(0), run_started_at=stamp(5), updated_at=stamp(updated),
                                            run_number=n, name=f"CI {n % 5}")
-            payload["workflow_run"]["head_commit"]["id"] = sha
+            # Each commit its own time, as a push's commits have: the fixture's one timestamp for every
+            # commit would leave the order of a branch's commits to ties (store/derived/streaks.py breaks
+            # them by arrival order).
+            payload["workflow_run"]["head_commit"].update(id=sha, timestamp=stamp(-30))
             events.append(("workflow_run", payload))
         for j in range(jobs_per_run):
             for status in ("queued", "in_progress", "completed"):

@@ -4,7 +4,7 @@
 
 Writes straight into the store's tables (bulk executemany in a few large
 transactions, secondary indexes dropped during the load and rebuilt after,
-then the rollups and failure causes rebuilt as the writer would keep them),
+then the derived tables rebuilt as the writes would keep them: `store.derived`),
 so 1,000,000 runs and 5,000,000 jobs take minutes.  The rows are the ones
 the writer would store (same columns, state keys, archived names), so the
 views, the API and later webhooks treat them like any other history.
@@ -26,8 +26,8 @@ import time
 
 from sqlalchemy import text
 
+from store import derived
 from store.engine import make_engine
-from store import rollups
 from store.migrate import upgrade
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
@@ -237,7 +237,7 @@ def generate(database: str, *, runs: int, jobs_per_run: float = 5.0, seed: int =
         for table in TABLES.values():
             for index in table.indexes:
                 index.create(conn)
-        rollups.rebuild(conn)  # what the writer keeps current: failing jobs and steps, rollups
+        derived.rebuild(conn)  # what every write keeps current: failure causes, rollups, streaks, ...
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()

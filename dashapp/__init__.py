@@ -32,14 +32,16 @@ def create_app(config: Config | None = None) -> dash.Dash:
 
     from dashapp.observability import bp as observability_bp
     from dashapp.security import init_security
-    from ingest.webhook import bp as webhook_bp
+    from ingest import webhook
 
-    server.register_blueprint(webhook_bp)
+    # POST /webhook is served in front of Flask and Dash: it needs none of their machinery.
+    server.wsgi_app = webhook.wrap(server.wsgi_app, services)
     from dashapp.api import bp as api_bp
     from live import ws as live_ws
 
     server.register_blueprint(api_bp)
     live_ws.init_app(server, services.hub)
+    services.watch_lag()
     server.register_blueprint(observability_bp)
     init_security(server, config)
     app.layout = _layout

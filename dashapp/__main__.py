@@ -1,12 +1,64 @@
-"""`python -m dashapp`: serve with the development server (threads, WebSockets)."""
-from dashapp import create_app
+"""`python -m dashapp`: the development server; `python -m dashapp worker`: the processor alone.
+
+The production server is gunicorn (`./run.sh`, `dashapp/gunicorn_conf.py`).  A worker applies the
+inbox's deliveries for web processes started with PROCESSOR=off (or stands by while a web process
+holds the processor), and stops cleanly on SIGTERM or Ctrl-C.
+"""
+import logging
+import signal
+import sys
+import threading
+
 from dashapp.config import Config
 
 
-def main() -> None:
+def serve() -> None:
+    from dashapp import create_app
+
     config = Config.from_env()
     app = create_app(config)
     app.run(host=config.host, port=config.port, debug=False, threaded=True)
+
+
+def worker(args) -> None:
+    import argparse
+    import os
+
+    from dashapp.services import Services
+
+    parser = argparse.ArgumentParser(prog="python -m dashapp worker", description="Apply the inbox's deliveries.")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority by N")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started it is gone (the server starts it so)")
+    options = parser.parse_args(args)
+    if options.nice:
+        os.nice(options.nice)
+    config = Config.from_env()
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    services = Services.start(config, processor=False)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    services.processor.start()
+    if options.exit_with_parent:
+        parent = os.getppid()
+        while not stop.wait(1.0):
+            if os.getppid() != parent:  # the server was killed: do not outlive it
+                break
+    else:
+        stop.wait()
+    logging.getLogger(__name__).info("worker: stopping after the current batch")
+    services.close()
+
+
+def main(argv=None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["worker"]:
+        worker(args[1:])
+    elif not args:
+        serve()
+    else:
+        sys.exit("usage: python -m dashapp [worker]")
 
 
 if __name__ == "__main__":

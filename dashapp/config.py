@@ -41,11 +41,24 @@ SETTINGS = {
     "webhook_failure_limit": Setting("WEBHOOK_FAILURE_LIMIT", "30/minute",
                                      "Per-client limit on webhook requests that fail their signature check; "
                                      "valid deliveries are never limited."),
-    "benchmark_floor": Setting("BENCHMARK_FLOOR", "",
-                               "Set to `1` to serve `POST /webhook/floor`, which only checks the signature and "
-                               "answers 200: the HTTP floor the ingest benchmark compares against."),
+    "web_concurrency": Setting("WEB_CONCURRENCY", "2",
+                               "Web processes gunicorn runs (`run.sh`, the README's command); live updates reach "
+                               "every process's pages."),
+    "web_threads": Setting("WEB_THREADS", "256",
+                           "Threads per web process: open pages (one WebSocket each) plus ~32 for requests."),
+    "processor": Setting("PROCESSOR", "process",
+                         "`process`: the delivery processor runs as a process of its own, started and restarted "
+                         "by the server (gunicorn; the development server runs it as a thread); `thread`: a "
+                         "thread of the web processes (one at a time holds it); `off`: they only accept, and "
+                         "`python -m dashapp worker` applies."),
+    "processor_batch": Setting("PROCESSOR_BATCH", "500",
+                               "Most deliveries the processor applies in one transaction when there is a backlog."),
+    "inbox_path": Setting("INBOX_PATH", "",
+                          "SQLite file of the delivery inbox (default: beside the store, `builds.inbox.db` for "
+                          "`builds.db`); unused on PostgreSQL, where the inbox is a table of the store."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
-                                     "flask-limiter storage (memory:// for one process, redis://... for several)."),
+                                     "Rate-limit storage of the API and webhook limits (memory:// counts per "
+                                     "process, redis://... across processes)."),
 }
 
 
@@ -66,7 +79,11 @@ class Config:
     api_rate_limit: str
     webhook_failure_limit: str
     ratelimit_storage_uri: str
-    benchmark_floor: str
+    web_concurrency: int
+    web_threads: int
+    processor: str
+    processor_batch: int
+    inbox_path: str
 
     @property
     def protected(self) -> bool:

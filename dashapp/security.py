@@ -2,8 +2,9 @@
 
 One `before_request` hook covers every route of the server (the pages, the
 Dash callbacks, the API, the CSV export and the WebSocket), so a route added
-later is protected by default.  Only the webhook (which has its own
-signature) and `/healthz` (no data) are open.
+later is protected by default.  Only `/healthz` (no data) is open, and the
+webhook, which is served in front of Flask with its signature check and
+its own limit on refusals (`ingest/webhook.py`).
 """
 import base64
 import hmac
@@ -14,7 +15,7 @@ from flask_limiter.util import get_remote_address
 
 from dashapp.config import Config
 
-PUBLIC_PATHS = ("/webhook", "/webhook/floor", "/healthz")
+PUBLIC_PATHS = ("/healthz",)  # and /webhook, served before Flask (ingest/webhook.py) with its own checks
 REALM = 'Basic realm="Build Monitor", charset="UTF-8"'
 
 
@@ -77,22 +78,4 @@ def init_security(server: Flask, config: Config) -> Limiter:
     limiter = Limiter(get_remote_address, app=server, storage_uri=config.ratelimit_storage_uri,
                       headers_enabled=True, default_limits=[config.api_rate_limit],
                       default_limits_exempt_when=lambda: not request.path.startswith("/api/"))
-    webhook = server.view_functions.get("webhook.webhook")
-    if webhook is not None:
-        # Only requests that fail (bad or missing signature) count against the limit.
-        from ingest.webhook import refusal
-
-        limited = limiter.limit(config.webhook_failure_limit,
-                                deduct_when=lambda response: response.status_code == 401)(webhook)
-
-        def webhook_guarded(*args, **kwargs):
-            # A correctly signed delivery goes straight in: it never counts and never waits on the
-            # limiter (~0.4 ms of the request's CPU); only a refused one goes through the limit.
-            # Not functools.wraps: under webhook's own name the limiter's before-request hook
-            # would apply the limit to every delivery.
-            if refusal(config, request.get_data()) is None:
-                return webhook(*args, **kwargs)
-            return limited(*args, **kwargs)
-
-        server.view_functions["webhook.webhook"] = webhook_guarded
     return limiter

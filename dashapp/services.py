@@ -1,33 +1,105 @@
-"""What the server holds for its lifetime: config, engine, writer, hub."""
+"""What a server process holds for its lifetime: config, store, inbox, processor, hub and bus."""
+import json
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from dashapp.config import Config
 from dashapp.observability import Stats
+from ingest.processor import Processor, ProcessorStats
+from live.bus import LocalBus
 from live.hub import Broadcaster, InProcessHub
 from store.engine import make_engine
+from store.inbox import Inbox, inbox_location
 from store.migrate import upgrade
-from store.writequeue import WriteQueue
 
 log = logging.getLogger(__name__)
+LAG_SHOWN = 5.0  # seconds of processing lag from which the pages' live badge says how far behind
+LAG_CHECK = 2.0  # seconds between looks at the lag while pages are open
 
 
 @dataclass
 class Services:
     config: Config
     engine: Engine
-    writes: WriteQueue
+    inbox: Inbox
     hub: Broadcaster = field(default_factory=InProcessHub)
     stats: Stats | None = None
+    processor: Processor | None = None
+    bus: LocalBus | None = None
 
     def __post_init__(self):
         if self.stats is None:
-            self.stats = Stats(self.hub)
+            self.stats = Stats(self.hub, self.inbox)
 
     @classmethod
-    def start(cls, config: Config) -> "Services":
+    def start(cls, config: Config, *, processor: bool | None = None) -> "Services":
+        """Open the store and inbox; run the processor here when `processor` (default: unless PROCESSOR=off;
+        under gunicorn, `process` means a worker process of its own, `dashapp/gunicorn_conf.py`)."""
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
-        return cls(config=config, engine=engine, writes=WriteQueue(engine))
+        box = Inbox(inbox_location(config.database_path, config.inbox_path), engine,
+                    synchronous=config.sqlite_synchronous)
+        services = cls(config=config, engine=engine, inbox=box)
+        services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
+                                       stats=ProcessorStats(services.stats.registry))
+        services.bus = LocalBus(box.rundir(), {"live": services._publish_live, "inbox": services.processor.wake})
+        box.on_commit = services._inbox_committed
+        if config.processor != "off" if processor is None else processor:
+            services.processor.start()
+        return services
+
+    def publish(self, messages: list) -> None:
+        """Live messages of a committed batch: to this process's pages and every other process's."""
+        self._publish_local(messages)
+        if self.bus is not None:
+            self.bus.send("live", messages)
+
+    def _publish_live(self, body: bytes) -> None:
+        """Another process's live messages, decoded only when this process has pages open."""
+        if getattr(self.hub, "subscriber_count", 1):
+            self._publish_local(json.loads(body))
+
+    def _publish_local(self, messages) -> None:
+        for message in messages or ():
+            self.hub.publish(message)
+
+    def _inbox_committed(self) -> None:
+        self.processor.wake()
+        self.bus.send("inbox")
+
+    def watch_lag(self) -> None:
+        """Tell this process's pages the processing lag while it is LAG_SHOWN or more (and once when it
+        drops back), whichever process runs the processor, and even when none does."""
+        self._stop_watch = threading.Event()
+
+        def watch():
+            shown = False
+            while not self._stop_watch.wait(LAG_CHECK):
+                if not getattr(self.hub, "subscriber_count", 1):
+                    continue
+                try:
+                    lag = self.inbox.lag()
+                except Exception:  # the store is unreachable: /healthz says so
+                    continue
+                if lag >= LAG_SHOWN or shown:
+                    self.hub.publish({"type": "lag", "seconds": round(lag if lag >= LAG_SHOWN else 0.0, 1)})
+                shown = lag >= LAG_SHOWN
+
+        threading.Thread(target=watch, name="lag-watch", daemon=True).start()
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every accepted delivery has been applied (tests; the processor must run somewhere)."""
+        self.processor.settle(timeout)
+
+    def close(self) -> None:
+        if getattr(self, "_stop_watch", None) is not None:
+            self._stop_watch.set()
+        if self.processor is not None:
+            self.processor.stop()
+        if self.bus is not None:
+            self.bus.close()
+        self.inbox.close()
+        self.engine.dispose()

@@ -30,7 +30,7 @@ from ingest.rest import (
     workflow_record,
 )
 from ingest.restclient import ApiError, Client, links, say
-from ingest.state import ACTIVE_STATUSES
+from domain.state import ACTIVE_STATUSES
 from ingest.times import iso
 from store.engine import writer_options
 from store.schema import jobs, runattempts, workflowruns

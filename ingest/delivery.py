@@ -1,10 +1,10 @@
 """One webhook delivery, from raw body to committed rows.
 
-`decode` runs in the request thread (pure: bytes -> parsed records or an
-error); `record` runs in the store's writer transaction: it logs the
-delivery, applies its records in a savepoint and says what changed.  The
-delivery log keeps the raw body of every signed delivery, whatever became of
-it, so `replay` can rebuild the derived tables after a fix.
+`decode` is pure (bytes -> parsed records or an error); `record` runs in the
+processor's transaction (`ingest/processor.py`): it logs the delivery,
+applies its records in a savepoint and says what changed.  The delivery log
+keeps the raw body of every signed delivery, whatever became of it, so
+`replay` can re-apply the failed ones (the dead letters) after a fix.
 """
 import json
 import time
@@ -84,6 +84,13 @@ def record(conn: Connection, guid: str, event: str, body: bytes, decoded, receiv
     return Outcome(200, outcome, decoded.ignored or "", changes)
 
 
+def log_failure(conn: Connection, guid: str, event: str, body: bytes, received: float, reason: str) -> None:
+    """Log a delivery as failed without applying it (its batch could not be committed with it)."""
+    previous = execute_prepared(conn, "delivery_outcome", _PREVIOUS, {"g": guid}).scalar()
+    if previous not in ("processed", "ignored"):
+        _log(conn, guid, event, None, None, body, received, "failed", reason, previous)
+
+
 def live_messages(conn: Connection, changes: list[dict]) -> list[dict]:
     """The live messages for `changes`, read in the writer's transaction: a run as the pages show
     it (`store.rows`), a job by its ids.  Published after the commit, in commit order."""
@@ -99,7 +106,8 @@ def live_messages(conn: Connection, changes: list[dict]) -> list[dict]:
 
 
 def _log(conn, guid, event, action, repo, body, received, outcome, error, previous) -> None:
-    values = dict(event=event, action=action, repo=repo, received=received, outcome=outcome, error=error, body=body)
+    values = dict(event=event, action=action, repo=repo, received=received, outcome=outcome, error=error, body=body,
+                  processed=time.time())
     if previous is None:
         execute_prepared(conn, "delivery_insert", _INSERT, {"guid": guid, **values})
     else:

@@ -49,11 +49,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 
-from ingest import records as r
+from domain import records as r
 from ingest.demo_catalog import (
     POST_ACTIONS, _JobDef, _WfDef, WEB_NIGHTLY, _Repo, REPOS, _REPO, KINDS, SUBJECTS, FOLLOW_UPS, BODIES,
 )
-from ingest.state import FAILED
+from domain.state import FAILED
 from store import schema
 from store.engine import writer_options
 from store.writer import apply

@@ -7,8 +7,8 @@ parses to an empty `Parsed` with `ignored` set.
 import posixpath
 from dataclasses import dataclass, field
 
-from ingest import records as r
-from ingest.state import STATUS_RANK
+from domain import records as r
+from domain.state import STATUS_RANK
 from ingest.times import BadTime, epoch
 
 TRACKED_EVENTS = ("ping", "push", "create", "delete", "workflow_run", "workflow_job")

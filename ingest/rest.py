@@ -5,7 +5,7 @@ runs go through the webhook parser (`ingest.parse`): a run stored by a
 webhook and the same run fetched by the backfill become the same records,
 with the same state keys, and re-applying them changes nothing.
 """
-from ingest import records as r
+from domain import records as r
 from ingest.parse import PayloadError, job_record, parse
 from ingest.times import BadTime, epoch
 

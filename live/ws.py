@@ -66,13 +66,15 @@ def _url(value):
 def outgoing(message: dict) -> str:
     """The JSON text sent for a hub message: allow-listed fields, plain values."""
     kind = message.get("type")
-    out = {"type": kind if kind in ("run", "job") else "other", "seq": _value(message.get("seq"))}
+    out = {"type": kind if kind in ("run", "job", "lag") else "other", "seq": _value(message.get("seq"))}
     row = message.get("row") if isinstance(message.get("row"), dict) else {}
     if kind == "run":
         out["row"] = {name: _value(row.get(name)) for name in RUN_FIELDS}
         out["row"]["url"] = _url(out["row"]["url"])
     elif kind == "job":
         out["row"] = {name: _value(row.get(name)) for name in JOB_FIELDS}
+    elif kind == "lag":  # seconds the oldest accepted delivery has waited for the processor
+        out["seconds"] = _value(message.get("seconds"))
     return json.dumps(out, separators=(",", ":"), allow_nan=False)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from ingest.state import ACTIVE_STATUSES
+from domain.state import ACTIVE_STATUSES
 
 metadata = MetaData()
 
@@ -104,7 +104,7 @@ workflowruns = Table(
     Column("updatetime", Float),
     Column("run_number", Integer),
     Column("title", Text),
-    Column("statekey", Text, nullable=False),  # see ingest.state.state_key
+    Column("statekey", Text, nullable=False),  # see domain.state.state_key
     # The failing job and step of a failed latest attempt (metrics.md's "same failure"), kept by
     # the writer from the jobs table; None while unknown.
     Column("fail_job", Text),
@@ -124,6 +124,11 @@ Index("idx_workflowruns_workflow_branch_createtime", workflowruns.c.workflow, wo
 Index("idx_workflowruns_status", workflowruns.c.status)
 Index("idx_workflowruns_createtime_gitid", workflowruns.c.createtime, workflowruns.c.gitid)  # keyset pages
 Index("idx_workflowruns_branch_createtime", workflowruns.c.branch, workflowruns.c.createtime)  # rollup refresh
+# A workflow's day on a branch with every column its rollup tests (store/derived/rollups.py): SQLite
+# sums a day from this index alone, in (createtime, id) order, without visiting the runs' rows.
+DAY_ROLLUP = ("workflow", "branch", "createtime", "id", "status", "conclusion", "runtime", "starttime", "queuetime",
+              "run_attempt")
+Index("idx_workflowruns_day_rollup", *(workflowruns.c[name] for name in DAY_ROLLUP))
 # Failed runs with what Triage's failure groups read, in two partial covering indexes: by group
 # (each group's newest runs, and all time in group order) and by creation time (a window's
 # failed runs).  Queries must spell the conditions as literals.
@@ -218,15 +223,16 @@ deliveries = Table(
     Column("action", Text),
     Column("repo", Text),
     Column("received", Float, nullable=False),
-    Column("outcome", Text, nullable=False),  # processed | ignored | failed
+    Column("outcome", Text, nullable=False),  # processed | ignored | failed (the dead letters)
     Column("error", Text),
     Column("body", LargeBinary, nullable=False),
+    Column("processed", Float),  # when the processor committed it (store/inbox.py, ingest/processor.py)
 )
 Index("idx_deliveries_received", deliveries.c.received)
 Index("idx_deliveries_outcome", deliveries.c.outcome)
 
 
-# --- rollups (store/rollups.py): kept current by every write, in the same transaction ----------
+# --- derived tables (store/derived/, one registry): kept current by every write, in its transaction
 
 # Per UTC day (createtime // 86400) × workflow × branch: the counts of the cards and the
 # analysis grid, and the exact daily p50/p90 the performance chart draws.
@@ -319,7 +325,7 @@ rollup_hist = Table(
 )
 
 # The current failure streak of each (workflow, branch) pair and its newest decisive run when
-# that run failed (store/rollup_streaks.py); only pairs that are red or have such a run.
+# that run failed (store/derived/streaks.py); only pairs that are red or have such a run.
 rollup_streaks = Table(
     "rollup_streaks",
     metadata,
@@ -336,7 +342,7 @@ rollup_streaks = Table(
 )
 Index("idx_rollup_streaks_unfixed", rollup_streaks.c.unfixed_run)
 
-# Each person's runs (store/rollup_people.py): one row per run and person, a person being the
+# Each person's runs (store/derived/people.py): one row per run and person, a person being the
 # run's actor or its commit's author, with what the Developer cards need of the run; and each
 # person's time to signal per commit and branch (their own runs of it), by its first creation.
 person_runs = Table(
@@ -369,7 +375,7 @@ person_signals = Table(
 Index("idx_person_signals_commit", person_signals.c.commitid, person_signals.c.branch)
 
 # Each run's CSV export line, kept formatted by SQLite triggers (store/csvlines.py); NULL when the
-# export must format the run itself.  Derived data: `store.csvlines.install` rebuilds it.
+# export must format the run itself.  Derived data: `store.derived.rebuild` refills it.
 export_lines = Table(
     "export_lines",
     metadata,

@@ -1,9 +1,9 @@
-"""Apply normalized records (`ingest.records`) to the store.
+"""Apply normalized records (`domain.records`) to the store.
 
 Every write of the project goes through `apply`, inside a transaction the
 caller owns: the webhook, the backfill and the demo generator alike.  The
 state rules live in the upserts' WHERE clauses: a report replaces the stored
-one only when its state key is greater (see `ingest.state`), so late,
+one only when its state key is greater (see `domain.state`), so late,
 duplicated or reordered deliveries end in the same rows.
 
 The statements are built once per SQL dialect and executed with parameters:
@@ -12,13 +12,14 @@ building SQLAlchemy constructs per record was most of the write cost.
 import json
 from functools import lru_cache
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ingest import records as r
-from ingest.state import FAILED, job_key, run_key
-from store import failure_causes, rollups
+from domain import records as r
+from domain.state import FAILED, job_key, run_key
+from store import derived
+from store.derived.failure_causes import FAILED_JOB
 from store.prepared import execute_prepared
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
@@ -60,7 +61,13 @@ def _statements(dialect_name: str) -> dict:
         # earliest time, since a run's placeholder time is later.
         "author": func.coalesce(commits.c.author, ins.excluded.author),
         "message": func.coalesce(commits.c.message, ins.excluded.message),
-        "time": case((ins.excluded.time < commits.c.time, ins.excluded.time), else_=commits.c.time)})
+        "time": case((ins.excluded.time < commits.c.time, ins.excluded.time), else_=commits.c.time)},
+        # Only when that changes something: every workflow_run delivery carries its head commit, and
+        # an unchanged commit must not send its runs to the derived refresh (nor rewrite their export
+        # lines through the triggers) once a delivery.
+        where=or_(and_(commits.c.author.is_(None), ins.excluded.author.is_not(None)),
+                  and_(commits.c.message.is_(None), ins.excluded.message.is_not(None)),
+                  ins.excluded.time < commits.c.time))
 
     ins = dialect.insert(workflows)
     s["workflow"] = ins.on_conflict_do_update(index_elements=[workflows.c.repo, workflows.c.name], set_={
@@ -105,15 +112,19 @@ def _exec(conn: Connection, s: dict, name: str, params):
 
 
 def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
-    """Write `items` (records) and return the changes worth broadcasting."""
+    """Write `items` (records) and return the changes worth broadcasting.
+
+    Each write marks the derived keys it touched (`store.derived.mark`); they are refreshed here,
+    at the end, unless the caller applies inside `derived.batch` and flushes once for the batch.
+    """
     stmts = _statements(conn.dialect.name)
     changes = []
     for item in items:
         change = _HANDLERS[type(item)](conn, stmts, item, now)
         if change:
             changes.append(change)
-    if not conn.info.get("rollups_deferred"):
-        rollups.flush(conn)
+    if not derived.in_batch(conn):
+        derived.flush(conn)
     return changes
 
 
@@ -129,10 +140,10 @@ def _branch(conn, s, branch: r.Branch, now) -> None:
 
 
 def _commit(conn, s, commit: r.Commit, _now) -> None:
-    _exec(conn, s, "commit", {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
-                               "message": commit.message, "time": commit.time})
-    # Its author picks its runs' people; its time orders its runs' cells in streaks.
-    rollups.mark(conn, {("commit_row", commit.repo, commit.hash)})
+    changed = _exec(conn, s, "commit", {"repo": commit.repo, "hash": commit.hash, "author": commit.author,
+                                         "message": commit.message, "time": commit.time}).rowcount
+    if changed:  # its author picks its runs' people; its time orders its runs' cells in streaks
+        derived.mark(conn, {("commit_row", commit.repo, commit.hash)})
 
 
 def _workflow(conn, s, workflow: r.Workflow, _now) -> None:
@@ -167,12 +178,13 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "url": run.url, "statekey": key}).rowcount
     if not (latest or attempt):
         return None
-    days = {rollups.day_of(t) for t in (before, run.createtime) if t is not None}
-    rollups.mark(conn, {("day", values["branch"], values["workflow"], d) for d in days}
-                 | {("commit", values["branch"], values["commitid"])})
+    days = {derived.day_of(t) for t in (before, run.createtime) if t is not None}
+    keys = {("day", values["branch"], values["workflow"], d) for d in days}
+    keys.add(("commit_run", values["branch"], values["commitid"], run_id))
     # A run's failure cause changes only when it fails, or when a re-run (a later attempt) replaces a failure.
     if latest and (run.conclusion in FAILED or run.attempt > 1):
-        failure_causes.update(conn, [run.gitid])
+        keys.add(("run", run.gitid))
+    derived.mark(conn, keys)
     return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}
 
 
@@ -193,8 +205,8 @@ def _job(conn, s, job: r.Job, _now) -> dict | None:
             {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
-    if job.conclusion in failure_causes.FAILED_JOB:
-        failure_causes.update(conn, [job.run_gitid])
+    if job.conclusion in FAILED_JOB:
+        derived.mark(conn, {("run", job.run_gitid)})
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
             "repo": job.repo}
 

@@ -1,5 +1,5 @@
 """Small hand-made histories for query tests, written through the real writer."""
-from ingest import records as r
+from domain import records as r
 from store.engine import make_engine, writer_options
 from store.migrate import upgrade
 from store.writer import apply

@@ -41,7 +41,9 @@ def config(db_path):
 
 @pytest.fixture
 def app(config):
-    return create_app(config)
+    app = create_app(config)
+    yield app
+    app.server.extensions["buildmon"].close()
 
 
 @pytest.fixture

@@ -54,11 +54,19 @@ def post(base_url: str, event: str, body: bytes, *, secret: str | None = SECRET,
     return requests.post(f"{base_url}/webhook", data=body, headers=headers, timeout=timeout)
 
 
+def deliver(server, event: str, body: bytes, **kwargs):
+    """`post` to `server` (a LiveServer), then wait until the processor has applied what it accepted."""
+    answer = post(server.url, event, body, **kwargs)
+    server.services.settle()
+    return answer
+
+
 class LiveServer:
     """The app's Flask server on a free port of 127.0.0.1, in a thread."""
 
     def __init__(self, app):
         self.app = app
+        self.services = app.server.extensions["buildmon"]
         self._server = make_server("127.0.0.1", 0, app.server, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"

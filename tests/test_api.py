@@ -125,7 +125,8 @@ def test_run_detail_has_attempts_jobs_labels_runner_and_steps(server):
     job["workflow_job"]["run_id"] = run["workflow_run"]["id"]
     job["repository"] = run["repository"]
     for event, payload in (("workflow_run", run), ("workflow_job", job)):
-        assert post(server.url, event, json.dumps(payload).encode()).status_code == 200
+        assert post(server.url, event, json.dumps(payload).encode()).status_code == 202
+    server.services.settle()
     body = get(server, f"/api/runs/{run['workflow_run']['id']}").json()
     assert body["id"] == run["workflow_run"]["id"] and [a["attempt"] for a in body["attempts"]] == [1]
     (got,) = body["attempts"][0]["jobs"]

@@ -4,7 +4,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from ingest import records as r
+from domain import records as r
 from ingest.backfill import Backfill
 from ingest.delivery import decode, record
 from ingest.parse import PayloadError

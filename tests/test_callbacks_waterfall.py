@@ -1,5 +1,5 @@
 """`dashapp.callbacks.waterfall.resolve_selection`: what the Waterfall shows for a URL, without a browser."""
-from ingest import records as r
+from domain import records as r
 from dashapp.callbacks.waterfall import resolve_selection, selection_filters
 from tests.builders import T0, commit, run, store_with
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import distinct, func, select
 
 from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, STALE_RUNS, counts, demo_facts, populate
-from ingest.state import ACTIVE_STATUSES, DECISIVE, FAILED, QUEUED_STATUSES
+from domain.state import ACTIVE_STATUSES, DECISIVE, FAILED, QUEUED_STATUSES
 from store.engine import make_engine
 from store.migrate import upgrade
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows

@@ -65,7 +65,7 @@ def test_live_stream_follows_webhooks_and_reconnects_after_restart(dash_duo, con
     dash_duo.wait_for_text_to_equal("#live-badge", "live", timeout=20)
     dash_duo.driver.execute_script("window.__notReloaded = true;")
 
-    assert post(first.url, "workflow_run", run_payload(555001)).status_code == 200
+    assert post(first.url, "workflow_run", run_payload(555001)).status_code == 202
     dash_duo.wait_for_element(ROW.format(555001), timeout=10)
 
     first.stop()
@@ -99,3 +99,27 @@ def test_live_stream_follows_webhooks_and_reconnects_after_restart(dash_duo, con
     rows = dash_duo.driver.execute_script(
         "var n = 0; dash_ag_grid.getApi('stream-grid').forEachNode(function () { n++; }); return n;")
     assert rows <= 50
+
+
+@pytest.mark.browser
+def test_the_badge_says_how_far_behind_processing_is(dash_duo, config, db_path, servers, monkeypatch, tmp_path):
+    from dashapp import services as services_module
+
+    monkeypatch.setattr(services_module, "LAG_SHOWN", 1.0)
+    monkeypatch.setattr(services_module, "LAG_CHECK", 0.2)
+    b.store_with(db_path, [b.commit("c1"), b.run(1, repo="octo-org/octo-repo", sha="c1")]).dispose()
+    app = create_app(config.__class__(**{**config.__dict__, "processor": "off"}))
+    server = Server(app, free_port())
+    servers.append(server)
+    dash_duo.driver.get(server.url + "/")
+    dash_duo.wait_for_text_to_equal("#live-badge", "live", timeout=20)
+    assert post(server.url, "workflow_run", run_payload(555101)).status_code == 202
+    dash_duo.wait_for_contains_text("#live-badge", "behind", timeout=15)
+    badge = dash_duo.find_element("#live-badge")
+    assert "bg-warning" in badge.get_attribute("class") and "to be processed" in badge.get_attribute("title")
+    dash_duo.driver.set_window_size(1400, 700)
+    dash_duo.driver.save_screenshot(str(tmp_path / "badge-behind.png"))
+    app.server.extensions["buildmon"].processor.start()  # it catches up: the row arrives, the badge clears
+    dash_duo.wait_for_element(ROW.format(555101), timeout=15)
+    dash_duo.wait_for_text_to_equal("#live-badge", "live", timeout=15)
+    app.server.extensions["buildmon"].close()

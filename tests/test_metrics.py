@@ -1,7 +1,9 @@
 """The metric arithmetic of metrics.md, checked against hand-computed values."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from store.metrics import cards, mean, percentile, rate
+from store.metrics import cards, mean, percentile, percentile_counts, rate
 
 
 def test_rate_over_nothing_is_none():
@@ -49,3 +51,16 @@ def test_percentile_equals_the_counts_arithmetic_exactly():
         kept = [v for v in values if v is not None and v == v]
         for q in (0, 50, 90, 100):
             assert percentile(values, q) == percentile_counts(((v, 1) for v in kept), q)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=0, max_value=1e6, allow_nan=False),
+                          st.integers(min_value=0, max_value=50).map(float)), min_size=1, max_size=60),
+       st.sampled_from([0, 10, 50, 90, 99, 100]))
+def test_percentile_counts_is_percentile_exactly(values, q):
+    """The rollups take a day's percentiles from (value, how many) rows that SQLite groups: the very
+    same float as the percentile of the values (`store/derived/rollups.py` keeps them identical)."""
+    counts = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    assert percentile_counts(counts.items(), q) == percentile(values, q)

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from ingest import records as r
+from domain import records as r
 from ingest.parse import PayloadError, parse
 from ingest.times import epoch
 from tests.helpers import fixture_json, webhook_fixtures

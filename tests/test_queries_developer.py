@@ -36,7 +36,7 @@ def test_unfixed_failures(engine):
 
 
 def test_unfixed_failures_leave_deleted_branches_out(tmp_path):
-    from ingest import records as r
+    from domain import records as r
 
     engine = store_with(tmp_path / "deleted.db", [
         commit("c1", author="erin"), run(1, sha="c1", author="erin", branch="gone", conclusion="failure"),

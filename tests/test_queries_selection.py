@@ -1,7 +1,7 @@
 """`store.queries.selection`: the pages' selection lists by index searches, equal to the plain queries."""
 import pytest
 
-from ingest import records as r
+from domain import records as r
 from sqlalchemy import desc, func, select, union
 
 from store.queries import selection as s

@@ -15,7 +15,7 @@ Runs are created 10 s after their commit (Docs 41 at +50, 43 at +60).
 import pytest
 from sqlalchemy import select
 
-from ingest import records as r
+from domain import records as r
 from store.queries.filters import Filters
 from store.queries.streaks import broken_main, streaks
 from store.queries.triage import build_analysis, failure_groups, flaky_counts, flaky_runs
@@ -189,7 +189,7 @@ def test_single_failed_run(tmp_path):
 
 
 def test_streaks_read_further_back_when_the_newest_runs_do_not_settle_them(engine):
-    from store import rollup_streaks
+    from store.derived import streaks as rollup_streaks
 
     with engine.connect() as conn:
         pairs = [tuple(p) for p in conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct())]

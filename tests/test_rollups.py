@@ -1,4 +1,4 @@
-"""Rollups (`store.rollups`): kept by the writer exactly as a rebuild computes them; read as the runs say."""
+"""Derived state (`store.derived`): kept by the writer exactly as a rebuild computes it; read as the runs say."""
 import random
 
 import pytest
@@ -6,37 +6,40 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from store import metrics, rollups
+from store import derived, metrics
 from store.engine import make_engine, writer_options
 from store.migrate import upgrade
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
-from store.schema import (commits, person_runs, person_signals, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
-                          rollup_streaks, rollup_workflow_days, workflowruns)
+from store.schema import commits, person_runs, rollup_days, rollup_hist, rollup_streaks, workflowruns
 from store.writer import apply
 from tests.builders import T0, commit, run
 
 DAY = 86400
 
 
+def _rounded(rows) -> list:
+    return sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows)
+
+
 def _snapshot(engine):
+    """(rollup_days rows, every other registered table's rows, every registered column by run)."""
     with engine.connect() as conn:
-        days = sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
-                      for row in conn.execute(select(rollup_days)).all())
-        hist = sorted(tuple(row) for row in conn.execute(select(rollup_hist)).all())
-        for table in (rollup_signals, rollup_pairs, rollup_workflow_days, rollup_streaks, person_runs, person_signals):
-            hist += sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row)
-                           for row in conn.execute(select(table)).all())
-        causes = sorted(tuple(row) for row in conn.execute(
-            select(workflowruns.c.gitid, workflowruns.c.fail_job, workflowruns.c.fail_step,
-                   workflowruns.c.fail_author)).all())
-    return days, hist, causes
+        days = _rounded(conn.execute(select(rollup_days)).all())
+        others = []
+        for part in derived.REGISTRY:
+            for table in part.tables:
+                if table is not rollup_days:
+                    others += [(table.name, *row) for row in _rounded(conn.execute(select(table)).all())]
+        columns = [c for part in derived.REGISTRY for c in part.columns]
+        causes = sorted(tuple(row) for row in conn.execute(select(workflowruns.c.gitid, *columns)).all())
+    return days, others, causes
 
 
 def _rebuilt(engine):
     with engine.connect().execution_options(**writer_options()) as conn:
         with conn.begin():
-            rollups.rebuild(conn)
+            derived.rebuild(conn)
     return _snapshot(engine)
 
 
@@ -274,7 +277,7 @@ def test_person_rows_hold_each_run_of_its_actor_and_of_its_commit_author(demo_st
 def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_store):
     from sqlalchemy.orm import aliased
 
-    from ingest.state import DECISIVE, FAILED
+    from domain.state import DECISIVE, FAILED
 
     w = workflowruns.c
     newer = aliased(workflowruns)
@@ -292,7 +295,7 @@ def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_sto
 
 
 def test_kept_streaks_equal_a_walk_of_every_pair(demo_store):
-    from store import rollup_streaks as streaks
+    from store.derived import streaks
 
     engine = make_engine(demo_store)
     with engine.connect() as conn:
@@ -302,3 +305,41 @@ def test_kept_streaks_equal_a_walk_of_every_pair(demo_store):
                 for row in conn.execute(select(rollup_streaks)).all()}
     assert kept == {pair: row for pair, row in walked.items() if row}
     assert any(row["streak"] for row in kept.values())
+
+
+def _busy_commit():
+    """One commit with many runs of two workflows by three people (the load generator's shape, and
+    more): fractional and repeated durations, runs left queued then completed, re-runs (flaky, and by
+    someone else), a run created the next day."""
+    records = [commit("c1", author="dave")]
+    for i in range(40):
+        wf = "CI" if i % 3 else "Lint"
+        created = T0 + 7 * i + (DAY if i == 39 else 0)
+        kw = dict(sha="c1", workflow=wf, author=("alice", "bob", "erin")[i % 3], created=created, queue=i % 4 + 0.25,
+                  duration=(33.3, 60.0, 60.0, 101.7, 7.1)[i % 5])
+        records.append(run(100 + i, status="queued", **kw))
+        records.append(run(100 + i, conclusion=("success", "failure", "cancelled", "success")[i % 4], **kw))
+        if i % 4 == 1:
+            records.append(run(100 + i, attempt=2, **{**kw, "created": created + 500, "author": "bob"}))
+    return records
+
+
+def test_a_busy_commit_kept_in_batches_equals_a_rebuild_exactly(tmp_path):
+    """Batches that leave runs open (the signals settled from the written runs alone) and that close
+    them (read from the whole commit), in any order: the rows equal a rebuild's, floats unrounded."""
+    records = _busy_commit()
+    for seed in range(3):
+        shuffled = records[1:]
+        random.Random(seed).shuffle(shuffled)
+        batches = [records[:1]] + [shuffled[i:i + 7] for i in range(0, len(shuffled), 7)]
+        engine = _store(tmp_path / f"b{seed}.db", batches)
+
+        def exact():
+            with engine.connect() as conn:
+                return sorted(((table.name, *row) for part in derived.REGISTRY for table in part.tables
+                               for row in conn.execute(select(table)).all()), key=repr)
+        kept = exact()
+        _rebuilt(engine)
+        assert kept == exact()
+        with engine.connect() as conn:
+            assert conn.execute(select(rollup_hist.c.n).where(rollup_hist.c.kind == "tts")).first(), "signals kept"

@@ -1,4 +1,8 @@
-"""`POST /webhook` over real HTTP: signatures, delivery log, state rules."""
+"""`POST /webhook` over real HTTP: signatures, the inbox, the delivery log, state rules.
+
+A delivery is answered 202 once it is in the inbox; `deliver` also waits for
+the processor, so the rows can be checked.
+"""
 import json
 import random
 
@@ -7,7 +11,7 @@ from sqlalchemy import func, select
 
 from ingest.signature import sign
 from store.schema import deliveries, jobs, runattempts, steps, workflowruns
-from tests.helpers import SECRET, fixture_bytes, post, snapshot, webhook_fixtures
+from tests.helpers import SECRET, deliver, fixture_bytes, post, snapshot, webhook_fixtures
 
 RUN_AND_JOB = webhook_fixtures("workflow_run") + webhook_fixtures("workflow_job")
 
@@ -20,10 +24,11 @@ def _count(services, table):
 @pytest.mark.parametrize("path", webhook_fixtures())
 def test_every_fixture_is_accepted(server, services, path):
     event = path.split("/")[0]
-    answer = post(server.url, event, fixture_bytes(path))
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["outcome"] in ("processed", "ignored")
-    assert _count(services, deliveries) == 1
+    answer = deliver(server, event, fixture_bytes(path))
+    assert answer.status_code == 202 and answer.json()["outcome"] == "accepted", answer.text
+    with services.engine.connect() as conn:
+        outcomes = conn.execute(select(deliveries.c.outcome)).scalars().all()
+    assert outcomes in (["processed"], ["ignored"])
 
 
 def test_wrong_signature_is_refused_and_stores_nothing(server, services):
@@ -38,17 +43,26 @@ def test_wrong_signature_is_refused_and_stores_nothing(server, services):
 
 def test_redelivery_changes_nothing(server, services):
     body = fixture_bytes("workflow_run/completed.payload.json")
-    first = post(server.url, "workflow_run", body, guid="guid-1")
+    first = deliver(server, "workflow_run", body, guid="guid-1")
     rows = snapshot(services.engine)
-    again = post(server.url, "workflow_run", body, guid="guid-1")
-    assert first.json()["outcome"] == "processed"
+    again = deliver(server, "workflow_run", body, guid="guid-1")
+    assert first.status_code == 202 and first.json()["outcome"] == "accepted"
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
     assert snapshot(services.engine) == rows and _count(services, deliveries) == 1
 
 
+def test_redelivery_while_still_in_the_inbox_is_a_duplicate(server, services):
+    services.processor.stop()
+    body = fixture_bytes("workflow_run/completed.payload.json")
+    assert post(server.url, "workflow_run", body, guid="guid-2").status_code == 202
+    again = post(server.url, "workflow_run", body, guid="guid-2")
+    assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
+    assert services.inbox.pending()[0] == 1 and _count(services, deliveries) == 0
+
+
 def test_completed_is_not_undone_by_a_late_requested(server, services):
-    post(server.url, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"))
-    post(server.url, "workflow_run", fixture_bytes("workflow_run/requested.payload.json"))
+    deliver(server, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"))
+    deliver(server, "workflow_run", fixture_bytes("workflow_run/requested.payload.json"))
     with services.engine.connect() as conn:
         status, conclusion = conn.execute(select(workflowruns.c.status, workflowruns.c.conclusion)).one()
     assert (status, conclusion) == ("completed", "success")
@@ -60,7 +74,7 @@ def test_rerun_keeps_the_failed_attempt(server, services):
     rerun = json.loads(fixture_bytes("workflow_run/completed.payload.json"))
     rerun["workflow_run"].update(run_attempt=2, run_started_at="2020-10-05T16:40:00Z", updated_at="2020-10-05T16:45:00Z")
     for payload in (rerun, failed):  # the re-run's report arrives first
-        assert post(server.url, "workflow_run", json.dumps(payload).encode()).status_code == 200
+        assert deliver(server, "workflow_run", json.dumps(payload).encode()).status_code == 202
     with services.engine.connect() as conn:
         latest = conn.execute(select(workflowruns.c.run_attempt, workflowruns.c.conclusion, workflowruns.c.runtime)).one()
         attempts = conn.execute(
@@ -73,7 +87,8 @@ def test_rerun_keeps_the_failed_attempt(server, services):
 def _post_all(server, paths, guids):
     for path, guid in zip(paths, guids):
         answer = post(server.url, path.split("/")[0], fixture_bytes(path), guid=guid)
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code in (200, 202), answer.text
+    server.services.settle()
 
 
 def test_any_order_with_duplicates_leaves_the_same_rows(tmp_path, config):
@@ -85,7 +100,9 @@ def test_any_order_with_duplicates_leaves_the_same_rows(tmp_path, config):
         app = create_app(config.__class__(**{**config.__dict__, "database_path": str(tmp_path / name)}))
         with LiveServer(app) as live:
             _post_all(live, paths, guids)
-        return snapshot(app.server.extensions["buildmon"].engine)
+        rows = snapshot(app.server.extensions["buildmon"].engine)
+        app.server.extensions["buildmon"].close()
+        return rows
 
     in_order = final_rows(RUN_AND_JOB, RUN_AND_JOB, "ordered.db")
     assert in_order["workflowruns"] and in_order["jobs"] and in_order["steps"]
@@ -99,7 +116,7 @@ def test_any_order_with_duplicates_leaves_the_same_rows(tmp_path, config):
 
 
 def test_job_steps_are_stored(server, services):
-    post(server.url, "workflow_job", fixture_bytes("workflow_job/completed.failure.with-organization.payload.json"))
+    deliver(server, "workflow_job", fixture_bytes("workflow_job/completed.failure.with-organization.payload.json"))
     with services.engine.connect() as conn:
         job = conn.execute(select(jobs.c.name, jobs.c.conclusion, jobs.c.queuetime, jobs.c.labels)).one()
         failing = conn.execute(select(steps.c.number, steps.c.name).where(steps.c.conclusion == "failure")).all()
@@ -110,11 +127,11 @@ def test_job_steps_are_stored(server, services):
 @pytest.mark.parametrize(
     "body, headers, status, reason",
     [
-        (b"{not json", {}, 400, "not valid JSON"),
-        (b"\xff\xfe{}", {}, 400, "UTF-8"),
-        (b'{"workflow_run": 3, "repository": {"full_name": "o/r"}}', {}, 400, "workflow_run: expected an object"),
+        (b"not json", {}, 400, "not a JSON object"),
+        (b"[1, 2]", {}, 400, "not a JSON object"),
         (b"{}", {"X-GitHub-Event": ""}, 400, "X-GitHub-Event"),
         (b"{}", {"X-GitHub-Delivery": ""}, 400, "X-GitHub-Delivery"),
+        (b"{}", {"Content-Type": "application/x-www-form-urlencoded"}, 400, "no payload field"),
     ],
 )
 def test_bad_input_is_a_4xx_with_a_reason(server, services, body, headers, status, reason):
@@ -123,22 +140,39 @@ def test_bad_input_is_a_4xx_with_a_reason(server, services, body, headers, statu
     base = {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": sign(SECRET, body)}
     answer = requests.post(f"{server.url}/webhook", data=body, headers={**base, **headers}, timeout=10)
     assert answer.status_code == status and reason in answer.json()["reason"]
-    assert _count(services, workflowruns) == 0
+    assert services.inbox.pending()[0] == 0 and _count(services, deliveries) == 0
 
 
-def test_malformed_signed_delivery_is_logged_for_inspection(server, services):
-    post(server.url, "workflow_run", b"{not json", guid="broken-1")
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"{not json", "not valid JSON"),
+        (b"{\xff\xfe}", "UTF-8"),
+        (b'{"workflow_run": 3, "repository": {"full_name": "o/r"}}', "workflow_run: expected an object"),
+    ],
+)
+def test_a_signed_body_that_does_not_parse_is_kept_as_a_failed_delivery(server, services, body, reason):
+    answer = deliver(server, "workflow_run", body, guid="broken-1")
+    assert answer.status_code == 202  # accepted: only the processor parses
     with services.engine.connect() as conn:
         row = conn.execute(select(deliveries.c.outcome, deliveries.c.error, deliveries.c.body)).one()
-    assert row.outcome == "failed" and "JSON" in row.error and row.body == b"{not json"
+    assert row.outcome == "failed" and reason in row.error and row.body == body
+    assert _count(services, workflowruns) == 0
+    assert requests_json(server, "/healthz")["failed_deliveries"] == 1
+
+
+def requests_json(server, path):
+    import requests
+
+    return requests.get(server.url + path, timeout=10).json()
 
 
 def test_a_failed_delivery_redelivered_is_processed_in_place(server, services):
-    post(server.url, "workflow_run", b"{not json", guid="retry-1")
+    deliver(server, "workflow_run", b"{not json", guid="retry-1")
     with services.engine.connect() as conn:
         first_id = conn.execute(select(deliveries.c.id)).scalar()
-    good = post(server.url, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"), guid="retry-1")
-    assert good.status_code == 200 and good.json()["outcome"] == "processed"
+    good = deliver(server, "workflow_run", fixture_bytes("workflow_run/completed.payload.json"), guid="retry-1")
+    assert good.status_code == 202 and good.json()["outcome"] == "accepted"
     with services.engine.connect() as conn:
         row = conn.execute(select(deliveries.c.id, deliveries.c.guid, deliveries.c.outcome, deliveries.c.error)).one()
     assert tuple(row) == (first_id, "retry-1", "processed", None)  # the same log row, updated
@@ -149,7 +183,7 @@ def test_oversized_body_is_413(server, services):
     body = b"x" * (25 * 1024 * 1024 + 1)
     answer = post(server.url, "push", body)
     assert answer.status_code == 413
-    assert _count(services, deliveries) == 0
+    assert services.inbox.pending()[0] == 0 and _count(services, deliveries) == 0
 
 
 def test_form_encoded_deliveries_are_read(server, services):
@@ -162,7 +196,8 @@ def test_form_encoded_deliveries_are_read(server, services):
         f"{server.url}/webhook", data=body, timeout=10,
         headers={"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": "form-1",
                  "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign(SECRET, body)})
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 202, answer.text
+    services.settle()
     assert _count(services, workflowruns) == 1
 
 
@@ -174,11 +209,11 @@ def test_live_messages_follow_the_commits_and_show_the_stored_row(server, servic
     for action, status in (("requested", "queued"), ("in_progress", "in_progress"), ("completed", "completed")):
         run["action"] = action
         run["workflow_run"].update(status=status, conclusion="success" if status == "completed" else None)
-        assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
-        message = sub.get(timeout=0)  # published before the answer
+        assert deliver(server, "workflow_run", json.dumps(run).encode()).status_code == 202
+        message = sub.get(timeout=0)  # published before the processor is idle again
         assert message["type"] == "run" and message["row"]["status"] == status
     job = fixture_bytes("workflow_job/completed.success.with-organization.payload.json")
-    assert post(server.url, "workflow_job", job).status_code == 200
+    assert deliver(server, "workflow_job", job).status_code == 202
     message = sub.get(timeout=0)
     assert message["type"] == "job" and set(message["row"]) == {"gitid", "run_gitid", "attempt", "repo"}
     assert sub.get(timeout=0) is None
@@ -186,10 +221,10 @@ def test_live_messages_follow_the_commits_and_show_the_stored_row(server, servic
         stored = run_rows(conn, [run["workflow_run"]["id"]])
     sub = services.hub.subscribe()
     run["action"] = "completed"  # a redelivery under a new guid changes nothing: no message
-    assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
+    assert deliver(server, "workflow_run", json.dumps(run).encode()).status_code == 202
     assert sub.get(timeout=0) is None
     run["workflow_run"]["run_attempt"] = 2  # a re-run: its row as the REST API reads it
-    assert post(server.url, "workflow_run", json.dumps(run).encode()).status_code == 200
+    assert deliver(server, "workflow_run", json.dumps(run).encode()).status_code == 202
     row = sub.get(timeout=0)["row"]
     with services.engine.connect() as conn:
         assert [row] == run_rows(conn, [run["workflow_run"]["id"]]) != stored

@@ -30,7 +30,7 @@ def connect(server, **options) -> websocket.WebSocket:
 
 def test_webhook_reaches_a_client_as_sanitised_json(server):
     client = connect(server)
-    assert post(server.url, "workflow_run", run_payload(41, "<script>alert(1)</script>")).status_code == 200
+    assert post(server.url, "workflow_run", run_payload(41, "<script>alert(1)</script>")).status_code == 202
     message = json.loads(client.recv())
     assert message["type"] == "run" and message["seq"] >= 1
     row = message["row"]
@@ -106,7 +106,7 @@ def _post_runs(server, first, count=5):
     posted = {}
     for run in range(first, first + count):
         posted[run] = time.perf_counter()
-        assert post(server.url, "workflow_run", run_payload(run, "x" * 1500)).status_code == 200
+        assert post(server.url, "workflow_run", run_payload(run, "x" * 1500)).status_code == 202
     return posted
 
 
@@ -164,3 +164,37 @@ def test_quick_live_benchmark_under_gunicorn():
     for result in live.main(["--quick"]):
         assert result["delivered"] == result["expected"]
         assert result["closed_1001"] == result["clients"]
+
+
+def test_pages_hear_the_processing_lag_while_it_is_high_and_once_when_it_is_gone(tmp_path, monkeypatch):
+    from dashapp import create_app, services as services_module
+    from dashapp.config import Config
+    from tests.helpers import SECRET
+
+    monkeypatch.setattr(services_module, "LAG_SHOWN", 0.5)
+    monkeypatch.setattr(services_module, "LAG_CHECK", 0.2)
+    app = create_app(Config.from_env({}, database_path=str(tmp_path / "lag.db"), webhook_secret=SECRET,
+                                     processor="off"))
+    services = app.server.extensions["buildmon"]
+    try:
+        with LiveServer(app) as server:
+            client = connect(server)
+            assert post(server.url, "workflow_run", run_payload(61)).status_code == 202
+
+            def next_of(kind):
+                while True:
+                    message = json.loads(client.recv())
+                    if message["type"] == kind:
+                        return message
+
+            lag = next_of("lag")
+            assert lag["seconds"] >= 0.5 and isinstance(lag["seq"], int)
+            services.processor.start()
+            assert next_of("run")["row"]["id"] == 61
+            assert next_of("lag")["seconds"] == 0  # back under the threshold: said once
+            client.settimeout(1.0)
+            with pytest.raises(websocket.WebSocketTimeoutException):
+                next_of("lag")
+            client.close()
+    finally:
+        services.close()

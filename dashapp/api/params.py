@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from dashapp.urlstate import WINDOWS
-from ingest.state import STATUS_RANK
+from domain.state import STATUS_RANK
 from store.queries.builds import ALL, LATEST
 from store.queries.filters import Filters
 

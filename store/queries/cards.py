@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
-from ingest.state import ACTIVE_STATUSES, FAILED
+from domain.state import ACTIVE_STATUSES, FAILED
 from store import metrics
 from store.prepared import literals
 from store.queries import person, rollup

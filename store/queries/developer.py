@@ -10,7 +10,7 @@ from dataclasses import replace
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from ingest.state import FAILED
+from domain.state import FAILED
 from store.lazymodules import pandas as pd
 from store.queries import person
 from store.queries.filters import Filters

@@ -36,7 +36,7 @@ class Filters:
                 out.append(column == value)
         if self.author is not None:
             # A developer's runs: those they triggered, or of commits they wrote; the writer
-            # keeps them in person_runs, clustered by person and time (store/rollup_people.py).
+            # keeps them in person_runs, clustered by person and time (store/derived/people.py).
             out.append(w.id.in_(self.person_runs(window=window)))
         if window and self.since is not None:
             out.append(w.createtime >= self.since)

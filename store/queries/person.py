@@ -1,4 +1,4 @@
-"""One person's metric cards, from the rows the writer keeps per person (`store/rollup_people.py`).
+"""One person's metric cards, from the rows the writer keeps per person (`store/derived/people.py`).
 
 The same numbers as `store.queries.cards` computes from the runs (a test compares
 them), read from two index ranges: the person's runs in the window (and their
@@ -7,7 +7,7 @@ unfinished runs, whatever the window) and their times to signal by first creatio
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from ingest.state import ACTIVE_STATUSES, FAILED
+from domain.state import ACTIVE_STATUSES, FAILED
 from store import metrics
 from store.prepared import literals
 from store.queries.filters import Filters

@@ -1,4 +1,4 @@
-"""Reading the rollups (`store.rollups`): which rollup rows and which runs make up a window.
+"""Reading the rollups (`store.derived.rollups`): which rollup rows and which runs make up a window.
 
 A window [since, now) is its whole UTC days, read from the rollups, plus the
 partial day before the first whole day, read from the runs.  Only filters
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from store import metrics
 from store.queries.filters import Filters
-from store.rollups import ALL_WORKFLOWS, DAY, month_of, next_month
+from store.derived.rollups import ALL_WORKFLOWS, DAY, month_of, next_month
 from store.schema import branches, rollup_days, rollup_hist, workflows
 
 d = rollup_days.c

@@ -7,7 +7,7 @@ stops at the first decisive cell that is not failed; window filters never cut
 a streak short (streaks are about now).
 
 The writer keeps every red pair's streak in `rollup_streaks`
-(`store/rollup_streaks.py`), so reading streaks is a lookup per pair.
+(`store/derived/streaks.py`), so reading streaks is a lookup per pair.
 """
 from __future__ import annotations  # `-> pd.DataFrame` stays unevaluated: pandas loads on first use
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
-from ingest.state import DECISIVE, FAILED
+from domain.state import DECISIVE, FAILED
 from store.lazymodules import pandas as pd
 from store.prepared import literals
 from store.queries import rollup

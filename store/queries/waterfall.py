@@ -11,7 +11,7 @@ from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluate
 from sqlalchemy import and_, bindparam, case, desc, func, select
 from sqlalchemy.engine import Connection
 
-from ingest.state import FAILED, QUEUED_STATUSES
+from domain.state import FAILED, QUEUED_STATUSES
 from store import metrics
 from store.lazymodules import pandas as pd
 from store.queries import rollup

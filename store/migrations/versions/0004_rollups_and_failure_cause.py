@@ -4,7 +4,7 @@
 duration histograms so that long windows read thousands of rollup rows, not
 millions of runs; `workflowruns.fail_*` hold the failing job and step of a
 failed run so Triage groups failures without a lookup per run.  Existing
-stores are filled in place (`store.rollups.rebuild`).
+stores are filled in place (`store.derived.rebuild`).
 
 Revision ID: 0004
 Revises: 0003
@@ -106,9 +106,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("span", "branch", "workflow", "kind", "period", "bucket"),
         sqlite_with_rowid=False,
     )
-    from store import rollups  # the same code the writer keeps them with
+    from store import derived  # the same code the writer keeps them with
 
-    rollups.rebuild(op.get_bind(), revision_0004=True)  # later tables and columns come in 0006, 0007
+    # What this revision created; later tables and columns come in 0005, 0006, 0007.
+    derived.rebuild(op.get_bind(), parts=("failure_causes", "rollups"))
 
 
 def downgrade() -> None:

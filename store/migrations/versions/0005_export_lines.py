@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("line", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("run"),
     )
-    csvlines.install(op.get_bind())
+    from store import derived  # the same code that keeps it
+
+    derived.rebuild(op.get_bind(), parts=("export_lines",))
 
 
 def downgrade() -> None:

@@ -69,11 +69,9 @@ def upgrade() -> None:
     )
     op.create_index("idx_person_signals_commit", "person_signals", ["commitid", "branch"], unique=False)
 
-    from store import rollup_people, rollup_streaks
+    from store import derived  # the same code the writer keeps them with
 
-    bind = op.get_bind()
-    rollup_streaks.rebuild(bind)
-    rollup_people.rebuild(bind)
+    derived.rebuild(op.get_bind(), parts=("streaks", "people"))
 
 
 def downgrade() -> None:

@@ -9,7 +9,8 @@ A pair's *unfixed run* is its newest decisive run (by creation) when that run
 failed: the Developer view's "unfixed failures" are these runs.
 
 `walk` computes both from the runs; `refresh` re-walks the pairs a write
-touched (before its transaction commits, like the other rollups) and keeps a
+touched (its ("pair", workflow, branch) keys, before its transaction commits,
+like the other derived state: `store.derived`) and keeps a
 `rollup_streaks` row only for pairs that are red or have an unfixed run, so
 readers look pairs up instead of walking them.  A commit's time orders the
 cells, so a commit written with an earlier time re-walks its pairs too.
@@ -19,19 +20,27 @@ from functools import lru_cache
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Connection
 
-from ingest.state import DECISIVE, FAILED
-from store.prepared import execute_prepared
+from domain.state import DECISIVE, FAILED
+from store.derived.part import Part
+from store.prepared import execute_prepared, literals
 from store.schema import commits, rollup_streaks, workflowruns
 
 w = workflowruns.c
 s = rollup_streaks.c
 COLUMNS = ("repo", "streak", "first_bad", "red_since", "newest_run", "after", "unfixed_run")
 
-_CELL = (w.repo, w.commitid, w.gitid, w.createtime, w.status, w.conclusion, commits.c.time.label("ctime"), w.id)
-REPO, COMMIT, GITID, CREATED, STATUS, CONCLUSION, CTIME, ID = range(len(_CELL))
+_CELL = (w.repo, w.commitid, w.gitid, w.createtime, w.status, w.conclusion, commits.c.time.label("ctime"), w.id,
+         commits.c.hash)
+REPO, COMMIT, GITID, CREATED, STATUS, CONCLUSION, CTIME, ID, SHA = range(len(_CELL))
 _NEWEST = (select(*_CELL).join(commits, commits.c.id == w.commitid)
            .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"))
            .order_by(w.createtime.desc(), w.gitid.desc()))
+# The same, past the commits already read: their older runs are not cells (a cell is a commit's
+# newest run), and a commit with thousands of runs (a load generator's) must not be read whole.
+_NEWEST_DECISIVE = (select(*_CELL).join(commits, commits.c.id == w.commitid)
+                    .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"), w.status == "completed",
+                           w.conclusion.in_(literals(DECISIVE)))
+                    .order_by(w.createtime.desc(), w.gitid.desc()).limit(1))
 LIMITS = (8, 200, None)
 
 
@@ -51,7 +60,8 @@ def walk_rows(rows: list, complete: bool) -> dict | None | bool:
             seen.add(row[COMMIT])
             cells.append(row)
     cells = [c for c in cells if c[STATUS] == "completed" and c[CONCLUSION] in DECISIVE]
-    cells.sort(key=lambda c: (c[CTIME], c[COMMIT]), reverse=True)
+    # Commits of the same time in sha order: not by surrogate id, which follows arrival order.
+    cells.sort(key=lambda c: (c[CTIME], c[SHA]), reverse=True)
     bad = []
     for cell in cells:
         if cell[CONCLUSION] not in FAILED:
@@ -75,21 +85,27 @@ def walk_rows(rows: list, complete: bool) -> dict | None | bool:
 def walk(conn: Connection, workflow: int, branch: int, limits=LIMITS) -> dict | None:
     """A pair's `rollup_streaks` row (without its key) from its runs; None when it needs none.
 
-    The newest `limits[0]` runs settle almost every streak; a pair not settled is read again
-    with the next limit, the last (None) meaning all its runs.
+    The newest `limits[0]` runs settle almost every streak; a pair not settled reads on, past the
+    commits already read, `limits[1]` runs, then all the rest (`limits[-1]` is None).
     """
-    streak, rows, complete = None, [], True
+    streak, rows, complete, seen = None, [], True, set()
     for limit in limits:
-        rows = [tuple(r) for r in execute_prepared(conn, f"streak_newest_{limit}", _newest_statement(limit),
-                                                   {"wf": workflow, "br": branch}).all()]
-        complete = limit is None or len(rows) < limit
+        params = {"wf": workflow, "br": branch}
+        if seen:  # rare (a pair not settled by its newest runs): built per call
+            past = _NEWEST.where(w.commitid.not_in(sorted(seen)))
+            found = [tuple(r) for r in conn.execute(past.limit(limit) if limit else past, params).all()]
+        else:
+            found = [tuple(r) for r in execute_prepared(conn, f"streak_newest_{limit}", _newest_statement(limit),
+                                                        params).all()]
+        rows += found
+        seen.update(r[COMMIT] for r in found)
+        complete = limit is None or len(found) < limit
         streak = walk_rows(rows, complete)
         if streak is not False:
             break
-    unfixed = _unfixed(rows, complete)
-    if unfixed is False:
-        unfixed = _unfixed([tuple(r) for r in execute_prepared(conn, "streak_newest_None", _newest_statement(None),
-                                                               {"wf": workflow, "br": branch}).all()], True)
+    # The newest decisive run, whichever commit it belongs to (older runs of a commit were skipped).
+    newest = execute_prepared(conn, "streak_newest_decisive", _NEWEST_DECISIVE, {"wf": workflow, "br": branch}).first()
+    unfixed = _unfixed([tuple(newest)] if newest else [], True)
     if not streak and unfixed is None:
         return None
     out = streak or {"repo": rows[0][REPO], "streak": 0, "first_bad": None, "red_since": None, "newest_run": None,
@@ -111,10 +127,10 @@ _DELETE = delete(rollup_streaks).where(s.workflow == bindparam("wf"), s.branch =
 _INSERT = insert(rollup_streaks)
 
 
-def refresh(conn: Connection, pairs) -> None:
-    """Re-walk the (workflow, branch) `pairs` and write what changed (statements compiled once:
-    this runs before every write's commit)."""
-    for wf, br in sorted({(int(wf), int(br)) for wf, br in pairs}):
+def refresh(conn: Connection, keys) -> None:
+    """Re-walk the pairs of ("pair", workflow, branch) `keys` and write what changed (statements
+    compiled once: this runs before every write's commit)."""
+    for wf, br in sorted({(int(wf), int(br)) for _kind, wf, br in keys}):
         old = execute_prepared(conn, "streak_stored", _STORED, {"wf": wf, "br": br}).first()
         new = walk(conn, wf, br)
         new_values = tuple(new[c] for c in COLUMNS) if new else None
@@ -124,12 +140,6 @@ def refresh(conn: Connection, pairs) -> None:
             execute_prepared(conn, "streak_delete", _DELETE, {"wf": wf, "br": br})
         if new:
             execute_prepared(conn, "streak_insert", _INSERT, {"workflow": wf, "branch": br, **new})
-
-
-def pairs_of_commit(conn: Connection, commit_id: int) -> list[tuple[int, int]]:
-    """The (workflow, branch) pairs with runs of a commit."""
-    return [tuple(r) for r in conn.execute(
-        select(w.workflow, w.branch).where(w.commitid == commit_id).distinct()).all()]
 
 
 def rebuild(conn: Connection) -> None:
@@ -146,3 +156,6 @@ def rebuild(conn: Connection) -> None:
             rows = []
     if rows:
         conn.execute(insert(rollup_streaks), rows)
+
+
+PART = Part(name="streaks", tables=(rollup_streaks,), columns=(), kinds=("pair",), refresh=refresh, rebuild=rebuild)

@@ -1,6 +1,6 @@
 """Writing rollup counts by difference: per pair, per workflow-day and the duration histograms.
 
-`store.rollups` recomputes what a write touched and hands the differences here; each is an
+`store.derived.rollups` recomputes what a write touched and hands the differences here; each is an
 upsert that adds to the stored count (and deletes a row that falls to zero), in statements
 compiled once per dialect (`store.prepared`).
 """

@@ -9,16 +9,18 @@ creation time, with what the metric cards read of the run, and
 their own runs of it, by its first creation (as `store.queries.cards`
 defines them for a person).
 
-Both are recomputed per (branch, commit) from the runs, before the write's
-transaction commits: a run's write refreshes its commit on its branch; a
-commit's write (its author can arrive after its runs) refreshes all of its
-branches.  `rebuild` recomputes everything (migrations, the bench generator).
+Both are recomputed per (branch, commit) from the runs (its ("commit",
+branch, commit) keys, `store.derived`), before the write's transaction
+commits: a run's write refreshes its commit on its branch; a commit's write
+(its author can arrive after its runs) refreshes all of its branches.
+`rebuild` recomputes everything (migrations, the bench generator).
 """
 from collections import defaultdict
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection
 
+from store.derived.part import Part
 from store.prepared import execute_prepared
 from store.schema import commits, person_runs, person_signals, runattempts, workflowruns
 
@@ -76,10 +78,23 @@ def summarize(rows) -> tuple[set, set]:
 # --- I/O --------------------------------------------------------------------------------------------
 
 _GROUP_ROWS = select(*_ROW).select_from(_SOURCE).where(w.branch == bindparam("br"), w.commitid == bindparam("c"))
+_RUN_ROWS = select(*_ROW).select_from(_SOURCE).where(w.id == bindparam("run"), w.branch == bindparam("br"),
+                                                     w.commitid == bindparam("c"))
 _OLD_RUNS = select(*(pr[c] for c in RUN_COLUMNS)).where(pr.run.in_(
     select(w.id).where(w.branch == bindparam("br"), w.commitid == bindparam("c"))))
+_OLD_RUN = select(*(pr[c] for c in RUN_COLUMNS)).where(pr.run == bindparam("run"))
 _OLD_SIGNALS = select(*(ps[c] for c in SIGNAL_COLUMNS)).where(ps.commitid == bindparam("c"),
                                                               ps.branch == bindparam("br"))
+# One person's time to signal on a commit and branch, as SQLite aggregates over the first attempts
+# of their runs (their own, or all of the commit's when they wrote it): per run repository,
+# (repo, first attempts, completed, min creation, max end).
+_PERSON_FIRSTS = (select(w.repo, func.count(), func.sum(case((ra.status == "completed", 1), else_=0)),
+                         func.min(ra.createtime), func.max(ra.endtime))
+                  .select_from(workflowruns.join(commits, commits.c.id == w.commitid)
+                               .join(runattempts, and_(ra.run == w.id, ra.attempt == 1)))
+                  .where(w.branch == bindparam("br"), w.commitid == bindparam("c"),
+                         or_(w.author == bindparam("p"), commits.c.author == bindparam("p")))
+                  .group_by(w.repo))
 _RUN_DELETE = delete(person_runs).where(pr.person == bindparam("k_person"), pr.createtime == bindparam("k_createtime"),
                                         pr.run == bindparam("k_run"))
 _SIGNAL_DELETE = delete(person_signals).where(ps.person == bindparam("k_person"), ps.first == bindparam("k_first"),
@@ -87,19 +102,70 @@ _SIGNAL_DELETE = delete(person_signals).where(ps.person == bindparam("k_person")
                                               ps.commitid == bindparam("k_commitid"))
 
 
-def refresh(conn: Connection, groups) -> None:
-    """Recompute the person rows of the (branch, commit) `groups` and write what changed
-    (statements compiled once: this runs before every write's commit)."""
-    for branch, commit in sorted(set(groups)):
-        key = {"br": branch, "c": commit}
-        new_runs, new_signals = summarize(
-            [tuple(r) for r in execute_prepared(conn, "people_group_rows", _GROUP_ROWS, key).all()])
-        old_runs = {tuple(r) for r in execute_prepared(conn, "people_old_runs", _OLD_RUNS, key).all()}
-        old_signals = {tuple(r) for r in execute_prepared(conn, "people_old_signals", _OLD_SIGNALS, key).all()}
-        _replace(conn, "people_runs", person_runs, _RUN_DELETE, ("person", "createtime", "run"),
-                 old_runs - new_runs, new_runs - old_runs, RUN_COLUMNS)
-        _replace(conn, "people_signals", person_signals, _SIGNAL_DELETE, ("person", "first", "branch", "commitid"),
-                 old_signals - new_signals, new_signals - old_signals, SIGNAL_COLUMNS)
+def refresh(conn: Connection, keys) -> None:
+    """Recompute the person rows of the ("commit", branch, commit) keys (all of the commit's runs
+    there) and of the ("commit_run", branch, commit, run) keys (the runs written, and the times to
+    signal of their people on that commit), and write what changed (statements compiled once:
+    this runs before every write's commit)."""
+    groups: dict[tuple[int, int], set | None] = {}
+    for key in keys:
+        if key[0] == "commit":
+            groups[(key[1], key[2])] = None
+        elif groups.get((key[1], key[2]), ()) is not None:
+            groups.setdefault((key[1], key[2]), set()).add(key[3])
+    for (branch, commit), runs in sorted(groups.items(), key=lambda item: item[0]):
+        if runs is None or not _refresh_runs(conn, branch, commit, runs):
+            _refresh_group(conn, branch, commit)
+
+
+def _refresh_group(conn: Connection, branch: int, commit: int) -> None:
+    """Every person row of a commit's runs on a branch, from all of them."""
+    key = {"br": branch, "c": commit}
+    new_runs, new_signals = summarize(
+        [tuple(r) for r in execute_prepared(conn, "people_group_rows", _GROUP_ROWS, key).all()])
+    old_runs = {tuple(r) for r in execute_prepared(conn, "people_old_runs", _OLD_RUNS, key).all()}
+    old_signals = {tuple(r) for r in execute_prepared(conn, "people_old_signals", _OLD_SIGNALS, key).all()}
+    _write_runs(conn, old_runs, new_runs)
+    _write_signals(conn, old_signals, new_signals)
+
+
+def _refresh_runs(conn: Connection, branch: int, commit: int, runs: set) -> bool:
+    """The person rows of the written `runs` of a commit on a branch, and the times to signal there
+    of their people (before and after); False, having written nothing, when that cannot be told
+    from them (a run without a creation time has no row to say whose it was)."""
+    key = {"br": branch, "c": commit}
+    rows = [tuple(r) for run in sorted(runs)
+            for r in execute_prepared(conn, "people_run_rows", _RUN_ROWS, {**key, "run": run}).all()]
+    if any(row[CREATED] is None for row in rows):
+        return False
+    new_runs, _ = summarize(rows)
+    old_runs = {tuple(r) for run in sorted({row[ID] for row in rows})
+                for r in execute_prepared(conn, "people_old_run", _OLD_RUN, {"run": run}).all()}
+    old_signals = {tuple(r) for r in execute_prepared(conn, "people_old_signals", _OLD_SIGNALS, key).all()}
+    # Whose times to signal the written runs can change: their people now and before.
+    people = {row[0] for row in new_runs | old_runs}
+    # A written run whose first attempt has not completed leaves its people no signal, whatever
+    # the commit's other runs say: nothing else is read (a commit of thousands of runs costs its new ones).
+    open_ = {p for row in rows if row[A_NUM] == 1 and row[A_STATUS] != "completed" for p in people_of(row)}
+    new_signals = set()
+    for person in sorted(people - open_):
+        for repo, n, done, first, last in execute_prepared(conn, "people_person_firsts", _PERSON_FIRSTS,
+                                                           {**key, "p": person}).all():
+            if n == done and first is not None and last is not None:
+                new_signals.add((person, first, branch, commit, repo, last - first))
+    _write_runs(conn, old_runs, new_runs)
+    _write_signals(conn, {row for row in old_signals if row[0] in people}, new_signals)
+    return True
+
+
+def _write_runs(conn: Connection, old: set, new: set) -> None:
+    _replace(conn, "people_runs", person_runs, _RUN_DELETE, ("person", "createtime", "run"), old - new, new - old,
+             RUN_COLUMNS)
+
+
+def _write_signals(conn: Connection, old: set, new: set) -> None:
+    _replace(conn, "people_signals", person_signals, _SIGNAL_DELETE, ("person", "first", "branch", "commitid"),
+             old - new, new - old, SIGNAL_COLUMNS)
 
 
 def _replace(conn: Connection, name: str, table, deleting, key: tuple, gone: set, added: set,
@@ -151,3 +217,7 @@ def rebuild(conn: Connection) -> None:
             conn.execute(insert(person_runs), [dict(zip(RUN_COLUMNS, r)) for r in run_rows])
         if signal_rows:
             conn.execute(insert(person_signals), [dict(zip(SIGNAL_COLUMNS, r)) for r in signal_rows])
+
+
+PART = Part(name="people", tables=(person_runs, person_signals), columns=(), kinds=("commit", "commit_run"),
+            refresh=refresh, rebuild=rebuild)

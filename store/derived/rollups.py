@@ -1,11 +1,10 @@
 """Rollups: the numbers of long windows, pre-aggregated and kept current by every write.
 
-The seed's "metric aggregation jobs", done inside the write itself: every
-write of a run marks what it touches (its workflow's day on its branch, and
-its commit), and before the transaction commits those are recomputed from
-the runs (`refresh`), so a rollup is never behind the runs it sums.  Readers
-add up rollup rows for the whole days of a window and read runs only for its
-partial first day (`store/queries/rollup.py`).
+Every write of a run marks its workflow's day on its branch and its commit
+(`store.derived`), and before the transaction commits those are recomputed
+from the runs (`refresh`), so a rollup is never behind the runs it sums.
+Readers add up rollup rows for the whole days of a window and read runs only
+for its partial first day (`store/queries/rollup.py`).
 
 - `rollup_days`: per branch × workflow × UTC day, the counts of the metric
   cards and the analysis grid (runs, decisive, success, failed, cancelled,
@@ -19,28 +18,35 @@ partial first day (`store/queries/rollup.py`).
   wide above.
 - `rollup_signals`: each commit's time to signal on a branch (per workflow
   and over all), so a refresh can move the `tts` counts by the difference.
+- `rollup_pairs` and `rollup_workflow_days`: `rollup_days` summed over days
+  (per pair) and over branches (per workflow and day); reading these is
+  several times faster than summing `rollup_days` (the analysis grid's
+  all-time ranking, the flaky counts of every branch), so they are kept.
 
 A refresh re-reads one workflow's day on one branch (its chart percentiles
-need every run) and moves the all-workflows and monthly histograms by
-differences (written by `store/rollup_counts.py`).  `rebuild` recomputes everything in one ordered pass
-(migrations, the bench generator); a test checks that upkeep in any
-delivery order equals a rebuild.  The failing job and step of each
-failed run are kept beside them (`store/failure_causes.py`).
+need every run) and moves the all-workflows and monthly histograms and the
+sums by differences (written by `store/derived/rollup_counts.py`).
+`rebuild` recomputes all five tables in one ordered pass (migrations, the
+bench generator); a test checks that upkeep in any delivery order equals a
+rebuild.
 """
 import datetime as dt
 from collections import Counter, defaultdict
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import Integer, and_, bindparam, case, delete, exists, func, insert, select, type_coerce
 from sqlalchemy.engine import Connection
 
-from ingest.state import DECISIVE, FAILED
-from store import failure_causes, metrics, rollup_counts, rollup_people, rollup_streaks
+from domain.state import DECISIVE, FAILED
+from store import metrics
+from store.derived import rollup_counts
+from store.derived.part import Part
 from store.prepared import execute_prepared, literals
-from store.schema import (ROLLUP_COUNTS as COUNTS, commits, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
+from store.schema import (ROLLUP_COUNTS as COUNTS, rollup_days, rollup_hist, rollup_pairs, rollup_signals,
                           rollup_workflow_days, runattempts, workflowruns)
 
 DAY = 86400
 ALL_WORKFLOWS = 0
+TABLES = (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days)
 w = workflowruns.c
 ra = runattempts.c
 
@@ -193,55 +199,91 @@ def _signal_counts(found: dict) -> Counter:
 
 # --- I/O: reading runs, writing rollup rows -------------------------------------------------------
 
-def mark(conn: Connection, keys) -> None:
-    """Note what a write touched, to refresh before this connection's transaction commits:
-    ("day", branch, workflow, day), ("commit", branch, commit) and ("commit_row", repo, sha) keys."""
-    conn.info.setdefault("rollups_dirty", set()).update(keys)
-
-
-def flush(conn: Connection) -> None:
-    """Refresh what `mark` noted on this connection."""
-    dirty = conn.info.pop("rollups_dirty", None)
-    if dirty:
-        refresh(conn, dirty)
-
-
 def refresh(conn: Connection, keys) -> None:
-    """Recompute the rollups of the marked (branch, workflow, day)s and commits' signals from the runs.
+    """Recompute the rollups of the ("day", branch, workflow, day) keys and the time to signal of
+    the ("commit", branch, commit) and ("commit_run", branch, commit, run) keys from the runs.
 
-    A day of one workflow on one branch is read whole (its chart percentiles need every run);
-    the all-workflows and monthly histograms and the time-to-signal counts move by differences,
-    so a write costs the runs of its own workflow's day, not its branch's.
+    A day is summed by SQLite (`_day_summary`: aggregates over an index, in C) rather than read
+    into Python, so a write costs little more on a day of ten thousand runs than on one of ten;
+    the all-workflows and monthly histograms, the sums and the time-to-signal counts move by
+    differences.
     """
-    keys = sorted(k for k in keys if None not in k)
-    pairs = {(key[2], key[1]) for key in keys if key[0] == "day"}
-    groups = {(key[1], key[2]) for key in keys if key[0] == "commit"}
-    for key in keys:
-        if key[0] == "commit_row":  # a commit's author or time: its people and the order of its cells
-            commit_id = conn.execute(select(commits.c.id).where(commits.c.repo == key[1],
-                                                                commits.c.hash == key[2])).scalar()
-            if commit_id is not None:
-                failure_causes.update_commit(conn, commit_id)
-                commit_pairs = rollup_streaks.pairs_of_commit(conn, commit_id)
-                pairs.update(commit_pairs)
-                groups.update((br, commit_id) for _wf, br in commit_pairs)  # its branches, from the same read
+    groups: dict[tuple[int, int], set | None] = {}
     for key in keys:
         if key[0] == "day":
             _refresh_day(conn, *key[1:])
-    commits_by_branch: dict[int, list] = defaultdict(list)
-    for key in keys:
-        if key[0] == "commit":
-            commits_by_branch[key[1]].append(key[2])
-    for branch, commit_ids in commits_by_branch.items():
-        _refresh_signals(conn, branch, commit_ids)
-    rollup_streaks.refresh(conn, pairs)
-    rollup_people.refresh(conn, groups)
+        elif key[0] == "commit":
+            groups[(key[1], key[2])] = None  # every run of the commit
+        elif key[0] == "commit_run" and groups.get((key[1], key[2]), ()) is not None:
+            groups.setdefault((key[1], key[2]), set()).add(key[3])
+    for (branch, commit), runs in sorted(groups.items(), key=lambda item: item[0]):
+        _refresh_signals(conn, branch, commit, runs)
 
 
-_DAY_RUNS = (select(*_ROW).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
-             .where(w.workflow == bindparam("wf"), w.branch == bindparam("br"), w.createtime >= bindparam("lo"),
-                    w.createtime < bindparam("hi"))
-             .order_by(w.createtime, w.id, ra.attempt))
+# --- a day of one workflow on one branch, summed by SQLite ------------------------------------------
+#
+# Each query reads the day's range of `idx_workflowruns_day_rollup`, which holds every column they
+# test, so SQLite never visits the runs' rows; only re-runs (run_attempt > 1) look up their attempts.
+
+def _flag(condition):
+    return case((condition, 1), else_=0)
+
+
+_IN_DAY = (w.workflow == bindparam("wf"), w.branch == bindparam("br"), w.createtime >= bindparam("lo"),
+           w.createtime < bindparam("hi"))
+_COMPLETED = w.status == "completed"
+_BUILD = and_(_COMPLETED, w.conclusion.in_(literals(("success",) + FAILED)), w.runtime.is_not(None))
+_failed_attempt, _later_success = runattempts.alias("failed_attempt"), runattempts.alias("later_success")
+# `_is_flaky`: an attempt failed and a later one succeeded; only a re-run can be flaky.
+_FLAKY = type_coerce(case((w.run_attempt > 1, exists().where(
+    _failed_attempt.c.run == w.id, _failed_attempt.c.conclusion.in_(literals(FAILED)),
+    _later_success.c.run == w.id, _later_success.c.attempt > _failed_attempt.c.attempt,
+    _later_success.c.conclusion == "success")), else_=0), Integer)
+_SUCCESS = and_(_COMPLETED, w.conclusion == "success")
+_DAY_COUNTS = select(
+    func.count(), func.sum(_flag(and_(_COMPLETED, w.conclusion.in_(literals(DECISIVE))))), func.sum(_flag(_SUCCESS)),
+    func.sum(_flag(and_(_COMPLETED, w.conclusion.in_(literals(FAILED))))),
+    func.sum(_flag(and_(_COMPLETED, w.conclusion == "cancelled"))), func.sum(_FLAKY),
+    func.sum(case((_SUCCESS, 1 - _FLAKY), else_=0)), func.sum(_flag(_BUILD)),
+    # Added in the index's order, (createtime, id), as `summarize` adds them: the same float.
+    func.sum(case((_BUILD, w.runtime))), func.max(w.createtime),
+).where(*_IN_DAY)
+_DAY_REPO = select(w.repo).where(*_IN_DAY).order_by(w.createtime, w.id).limit(1)
+# Durations as (value, how many): exact percentiles (`metrics.percentile_counts`) and the histograms
+# from a few rows, however many runs the day holds.
+_DAY_BUILDS = select(w.runtime, func.count()).where(*_IN_DAY, _BUILD).group_by(w.runtime)
+_DAY_QUEUES = (select(w.queuetime, func.count())
+               .where(*_IN_DAY, w.starttime.is_not(None), w.queuetime.is_not(None)).group_by(w.queuetime))
+_DAY_ATTEMPT_QUEUES = (select(ra.queuetime, func.count()).select_from(workflowruns.join(runattempts, ra.run == w.id))
+                       .where(*_IN_DAY, ra.queuetime.is_not(None)).group_by(ra.queuetime))
+_COUNT_NAMES = ("runs", "decisive", "success", "failed", "cancelled", "flaky", "successful", "build_n", "build_sum",
+                "last_run")
+
+
+def _day_summary(conn: Connection, branch: int, workflow: int, day: int) -> tuple[dict | None, Counter]:
+    """`summarize` of one workflow's day on one branch, aggregated by SQLite: (its `rollup_days`
+    row or None, its build/queue day histogram)."""
+    key = {"wf": workflow, "br": branch, "lo": day * DAY, "hi": (day + 1) * DAY}
+    counts = execute_prepared(conn, "rollup_day_counts", _DAY_COUNTS, key).first()
+    if not counts or not counts[0]:
+        return None, Counter()
+    row = {"branch": branch, "workflow": workflow, "day": day,
+           "repo": execute_prepared(conn, "rollup_day_repo", _DAY_REPO, key).scalar(),
+           **dict(zip(_COUNT_NAMES, counts))}
+    if not row["build_n"]:
+        row["build_sum"] = 0.0
+    builds = execute_prepared(conn, "rollup_day_builds", _DAY_BUILDS, key).all()
+    queues = execute_prepared(conn, "rollup_day_queues", _DAY_QUEUES, key).all()
+    row["build_p50"], row["build_p90"] = metrics.percentile_counts(builds, 50), metrics.percentile_counts(builds, 90)
+    row["queue_p50"], row["queue_p90"] = metrics.percentile_counts(queues, 50), metrics.percentile_counts(queues, 90)
+    hist = Counter()
+    for kind, pairs in (("build", builds),
+                        ("queue", execute_prepared(conn, "rollup_day_attempt_queues", _DAY_ATTEMPT_QUEUES, key))):
+        for value, n in pairs:
+            hist[(workflow, kind, day, metrics.bucket(value))] += n
+    return row, hist
+
+
 _DAY_KEY = (rollup_days.c.branch == bindparam("br"), rollup_days.c.workflow == bindparam("wf"),
             rollup_days.c.day == bindparam("dd"))
 _DAY_ROW = select(rollup_days).where(*_DAY_KEY)
@@ -250,26 +292,15 @@ _DAY_INSERT = insert(rollup_days)
 _DAY_HIST = select(rollup_hist.c.kind, rollup_hist.c.bucket, rollup_hist.c.n).where(
     rollup_hist.c.span == "day", rollup_hist.c.branch == bindparam("br"), rollup_hist.c.workflow == bindparam("wf"),
     rollup_hist.c.kind.in_(literals(("build", "queue"))), rollup_hist.c.period == bindparam("dd"))
-_SIGNAL_RUNS = (select(*_ROW).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
-                .where(w.branch == bindparam("br"), w.commitid == bindparam("c"), ra.attempt == 1))
-_SIGNALS = select(rollup_signals.c.workflow, rollup_signals.c.commitid, rollup_signals.c.day, rollup_signals.c.tts) \
-    .where(rollup_signals.c.branch == bindparam("br"), rollup_signals.c.commitid == bindparam("c"))
-_SIGNAL_DELETE = delete(rollup_signals).where(rollup_signals.c.branch == bindparam("br"),
-                                              rollup_signals.c.workflow == bindparam("wf"),
-                                              rollup_signals.c.commitid == bindparam("c"))
 
 
 def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None:
     # Statements compiled once (store/prepared.py): SQLAlchemy's per-call set-up of these small
     # reads and writes cost more than SQLite's work, on every write's commit path.
     key = {"br": branch, "wf": workflow, "dd": day}
-    rows = [tuple(r) for r in execute_prepared(conn, "rollup_day_runs", _DAY_RUNS,
-                                               {"wf": workflow, "br": branch, "lo": day * DAY,
-                                                "hi": (day + 1) * DAY}).all()]
-    day_rows, new = summarize(branch, rows)
+    new_row, new = _day_summary(conn, branch, workflow, day)
     found = execute_prepared(conn, "rollup_day_row", _DAY_ROW, key).first()
     old_row = dict(zip((c.name for c in rollup_days.c), found)) if found else None
-    new_row = day_rows[0] if day_rows else None
     if old_row != new_row:
         if old_row:
             execute_prepared(conn, "rollup_day_delete", _DAY_DELETE, key)
@@ -282,15 +313,73 @@ def _refresh_day(conn: Connection, branch: int, workflow: int, day: int) -> None
     _add(conn, branch, _with_all(Counter({k: n for k, n in delta.items() if n})))
 
 
-def _refresh_signals(conn: Connection, branch: int, commit_ids: list) -> None:
-    rows, old = [], {}
-    for c in commit_ids:
-        rows += [tuple(r) for r in execute_prepared(conn, "rollup_signal_runs", _SIGNAL_RUNS,
-                                                    {"br": branch, "c": c}).all()]
-        old.update({(wf, c_): (day, value) for wf, c_, day, value in
-                    execute_prepared(conn, "rollup_signals", _SIGNALS, {"br": branch, "c": c}).all()})
-    new = signals(rows)
-    changed = [k for k in set(old) | set(new) if old.get(k) != new.get(k)]
+# --- a commit's time to signal on a branch ----------------------------------------------------------
+
+_FIRSTS = workflowruns.join(runattempts, and_(ra.run == w.id, ra.attempt == 1))
+# `time_to_signal` per workflow, as SQLite aggregates: (workflow, first attempts, completed, min creation, max end).
+_SIGNAL_PARTS = (select(w.workflow, func.count(), func.sum(_flag(ra.status == "completed")), func.min(ra.createtime),
+                        func.max(ra.endtime))
+                 .select_from(_FIRSTS).where(w.branch == bindparam("br"), w.commitid == bindparam("c"))
+                 .group_by(w.workflow))
+_SIGNAL_PART = (select(func.count(), func.sum(_flag(ra.status == "completed")), func.min(ra.createtime),
+                       func.max(ra.endtime))
+                .select_from(_FIRSTS).where(w.branch == bindparam("br"), w.commitid == bindparam("c"),
+                                            w.workflow == bindparam("wf")))
+_RUN_FIRST = select(w.workflow, ra.status).select_from(_FIRSTS).where(
+    w.id == bindparam("run"), w.branch == bindparam("br"), w.commitid == bindparam("c"))
+_SIGNALS = select(rollup_signals.c.workflow, rollup_signals.c.commitid, rollup_signals.c.day, rollup_signals.c.tts) \
+    .where(rollup_signals.c.branch == bindparam("br"), rollup_signals.c.commitid == bindparam("c"))
+_SIGNAL_DELETE = delete(rollup_signals).where(rollup_signals.c.branch == bindparam("br"),
+                                              rollup_signals.c.workflow == bindparam("wf"),
+                                              rollup_signals.c.commitid == bindparam("c"))
+
+
+def signal_of(parts) -> tuple[int, float] | None:
+    """`time_to_signal` from aggregates of first attempts: (count, completed, min creation, max end) tuples."""
+    parts = list(parts)
+    if not parts or any(n != done for n, done, _c, _e in parts):
+        return None
+    created = [c for _n, _d, c, _e in parts if c is not None]
+    ended = [e for _n, _d, _c, e in parts if e is not None]
+    if not created or not ended:
+        return None
+    return day_of(min(created)), max(ended) - min(created)
+
+
+def _new_signals(conn: Connection, branch: int, commit: int, runs: set | None) -> dict:
+    """{(workflow or 0, commit): signal or None} for what the written `runs` (all when None) can change.
+
+    A written run whose first attempt has not completed settles its workflow and the commit (no
+    signal) without reading the commit's other runs: a commit with thousands of runs being
+    written costs what its new runs cost."""
+    key = {"br": branch, "c": commit}
+    if runs is not None:
+        firsts = [execute_prepared(conn, "rollup_signal_run", _RUN_FIRST, {**key, "run": run}).first()
+                  for run in sorted(runs)]
+        firsts = [f for f in firsts if f is not None]
+        open_ = {wf for wf, status in firsts if status != "completed"}
+        out = {(wf, commit): None for wf in open_}
+        if open_:
+            out[(ALL_WORKFLOWS, commit)] = None
+        parts = {wf: tuple(execute_prepared(conn, "rollup_signal_part", _SIGNAL_PART, {**key, "wf": wf}).first())
+                 for wf in {wf for wf, _s in firsts} - open_}
+        out.update({(wf, commit): signal_of([part]) for wf, part in parts.items()})
+        if open_ or not parts:
+            return out
+    parts = {wf: tuple(part) for wf, *part in execute_prepared(conn, "rollup_signal_parts", _SIGNAL_PARTS, key).all()}
+    out = {(wf, commit): signal_of([part]) for wf, part in parts.items()}
+    out[(ALL_WORKFLOWS, commit)] = signal_of(parts.values())
+    return out
+
+
+def _refresh_signals(conn: Connection, branch: int, commit: int, runs: set | None) -> None:
+    found = _new_signals(conn, branch, commit, runs)
+    old = {(wf, c): (day, value) for wf, c, day, value in
+           execute_prepared(conn, "rollup_signals", _SIGNALS, {"br": branch, "c": commit}).all()}
+    if runs is None:
+        found.update({k: None for k in old if k not in found})  # a workflow without runs any more
+    new = {k: v for k, v in found.items() if v is not None}
+    changed = [k for k in found if old.get(k) != new.get(k)]
     if not changed:
         return
     gone = [k for k in changed if k in old]
@@ -315,16 +404,11 @@ def _add(conn: Connection, branch: int, delta: Counter) -> None:
     rollup_counts.add_hist(conn, branch, {k: n for k, n in _periods(delta).items() if n})
 
 
-def rebuild(conn: Connection, *, revision_0004: bool = False) -> None:
-    """Recompute every rollup (and every failed run's failing job, step and author) from the runs.
-
-    One pass over the runs ordered by branch: a branch's rows are summarized at once.  Then
-    the streaks and person rows.  `revision_0004`: only what migration 0004 created (it runs
-    before the later tables and columns exist).
-    """
-    for table in (rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days):
+def rebuild(conn: Connection) -> None:
+    """Recompute every rollup from the runs: one pass over the runs ordered by branch (a branch's
+    rows are summarized at once), then the sums of the day rows."""
+    for table in TABLES:
         conn.execute(delete(table))
-    failure_causes.update(conn, authors=not revision_0004)
     result = conn.execute(
         select(*_ROW, w.branch).select_from(workflowruns.outerjoin(runattempts, ra.run == w.id))
         .order_by(w.branch, w.createtime, w.id, ra.attempt))
@@ -341,9 +425,6 @@ def rebuild(conn: Connection, *, revision_0004: bool = False) -> None:
             break
     if rows:
         _rebuild_branch(conn, current, rows)
-    if not revision_0004:
-        rollup_streaks.rebuild(conn)
-        rollup_people.rebuild(conn)
     d = rollup_days.c
     for table, keys in ((rollup_pairs, (d.branch, d.workflow)), (rollup_workflow_days, (d.workflow, d.day))):
         extra = [func.max(d.last_run).label("last_run")] if table is rollup_pairs else []
@@ -364,3 +445,7 @@ def _rebuild_branch(conn: Connection, branch: int, rows: list) -> None:
     if out:
         conn.execute(insert(rollup_hist), [{"span": s, "branch": branch, "workflow": wf, "kind": k, "period": p,
                                             "bucket": b, "n": n} for (s, wf, k, p, b), n in out.items()])
+
+
+PART = Part(name="rollups", tables=TABLES, columns=(), kinds=("day", "commit", "commit_run"), refresh=refresh,
+            rebuild=rebuild)

@@ -1,0 +1,73 @@
+"""gunicorn settings of the production command (`./run.sh`, README "Running in production").
+
+`gunicorn -c dashapp/gunicorn_conf.py dashapp.wsgi:server` reads HOST, PORT, WEB_CONCURRENCY and
+WEB_THREADS, so the README's command, `run.sh` and the benchmarks serve the same way.  Threads, not
+sync workers: each open page holds a thread for its WebSocket.  No preload: every worker builds its
+own app after the fork (the inbox writer and processor are threads, which a fork would not copy).
+"""
+import os
+
+from dashapp.config import Config
+
+_config = Config.from_env()
+bind = f"{_config.host}:{_config.port}"
+workers = _config.web_concurrency
+threads = _config.web_threads
+worker_class = "gthread"
+# A WebSocket is a request that lasts as long as the page is open: it must not count as hung.
+timeout = 0
+graceful_timeout = 5
+keepalive = 5
+accesslog = None
+# gunicorn's control socket is one path per user by default: servers started side by side (tests,
+# benchmarks, a second instance) would take it from each other, and nothing here uses it.
+control_socket_disable = True
+
+
+
+# --- PROCESSOR=process: the delivery processor as a process of its own, started by this server ---
+# A thread of a web process shares that process's GIL with its request threads, and the two slowed
+# each other down (a sustained 340-700 deliveries/s with lag under 1 s, against 800/s in a process
+# of its own on the same 2 cores).  The master starts `python -m dashapp worker` once it is ready,
+# restarts it if it dies, stops it on exit; the web processes then only accept (PROCESSOR=off in
+# them).  The worker runs at a lower CPU priority, so that under a flood accepting comes first and
+# the inbox takes the backlog.
+_worker = {"proc": None, "stopping": False}
+
+
+def when_ready(server):
+    if _config.processor != "process":
+        return
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    def supervise():
+        while not _worker["stopping"]:
+            started = time.monotonic()
+            proc = _worker["proc"] = subprocess.Popen(
+                [sys.executable, "-m", "dashapp", "worker", "--nice", "5", "--exit-with-parent"])
+            server.log.info("delivery processor started (pid %s)", proc.pid)
+            code = proc.wait()
+            if not _worker["stopping"]:
+                server.log.error("delivery processor exited with %s; restarting", code)
+                time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+
+    threading.Thread(target=supervise, name="processor-supervisor", daemon=True).start()
+
+
+def post_fork(_server, _worker_process):
+    if _config.processor == "process":
+        os.environ["PROCESSOR"] = "off"  # read by the worker's app (dashapp.wsgi), after the fork
+
+
+def on_exit(server):
+    _worker["stopping"] = True
+    proc = _worker["proc"]
+    if proc is not None and proc.poll() is None:
+        proc.terminate()  # the worker finishes its batch and stops
+        try:
+            proc.wait(timeout=10)
+        except Exception:
+            proc.kill()
