@@ -5,11 +5,21 @@ WEB_THREADS, so the README's command, `run.sh` and the benchmarks serve the same
 sync workers: each open page holds a thread for its WebSocket.  No preload: every worker builds its
 own app after the fork (the inbox writer and processor are threads, which a fork would not copy).
 """
+import importlib.util
 import os
 
-from dashapp.config import Config
 
-_config = Config.from_env()
+def _load_config():
+    # dashapp/config.py read on its own: importing the `dashapp` package would load Dash, pandas'
+    # neighbours and SQLAlchemy into the master (74 MB instead of ~27), which serves no request.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
+    spec = importlib.util.spec_from_file_location("_buildmon_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Config.from_env()
+
+
+_config = _load_config()
 bind = f"{_config.host}:{_config.port}"
 workers = _config.web_concurrency
 threads = _config.web_threads
