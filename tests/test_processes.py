@@ -114,9 +114,19 @@ def test_a_delivery_posted_to_one_web_process_reaches_the_clients_of_another(pro
 
 
 def _worker_pids(server) -> list[int]:
-    out = subprocess.run(["pgrep", "-g", str(os.getpgid(server.proc.pid)), "-f", "dashapp worker"],
-                         capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """The `dashapp worker` processes of the server's process group (from /proc)."""
+    group, found = os.getpgid(server.proc.pid), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ")
+            if b"dashapp worker" in command and os.getpgid(int(name)) == group:
+                found.append(int(name))
+        except (OSError, ProcessLookupError):
+            continue
+    return found
 
 
 def test_the_production_command_serves_every_client_live_and_restarts_its_processor(procs, tmp_path):

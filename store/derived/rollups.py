@@ -23,9 +23,12 @@ for its partial first day (`store/queries/rollup.py`).
   several times faster than summing `rollup_days` (the analysis grid's
   all-time ranking, the flaky counts of every branch), so they are kept.
 
-A refresh re-reads one workflow's day on one branch (its chart percentiles
-need every run) and moves the all-workflows and monthly histograms and the
-sums by differences (written by `store/derived/rollup_counts.py`).
+A refresh has SQLite add up one workflow's day on one branch through a
+covering index (its counts, and the (value, count) groups its chart
+percentiles need: a loaded day is tens of thousands of runs, too many to
+fetch into Python once a batch) and moves the all-workflows and monthly
+histograms and the sums by differences (written by
+`store/derived/rollup_counts.py`).
 `rebuild` recomputes all five tables in one ordered pass (migrations, the
 bench generator); a test checks that upkeep in any delivery order equals a
 rebuild.
