@@ -119,6 +119,10 @@ def test_the_badge_says_how_far_behind_processing_is(dash_duo, config, db_path, 
     assert "bg-warning" in badge.get_attribute("class") and "to be processed" in badge.get_attribute("title")
     dash_duo.driver.set_window_size(1400, 700)
     dash_duo.driver.save_screenshot(str(tmp_path / "badge-behind.png"))
+    dash_duo.find_element("#theme-switch").click()  # the dark theme: the badge must read there too
+    wait.until(lambda: dash_duo.driver.execute_script(
+        "return document.documentElement.getAttribute('data-bs-theme')") == "dark", timeout=10)
+    dash_duo.driver.save_screenshot(str(tmp_path / "badge-behind-dark.png"))
     app.server.extensions["buildmon"].processor.start()  # it catches up: the row arrives, the badge clears
     dash_duo.wait_for_element(ROW.format(555101), timeout=15)
     dash_duo.wait_for_text_to_equal("#live-badge", "live", timeout=15)
