@@ -7,6 +7,7 @@ own app after the fork (the inbox writer and processor are threads, which a fork
 """
 import importlib.util
 import os
+import threading
 
 
 def _load_config():
@@ -43,6 +44,11 @@ control_socket_disable = True
 # them).  The worker runs at a lower CPU priority, so that under a flood accepting comes first and
 # the inbox takes the backlog.
 _worker = {"proc": None, "stopping": False}
+# Held while the supervisor starts the worker, and taken by `pre_fork` before gunicorn forks a web
+# process: a web process forked while Popen waits for its child's exec would inherit the write end
+# of Popen's status pipe, and Popen would wait for that web process to exit (a test caught the
+# master waiting there forever, so the worker was never restarted).
+_spawn_lock = threading.Lock()
 
 
 def when_ready(server):
@@ -50,14 +56,14 @@ def when_ready(server):
         return
     import subprocess
     import sys
-    import threading
     import time
 
     def supervise():
         while not _worker["stopping"]:
             started = time.monotonic()
-            proc = _worker["proc"] = subprocess.Popen(
-                [sys.executable, "-m", "dashapp", "worker", "--nice", "5", "--exit-with-parent"])
+            with _spawn_lock:
+                proc = _worker["proc"] = subprocess.Popen(
+                    [sys.executable, "-m", "dashapp", "worker", "--nice", "5", "--exit-with-parent"])
             server.log.info("delivery processor started (pid %s)", proc.pid)
             code = proc.wait()
             if not _worker["stopping"]:
@@ -65,6 +71,11 @@ def when_ready(server):
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 
     threading.Thread(target=supervise, name="processor-supervisor", daemon=True).start()
+
+
+def pre_fork(_server, _worker_process):
+    with _spawn_lock:  # not while the supervisor is starting the worker (see _spawn_lock)
+        pass
 
 
 def post_fork(_server, _worker_process):

@@ -6,9 +6,10 @@ held by all of them.  Each process binds a Unix datagram socket in a
 directory named after the inbox (`Inbox.rundir`), and `send` writes a
 datagram to every other socket there: no broker to run, nothing to poll, and
 a datagram arrives whole or not at all.  A socket whose process has died
-refuses (ECONNREFUSED) and is removed.  A peer too far behind to take a
-datagram (its buffer full) misses it, like a WebSocket client that falls
-behind the hub; its pages reconnect and catch up.
+refuses (ECONNREFUSED) and is removed.  A peer whose buffer is full gets
+up to `RETRIES` ms to make room (its receiver only hands messages to its
+hub); past that the message is dropped and logged, and that process's
+pages see the change at their next refresh instead.
 
 Two kinds of message: `live` (a list of hub messages, published to this
 process's hub) and `inbox` (new deliveries were committed: wake the
@@ -21,10 +22,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
 log = logging.getLogger(__name__)
 MAX_DATAGRAM = 60_000  # below the default socket buffer (~208 KB) with room for several in flight
+RETRIES = 200  # 1 ms apart: how long a full peer may take to make room before a message is dropped
 
 
 class LocalBus:
@@ -55,15 +58,22 @@ class LocalBus:
             return
         for datagram in _datagrams(kind, payload):
             for peer in peers:
-                try:
-                    self._out.sendto(datagram, peer)
-                except (ConnectionRefusedError, FileNotFoundError):
-                    _unlink(peer)  # its process is gone
-                except OSError as exc:
-                    if exc.errno in (errno.EAGAIN, errno.ENOBUFS):
-                        log.warning("local bus: %s is not reading; a %s message was dropped", peer, kind)
-                    else:
-                        log.warning("local bus: sending to %s failed: %s", peer, exc)
+                self._send_one(datagram, peer, kind)
+
+    def _send_one(self, datagram: bytes, peer: str, kind: str) -> None:
+        for _attempt in range(RETRIES):
+            try:
+                self._out.sendto(datagram, peer)
+                return
+            except (ConnectionRefusedError, FileNotFoundError):
+                _unlink(peer)  # its process is gone
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                    log.warning("local bus: sending to %s failed: %s", peer, exc)
+                    return
+                time.sleep(0.001)  # its buffer is full: its receiver drains it within milliseconds
+        log.warning("local bus: %s took nothing for %d ms; a %s message was dropped", peer, RETRIES, kind)
 
     def _receive(self) -> None:
         while not self._closed:

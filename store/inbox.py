@@ -18,6 +18,7 @@ at a time across processes: `fcntl.flock` beside the SQLite file,
 """
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -46,6 +47,7 @@ inbox = Table(
 )
 Index("idx_inbox_received", inbox.c.received)
 
+log = logging.getLogger(__name__)
 MAX_GROUP = 1000  # deliveries in one group commit
 _APPLIED = ("processed", "ignored")
 
@@ -131,7 +133,10 @@ class Inbox:
             for (_item, future), ok in zip(group, added):
                 future.set_result(ok)
             if any(added) and self.on_commit is not None:
-                self.on_commit()
+                try:
+                    self.on_commit()
+                except Exception:  # a wake-up lost: the processor looks again within IDLE_POLL
+                    log.exception("inbox: waking the processor failed")
 
     def _write(self, group) -> list[bool]:
         guids = list({item.guid for item, _ in group})

@@ -8,7 +8,9 @@ with `ast`), and leaves a store already at that revision alone.  Anything
 unclear (no stamp, several heads, a script it cannot read) goes to Alembic.
 """
 import ast
+import fcntl
 import os
+from contextlib import contextmanager
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
@@ -76,12 +78,30 @@ def upgrade(engine: Engine) -> None:
     stamped = _stamped(engine)
     if stamped is not None and stamped == scripts_head():
         return
-    from alembic import command
+    with _one_at_a_time(engine):
+        from alembic import command
 
-    if current_revision(engine) == head_revision():
+        if current_revision(engine) == head_revision():
+            return
+        cfg = alembic_config()
+        with engine.connect().execution_options(**writer_options()) as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine):
+    """The server's processes start together on a new store: one migrates, the others then find it
+    current (without this, two created the same table and the server failed to boot).  SQLite: a
+    file lock beside the store; other databases rely on their transactional DDL."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
         return
-    cfg = alembic_config()
-    with engine.connect().execution_options(**writer_options()) as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        conn.commit()
+    fd = os.open(path + ".migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -25,13 +26,16 @@ class Proc:
     def __init__(self, args, env, port=None):
         self.port = port
         self.url = f"http://127.0.0.1:{port}" if port else None
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the server
         self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()[-3000:]
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise AssertionError(self.log.read().decode(errors="replace")[-3000:])
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -83,11 +87,13 @@ def _run(run_id: int) -> bytes:
     return json.dumps(payload).encode()
 
 
-def _next_run(client) -> dict:
-    while True:
+def _next_run(client, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout  # heartbeat pings arrive every 15 s: recv alone never times out
+    while time.monotonic() < deadline:
         message = json.loads(client.recv())
         if message["type"] == "run":
             return message["row"]
+    raise AssertionError(f"no run message within {timeout} s")
 
 
 def _active(server) -> float:
