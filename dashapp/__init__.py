@@ -9,7 +9,8 @@ from dashapp.config import Config
 from dashapp.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAX_DELIVERY_BYTES = 25 * 1024 * 1024  # GitHub never sends more
+# Dash callbacks and the API take small bodies (the webhook, served before Flask, has its own cap).
+MAX_REQUEST_BYTES = 25 * 1024 * 1024
 
 
 def create_app(config: Config | None = None) -> dash.Dash:
@@ -27,7 +28,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
         serve_locally=True,
     )
     server = app.server
-    server.config["MAX_CONTENT_LENGTH"] = MAX_DELIVERY_BYTES
+    server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     server.extensions["buildmon"] = services
 
     from dashapp.observability import bp as observability_bp

@@ -20,11 +20,9 @@ from store.rows import run_select
 from store.schema import deliveries, workflowruns
 from store.writer import apply
 
-MAX_GUID = 100
 _PREVIOUS = select(deliveries.c.outcome).where(deliveries.c.guid == bindparam("g"))
 _INSERT = deliveries.insert()
 _UPDATE = deliveries.update().where(deliveries.c.guid == bindparam("g"))
-MAX_EVENT = 100
 _RUN_ROW = run_select().where(workflowruns.c.gitid == bindparam("g"))
 _RUN_ROW_KEYS = tuple(_RUN_ROW.selected_columns.keys())
 _JOB_ROW_KEYS = ("gitid", "run_gitid", "attempt", "repo")
@@ -32,17 +30,10 @@ _JOB_ROW_KEYS = ("gitid", "run_gitid", "attempt", "repo")
 
 @dataclass
 class Outcome:
-    status: int  # HTTP status to answer
+    status: int  # the HTTP status it stands for: 200 applied or duplicate, 400 bad payload, 500 a bug
     outcome: str  # processed | ignored | duplicate | failed
     reason: str = ""
-    changes: list = field(default_factory=list)
-    messages: list = field(default_factory=list)  # what to publish live once committed
-
-    def body(self) -> dict:
-        body = {"outcome": self.outcome}
-        if self.reason:
-            body["reason"] = self.reason
-        return body
+    changes: list = field(default_factory=list)  # what changed, for the live messages
 
 
 def decode(event: str, body: bytes, content_type: str = "application/json") -> Parsed:

@@ -56,6 +56,9 @@ class ProcessorStats:
         self.active = Gauge("buildmon_processor_active", "1 when this process holds the processor",
                             registry=registry)
 
+    def applied(self, event: str, outcome: str) -> None:
+        self.outcomes.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
+
 
 class Processor:
     def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None):
@@ -185,8 +188,7 @@ class Processor:
         now = time.time()
         for row, outcome in outcomes:
             if self.stats:
-                self.stats.outcomes.labels(event=row.event if len(row.event) <= 40 else "other",
-                                           outcome=outcome.outcome).inc()
+                self.stats.applied(row.event, outcome.outcome)
                 self.stats.lag.observe(now - row.received)
             log.info("delivery guid=%s event=%s outcome=%s lag_ms=%.0f%s", row.guid, row.event, outcome.outcome,
                      (now - row.received) * 1000, f" reason={outcome.reason!r}" if outcome.reason else "")
@@ -210,4 +212,4 @@ class Processor:
             log.exception("processor: could not log delivery %s as failed; it stays in the inbox", row.guid)
             raise
         if self.stats:
-            self.stats.outcomes.labels(event=row.event if len(row.event) <= 40 else "other", outcome="failed").inc()
+            self.stats.applied(row.event, "failed")

@@ -78,7 +78,7 @@ class Inbox:
 
     def __init__(self, location: str, store: Engine, *, synchronous: str = "FULL"):
         self.store = store
-        if location == str(store.url) or (not is_sqlite(store) and "://" in location):
+        if not is_sqlite(store):
             self.engine = store  # a server database: the inbox is one of its tables
         else:
             self.engine = make_engine(location, synchronous=synchronous)
