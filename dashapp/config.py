@@ -56,6 +56,31 @@ SETTINGS = {
     "inbox_path": Setting("INBOX_PATH", "",
                           "SQLite file of the delivery inbox (default: beside the store, `builds.inbox.db` for "
                           "`builds.db`); unused on PostgreSQL, where the inbox is a table of the store."),
+    "trusted_proxies": Setting("TRUSTED_PROXIES", "0",
+                               "Reverse proxies in front of the server that append to X-Forwarded-For/-Proto/-Host; "
+                               "the client address every limit and loopback mode use is read past them (0: the "
+                               "socket's address)."),
+    "auth_failure_limit": Setting("AUTH_FAILURE_LIMIT", "20/minute",
+                                  "Per-client limit on failed logins and wrong tokens; past it they are answered 429."),
+    "request_timeout": Setting("REQUEST_TIMEOUT", "10",
+                               "Seconds a client has to send a request's headers (and a small body) before its "
+                               "connection is closed; no server thread waits for them meanwhile."),
+    "webhook_reserve": Setting("WEBHOOK_RESERVE", "32",
+                               "Threads of each web process that pages and WebSockets cannot take: /webhook always "
+                               "has them."),
+    "live_max_per_client": Setting("LIVE_MAX_PER_CLIENT", "20",
+                                   "Open WebSockets (pages) one client address may hold per web process; each "
+                                   "process holds at most WEB_THREADS - WEBHOOK_RESERVE in all."),
+    "live_allowed_origins": Setting("LIVE_ALLOWED_ORIGINS", "",
+                                    "Comma-separated origins (https://host[:port]) besides the server's own whose "
+                                    "pages may open /ws."),
+    "health_max_lag": Setting("HEALTH_MAX_LAG", "300",
+                              "Seconds of processing lag past which /healthz (and /readyz) answer 503."),
+    "health_min_free_mb": Setting("HEALTH_MIN_FREE_MB", "256",
+                                  "Free space (MB) on the store's and inbox's disks below which /healthz answers 503."),
+    "raw_retention_days": Setting("RAW_RETENTION_DAYS", "14",
+                                  "Days a processed delivery's raw body is kept; its metadata (GUID, event, outcome, "
+                                  "times) is kept after. 0 keeps bodies forever."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "Rate-limit storage of the API and webhook limits (memory:// counts per "
                                      "process, redis://... across processes)."),
@@ -84,6 +109,15 @@ class Config:
     processor: str
     processor_batch: int
     inbox_path: str
+    trusted_proxies: int
+    auth_failure_limit: str
+    request_timeout: float
+    webhook_reserve: int
+    live_max_per_client: int
+    live_allowed_origins: str
+    health_max_lag: float
+    health_min_free_mb: float
+    raw_retention_days: float
 
     @property
     def protected(self) -> bool:
