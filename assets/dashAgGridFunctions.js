@@ -85,10 +85,47 @@ dagcomponentfuncs.RunGlyph = function (props) {
   return React.createElement("span", {className: cls, "aria-label": dagfuncs.wfStateText(row)}, glyph);
 };
 
-/* The workflow name, linking to the run on GitHub. */
+/* `url` when it may become a link (as domain.text.link_url says): an absolute http(s) URL with a host,
+ * once stripped of what browsers ignore; else null.  Row URLs are data (a payload can say `javascript:`). */
+var WF_URL_EDGES = /^[\u0000-\u0020]+|[\u0000-\u0020]+$/g;
+var WF_URL_BAD = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\s\\]/;
+dagfuncs.wfLinkUrl = function (url) {
+  if (typeof url !== "string") return null;
+  var text = url.replace(WF_URL_EDGES, "").replace(/[\t\n\r]/g, "");
+  if (!/^https?:\/\//i.test(text) || WF_URL_BAD.test(text)) return null;
+  try {
+    var parsed = new URL(text);
+    if ((parsed.protocol !== "http:" && parsed.protocol !== "https:") || !parsed.hostname) return null;
+  } catch (e) {
+    return null;
+  }
+  return text;
+};
+
+/* The workflow name, linking to the run on GitHub (text alone when the run's URL is not http(s)). */
 dagcomponentfuncs.RunLink = function (props) {
   var row = props.data || {};
-  if (!row.url) return props.value || "";
-  return React.createElement("a", {href: row.url, target: "_blank", rel: "noopener", className: "run-link"},
-    props.value || "run");
+  var url = dagfuncs.wfLinkUrl(row.url);
+  var text = props.value === null || props.value === undefined ? "" : String(props.value);
+  if (!url) return text;
+  return React.createElement("a", {href: url, target: "_blank", rel: "noopener", className: "run-link"},
+    text || "run");
+};
+
+/* Runs of a failure group: `value` is [{label, url}], newest first; `data.more` runs not listed.
+ * Each label is text, a link only to an http(s) URL: no text of the data can add a link or markup. */
+dagcomponentfuncs.RunLinks = function (props) {
+  var runs = Array.isArray(props.value) ? props.value : [];
+  var children = [];
+  runs.forEach(function (run) {
+    if (!run || typeof run !== "object") return;
+    var label = run.label === null || run.label === undefined ? "" : String(run.label);
+    var url = dagfuncs.wfLinkUrl(run.url);
+    if (children.length) children.push(" ");
+    children.push(url ? React.createElement("a", {href: url, target: "_blank", rel: "noopener"}, label || "run")
+      : React.createElement("span", null, label));
+  });
+  var more = props.data && typeof props.data.more === "number" ? props.data.more : 0;
+  if (more > 0) children.push(" \u2026 +" + more + " more");
+  return React.createElement.apply(React, ["span", null].concat(children));
 };

@@ -175,6 +175,9 @@
     live.lastMessageAt = Date.now();
     var seq = typeof message.seq === "number" ? message.seq : null;
     if (message.type === "hello") {
+      // Only a socket the server kept (it says hello) ends the backoff: one it closes at once (1013,
+      // too many connections or server busy) opened too, and must not bring the next try forward.
+      live.attempts = 0;
       if (live.everConnected) { live.needCatchUp = true; scheduleFlush(); }
       live.everConnected = true;
       live.lastSeq = seq;
@@ -211,7 +214,6 @@
     try { ws = new WebSocket(wsUrl()); } catch (e) { reconnectLater(); return; }
     live.ws = ws;
     ws.onopen = function () {
-      live.attempts = 0;
       live.lastMessageAt = Date.now();
       live.stats.connects += 1;
       showBadge("live");

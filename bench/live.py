@@ -123,7 +123,9 @@ def measure(clients: int, posts: int, db_dir: str, procs: int | None = None) -> 
 
     db = os.path.join(db_dir, f"live-{clients}.db")
     server = Server(db, free_port(), secret=SECRET, threads=clients + 32,
-                    env={"WEBHOOK_FAILURE_LIMIT": "100000/minute", "API_RATE_LIMIT": "100000/minute"})
+                    env={"WEBHOOK_FAILURE_LIMIT": "100000/minute", "API_RATE_LIMIT": "100000/minute",
+                         # every client comes from 127.0.0.1: not a page per person
+                         "LIVE_MAX_PER_CLIENT": str(clients)})
     procs = max(1, min(clients, procs or DEFAULT_PROCS))
     context = multiprocessing.get_context("spawn")
     workers = []

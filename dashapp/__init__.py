@@ -9,8 +9,9 @@ from dashapp.config import Config
 from dashapp.services import Services
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Dash callbacks and the API take small bodies (the webhook, served before Flask, has its own cap).
-MAX_REQUEST_BYTES = 25 * 1024 * 1024
+# Dash callbacks and the API take small bodies (the webhook, served before Flask, has its own cap);
+# a larger one is refused from its Content-Length, unread.
+MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config: Config | None = None) -> dash.Dash:
@@ -31,22 +32,40 @@ def create_app(config: Config | None = None) -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     server.extensions["buildmon"] = services
 
-    from dashapp.observability import bp as observability_bp
-    from dashapp.security import init_security
-    from ingest import webhook
-
-    # POST /webhook is served in front of Flask and Dash: it needs none of their machinery.
-    server.wsgi_app = webhook.wrap(server.wsgi_app, services)
+    from dashapp import inputs, jsonerrors
     from dashapp.api import bp as api_bp
+    from dashapp.capacity import Threads
+    from dashapp.headers import init_headers
+    from dashapp.observability import bp as observability_bp
+    from dashapp.security import behind_proxies, init_security
+    from ingest import webhook
     from live import ws as live_ws
+    from live.admission import Admission
 
+    # Everything but /webhook shares WEB_THREADS - WEBHOOK_RESERVE threads (WebSockets included: /ws
+    # takes its place itself, to close with a reason), so the rest are always free for /webhook, which
+    # is served in front of that limit, and of Flask and Dash: it needs none of their machinery.
+    threads = Threads.for_pages(config)
+    services.stats.watch_threads(threads)
+    server.wsgi_app = threads.limit_app(server.wsgi_app, counts_itself=("/ws",),
+                                        refused=services.stats.busy_refused.inc)
+    server.wsgi_app = webhook.wrap(server.wsgi_app, services)
     server.register_blueprint(api_bp)
-    live_ws.init_app(server, services.hub)
+    live_ws.init_app(server, services.hub, Admission(
+        threads=threads, per_client=config.live_max_per_client, origins=config.live_allowed_origins,
+        refused=lambda reason: services.stats.live_refused.labels(reason=reason).inc()))
     services.watch_lag()
     server.register_blueprint(observability_bp)
     init_security(server, config)
+    init_headers(app, inline_scripts=(_THEME_JS, _RENDERER_JS))
+    # Outermost, so the webhook route, the limits and /ws all see the client past the trusted proxies.
+    server.wsgi_app = behind_proxies(server.wsgi_app, config)
     app.layout = _layout
     shell.register_callbacks(app)
+    # Dash's JSON endpoints answer errors as JSON; a callback request is checked before Dash reads it.
+    jsonerrors.json_routes(server, *(app.config.routes_pathname_prefix + name for name in
+                                     ("_dash-update-component", "_dash-layout", "_dash-dependencies")))
+    inputs.install(app)
     if config.webhook_secret == "" and config.allow_unsigned != "loopback":
         logging.getLogger(__name__).warning("GITHUB_WEBHOOK_SECRET is not set: every delivery will be refused")
     elif config.webhook_secret == "":
@@ -61,8 +80,11 @@ def _layout():
 
 
 # Applies the persisted dark theme before the first paint (Dash's own persistence applies it later).
-_THEME_SCRIPT = """<script>try{var v=localStorage.getItem('_dash_persistence.theme-switch.value');
-if(v&&JSON.parse(v)[0]===true){document.documentElement.setAttribute('data-bs-theme','dark');}}catch(e){}</script>"""
+# The inline scripts' texts are named by their hashes in the Content-Security-Policy (dashapp/headers.py).
+_THEME_JS = """try{var v=localStorage.getItem('_dash_persistence.theme-switch.value');
+if(v&&JSON.parse(v)[0]===true){document.documentElement.setAttribute('data-bs-theme','dark');}}catch(e){}"""
+_THEME_SCRIPT = f"<script>{_THEME_JS}</script>"
+_RENDERER_JS = "document.addEventListener('DOMContentLoaded', function () { window.renderer = new DashRenderer(); });"
 
 
 class _Dash(dash.Dash):
@@ -79,9 +101,7 @@ class _Dash(dash.Dash):
         # The scripts (2.7 MB) no longer hold up the parser, hence the first paint: they load in
         # parallel and run in order once the document is parsed; the renderer starts after them.
         kwargs["scripts"] = kwargs.get("scripts", "").replace("<script src=", "<script defer src=")
-        kwargs["renderer"] = ('<script id="_dash-renderer" type="application/javascript">'
-                              "document.addEventListener('DOMContentLoaded', function () {"
-                              " window.renderer = new DashRenderer(); });</script>")
+        kwargs["renderer"] = f'<script id="_dash-renderer" type="application/javascript">{_RENDERER_JS}</script>'
         return super().interpolate_index(**kwargs)
 
 

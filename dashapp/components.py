@@ -9,6 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp import urlstate
+from domain.text import as_text, clip, html_text, is_relative_link, link_url
 
 DASH = "—"
 
@@ -90,19 +91,31 @@ def empty_state(message: str, *, hint: str | None = None, **kwargs) -> html.Div:
     return html.Div(children, **kwargs)
 
 
+OPTION_LABEL = 120  # characters of a name a selector shows
+OPTION_MAX = 1_000  # a longer name is no option: Dash's dropdown crashed the browser's tab on a 65,000-character one
+
+
+def name_options(values) -> list[dict]:
+    """Selector options for data-derived names: each labelled with its text clipped, the value whole; a name
+    longer than `OPTION_MAX` is left out (it still shows everywhere else, it cannot be picked here)."""
+    return [{"label": clip(as_text(v), OPTION_LABEL), "value": v} for v in values if option_value(v) is not None]
+
+
+def option_value(value):
+    """`value` as a selector's value: None (nothing picked) for a name too long to be an option."""
+    return None if isinstance(value, str) and len(value) > OPTION_MAX else value
+
+
 def filter_bar(prefix: str, *, branches=(), workflows=(), branch=None, workflow=None, window=None,
                extra: list | None = None) -> dbc.Row:
     """Branch, workflow and time-window selectors with ids `<prefix>-branch`, `-workflow`, `-window`."""
-    def options(values):
-        return [{"label": v, "value": v} for v in values]
-
     window_options = [{"label": label, "value": value} for value, label, _s in urlstate.WINDOWS]
     cols = [
         dbc.Col([dbc.Label("Branch", html_for=f"{prefix}-branch", className="small mb-0"),
-                 dcc.Dropdown(id=f"{prefix}-branch", options=options(branches), value=branch,
+                 dcc.Dropdown(id=f"{prefix}-branch", options=name_options(branches), value=option_value(branch),
                               placeholder="Branch", clearable=False)], md=3),
         dbc.Col([dbc.Label("Workflow", html_for=f"{prefix}-workflow", className="small mb-0"),
-                 dcc.Dropdown(id=f"{prefix}-workflow", options=options(workflows), value=workflow,
+                 dcc.Dropdown(id=f"{prefix}-workflow", options=name_options(workflows), value=option_value(workflow),
                               placeholder="All workflows", clearable=True)], md=3),
         dbc.Col([dbc.Label("Time window", html_for=f"{prefix}-window", className="small mb-0"),
                  dcc.Dropdown(id=f"{prefix}-window", options=window_options,
@@ -136,6 +149,11 @@ _DBC_CLASSES = {
 _DBC_TAGS = {"NavbarBrand": "a", "NavLink": "a", "Label": "label", "Nav": "ul", "NavItem": "li", "Navbar": "nav"}
 
 
+def _href(value) -> str | None:
+    """An href the static page may hold: an http(s) URL (`link_url`) or a path of this site; else none."""
+    return link_url(value) or (value if is_relative_link(value) else None)
+
+
 def _css(style: dict | None) -> str | None:
     if not style:
         return None
@@ -148,13 +166,12 @@ def static_html(node, *, ids: bool = False) -> str:
     For a first paint before the page's JavaScript has run: html.* elements, links, Bootstrap
     layout components and the app's raw-HTML tables become their HTML; interactive widgets
     become a static box showing their value; stores, graphs and grids become nothing (their
-    sections fill in when the app starts).  Every text and attribute is escaped; ids are left
-    out unless `ids` (the live page, drawn over this one later, owns them).
+    sections fill in when the app starts).  Every text and attribute is escaped (`html_text`), an href
+    is kept only when it is http(s) or a path of this site; ids are left out unless `ids` (the live
+    page, drawn over this one later, owns them).
     """
-    from html import escape
-
     def esc(text) -> str:
-        return escape(str(text), quote=True)
+        return html_text(text)
 
     def attrs(**values) -> str:
         return "".join(f' {name}="{esc(value)}"' for name, value in values.items()
@@ -176,12 +193,13 @@ def static_html(node, *, ids: bool = False) -> str:
         cls = props.get("className") or props.get("class_name")
         if namespace == "dash_html_components":
             tag = kind.lower()
-            href = props.get("href")
+            href = _href(props.get("href"))
             tag_attrs = attrs(**{"class": cls}, href=href, target=props.get("target"), **common)
             return f"<{tag}{tag_attrs}>" + ("" if tag in _VOID else f"{render(children)}</{tag}>")
         if namespace == "dash_core_components":
             if kind == "Link":
-                return f'<a{attrs(href=props.get("href"), **common)}{attrs(**{"class": cls})}>{render(children)}</a>'
+                link = attrs(href=_href(props.get("href")), **common)
+                return f'<a{link}{attrs(**{"class": cls})}>{render(children)}</a>'
             if kind == "Markdown" and props.get("dangerously_allow_html"):
                 # Only the app's own tables use raw HTML, and they escape every text themselves.
                 markup = children if isinstance(children, str) else ""
@@ -225,7 +243,7 @@ def static_html(node, *, ids: bool = False) -> str:
                         f'<input type="checkbox" class="form-check-input" disabled>'
                         f'<label class="form-check-label">{esc(label)}</label></div>')
             classes.append(cls or "")
-            href = props.get("href") if tag == "a" else None
+            href = _href(props.get("href")) if tag == "a" else None
             return (f'<{tag}{attrs(**{"class": " ".join(c for c in classes if c)}, href=href, **common)}>'
                     f'{render(children)}</{tag}>')
         if kind == "RawHtml":  # dashapp.tables.RawHtml: the app's own escaped tables

@@ -8,11 +8,13 @@ from functools import lru_cache
 
 from plotly.subplots import make_subplots
 
+from domain.text import plot_text
 from store.lazymodules import pandas as pd
 
 PALETTE = ("#1f77b4", "#9467bd", "#17becf", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#2ca02c", "#393b79", "#637939", "#8c6d31")
 FAILURE_COLOUR = "#d62728"
+NAME_LIMIT = 60  # characters of a workflow name in the legend and hover boxes
 
 
 @lru_cache(maxsize=8)
@@ -68,7 +70,9 @@ def performance_figure(series, *, dark: bool = False, per: str = "day") -> dict:
     for i, workflow in enumerate(sorted(by_workflow)):
         rows = sorted(by_workflow[workflow], key=lambda r: r["bucket"])
         colour = PALETTE[i % len(PALETTE)]
-        hover = f"<b>{workflow}</b><br>%{{x}}<br>%{{meta}} %{{y:.1f}} min<extra></extra>"
+        # The name is data: Plotly must show it as text (no markup, entities or %{...} of its own).
+        name = plot_text(workflow, NAME_LIMIT)
+        hover = f"<b>{name}</b><br>%{{x}}<br>%{{meta}} %{{y:.1f}} min<extra></extra>"
         x = [_time(r["bucket"]) for r in rows]
         for axis, column, label in (("", "runtime", "build"), ("2", "queue", "queue")):
             for pct, dash_style, show in (("p50", "solid", axis == ""), ("p90", "dot", False)):
@@ -77,7 +81,7 @@ def performance_figure(series, *, dark: bool = False, per: str = "day") -> dict:
                     continue
                 data.append({
                     "type": "scatter", "x": x, "y": values, "xaxis": f"x{axis}", "yaxis": f"y{axis}",
-                    "mode": "lines+markers", "name": workflow, "legendgroup": workflow, "showlegend": show,
+                    "mode": "lines+markers", "name": name, "legendgroup": workflow, "showlegend": show,
                     "line": {"color": colour, "dash": dash_style, "width": 2 if pct == "p50" else 1},
                     "marker": {"size": 4}, "meta": f"{label} {pct}", "hovertemplate": hover, "connectgaps": False,
                 })
@@ -85,9 +89,9 @@ def performance_figure(series, *, dark: bool = False, per: str = "day") -> dict:
         if failed:
             data.append({
                 "type": "bar", "x": [t for t, _r in failed], "y": [int(r["failures"]) for _t, r in failed],
-                "xaxis": "x3", "yaxis": "y3", "width": bar_ms, "name": workflow, "legendgroup": workflow,
+                "xaxis": "x3", "yaxis": "y3", "width": bar_ms, "name": name, "legendgroup": workflow,
                 "showlegend": False, "marker": {"color": colour, "line": {"color": FAILURE_COLOUR, "width": 1.5}},
-                "hovertemplate": f"<b>{workflow}</b><br>%{{x}}<br>%{{y}} failed<extra></extra>",
+                "hovertemplate": f"<b>{name}</b><br>%{{x}}<br>%{{y}} failed<extra></extra>",
             })
     fig["data"] = data
     most = max(per_bucket.values(), default=0)

@@ -7,24 +7,34 @@ own app after the fork (the inbox writer and processor are threads, which a fork
 """
 import importlib.util
 import os
+import sys
 import threading
 
 
-def _load_config():
-    # dashapp/config.py read on its own: importing the `dashapp` package would load Dash, pandas'
-    # neighbours and SQLAlchemy into the master (74 MB instead of ~27), which serves no request.
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
-    spec = importlib.util.spec_from_file_location("_buildmon_config", path)
+def _load(filename: str):
+    # dashapp/config.py and dashapp/gunicorn_worker.py read on their own: importing the `dashapp`
+    # package would load Dash, pandas' neighbours and SQLAlchemy into the master (74 MB instead of
+    # ~27), which serves no request.  So the worker class is given to gunicorn as a class, not as
+    # "dashapp.gunicorn_worker.Worker", which gunicorn would import with its package.
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    spec = importlib.util.spec_from_file_location("_buildmon_" + filename[:-3], path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module.Config.from_env()
+    return module
 
 
-_config = _load_config()
+_config = _load("config.py").Config.from_env()
 bind = f"{_config.host}:{_config.port}"
 workers = _config.web_concurrency
 threads = _config.web_threads
-worker_class = "gthread"
+# gthread, reading each request's head (and small body) without a thread, and closing a connection
+# whose request has not arrived within REQUEST_TIMEOUT (dashapp/gunicorn_worker.py).
+worker_class = _load("gunicorn_worker.py").Worker
+worker_class.request_timeout = _config.request_timeout
+# A connection waiting for its request costs a file, not a thread: room for twice as many slow
+# senders as threads besides the open pages and the requests being served.
+worker_connections = max(1000, 4 * threads)
 # A WebSocket is a request that lasts as long as the page is open: it must not count as hung.
 timeout = 0
 graceful_timeout = 5
@@ -81,6 +91,20 @@ def pre_fork(_server, _worker_process):
 def post_fork(_server, _worker_process):
     if _config.processor == "process":
         os.environ["PROCESSOR"] = "off"  # read by the worker's app (dashapp.wsgi), after the fork
+    _few_malloc_arenas()
+
+
+def _few_malloc_arenas():
+    # glibc gives threads up to 8 malloc arenas per core, and each keeps the most it ever held: with
+    # hundreds of threads, request bodies read in parallel (the server reads them a megabyte at a
+    # time) left a web process 100 MB larger.  Two arenas held that to a third (tests/test_webhook_cost.py).
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: its allocator has its own ways
+        pass
 
 
 def on_exit(server):

@@ -1,13 +1,12 @@
-"""`/healthz` and Prometheus `/metrics`: is it up, and what is it doing."""
-import time
-
+"""`/healthz` (`/readyz`), `/livez` and Prometheus `/metrics`: is it up, and what is it doing."""
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import func, select, text
-
-from store.schema import deliveries
+from dashapp import health
+from dashapp.jsonerrors import json_routes
 
 bp = Blueprint("observability", __name__)
+# Their errors (a 405 for a POST...) are JSON, as their answers are (dashapp/jsonerrors.py).
+bp.record_once(lambda state: json_routes(state.app, "/healthz", "/readyz", "/livez"))
 
 
 class Stats:
@@ -23,6 +22,17 @@ class Stats:
         self.latency = Histogram("buildmon_delivery_seconds", "Time from request to answer (the inbox row committed)",
                                  registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.auth_failures = Counter("buildmon_auth_failures_total",
+                                     "Requests with a wrong token or password (refused), and those answered 429 "
+                                     "because their client had too many (limited)", ["outcome"],
+                                     registry=self.registry)
+        self.busy_refused = Counter("buildmon_busy_refused_total",
+                                    "Requests other than /webhook answered 503 at once: every thread left to them "
+                                    "beside WEBHOOK_RESERVE was taken", registry=self.registry)
+        self.live_refused = Counter("buildmon_websocket_refused_total",
+                                    "WebSockets refused: origin (403, another site's page), per_client "
+                                    "(LIVE_MAX_PER_CLIENT) or busy (no thread left; both closed with 1013)",
+                                    ["reason"], registry=self.registry)
         clients = Gauge("buildmon_websocket_clients", "Open WebSocket connections", registry=self.registry)
         clients.set_function(lambda: getattr(hub, "subscriber_count", 0))
         if inbox is not None:
@@ -33,28 +43,31 @@ class Stats:
                         registry=self.registry)
             lag.set_function(inbox.lag)
 
+    def watch_threads(self, threads) -> None:
+        """Report the threads pages, callbacks, the API and WebSockets hold, and their limit (dashapp/capacity.py)."""
+        busy = Gauge("buildmon_threads_busy", "Threads held by pages, callbacks, the API and WebSockets",
+                     registry=self.registry)
+        busy.set_function(lambda: threads.busy)
+        Gauge("buildmon_threads_limit", "Most threads they may hold: WEB_THREADS - WEBHOOK_RESERVE",
+              registry=self.registry).set(threads.limit)
+
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
         self.latency.observe(seconds)
 
 
 @bp.get("/healthz")
+@bp.get("/readyz")
 def healthz():
-    services = current_app.extensions["buildmon"]
-    try:
-        with services.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            last = conn.execute(select(func.max(deliveries.c.received))).scalar()
-            dead = conn.execute(select(func.count()).where(deliveries.c.outcome == "failed")).scalar()
-        pending, oldest = services.inbox.pending()
-    except Exception as exc:  # the point of a health check: say so, don't raise
-        return jsonify(status="error", database=f"unreachable: {type(exc).__name__}"), 503
-    now = time.time()
-    last = max(x for x in (last, oldest, 0.0) if x is not None) or None
-    return jsonify(status="ok", database="ok", last_delivery=last,
-                   last_delivery_age_s=None if last is None else round(now - last, 1),
-                   inbox={"pending": pending, "lag_s": 0.0 if oldest is None else round(max(0.0, now - oldest), 3)},
-                   failed_deliveries=dead)
+    """Ready to take deliveries: 200 with the figures, or 503 with the reasons (`dashapp/health.py`)."""
+    result = health.check(current_app.extensions["buildmon"])
+    return jsonify(result.report()), 200 if result.ok else 503
+
+
+@bp.get("/livez")
+def livez():
+    """The process answers (for a process manager's restart decision; it reads nothing)."""
+    return jsonify(status="ok")
 
 
 @bp.get("/metrics")

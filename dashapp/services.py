@@ -44,7 +44,8 @@ class Services:
                     synchronous=config.sqlite_synchronous)
         services = cls(config=config, engine=engine, inbox=box)
         services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
-                                       stats=ProcessorStats(services.stats.registry))
+                                       stats=ProcessorStats(services.stats.registry),
+                                       retention_days=config.raw_retention_days)
         services.bus = LocalBus(box.rundir(), {"live": services._publish_live, "inbox": services.processor.wake})
         box.on_commit = services._inbox_committed
         if config.processor != "off" if processor is None else processor:

@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from dashapp import live_ui
+from dashapp import components, inputs, live_ui
 
 ALL_REPOS = "__all__"
 VIEWS = (("nav-waterfall", "Waterfall", "/"), ("nav-triage", "Triage", "/triage"),
@@ -36,7 +36,7 @@ def _repo_options() -> list[dict]:
             names = repo_names(conn)
     except Exception:  # the shell must render even when the store is unreadable
         names = []
-    return [{"label": "All repositories", "value": ALL_REPOS}] + [{"label": n, "value": n} for n in names]
+    return [{"label": "All repositories", "value": ALL_REPOS}] + components.name_options(names)
 
 
 def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar:
@@ -47,7 +47,8 @@ def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar
                   navbar=True, className="me-3 view-nav")
     tools = html.Div(
         [
-            dcc.Dropdown(id="repo-select", options=_repo_options(), value=query_args(search).get("repo") or ALL_REPOS,
+            dcc.Dropdown(id="repo-select", options=_repo_options(),
+                         value=components.option_value(query_args(search).get("repo") or ALL_REPOS),
                          clearable=False, searchable=True, className="repo-select", placeholder="Repository"),
             dbc.Switch(id="theme-switch", label="Dark", value=False, persistence=True,
                        persistence_type="local", className="theme-switch mb-0 ms-3"),
@@ -107,13 +108,19 @@ def register_callbacks(app: dash.Dash) -> None:
     )
     def _sync_repo(search, selected, options):
         # One callback both ways: the URL drives the selector, the selector writes the URL.
+        search = inputs.search(search, "url.search")
+        selected = inputs.text(selected, "repo-select.value")
+        options = inputs.options(options, "repo-select.options")
         current = query_args(search).get("repo") or ALL_REPOS
         if ctx.triggered_id != "repo-select":
             known = {o["value"] for o in options or []}
             if current in known:
                 return no_update, current, no_update
+            if components.option_value(current) is None:  # too long to be an option: the selector shows none
+                return no_update, None, no_update
             # A repository the store does not know (yet): show it, rather than let the selector drop it.
-            return no_update, current, (options or []) + [{"label": f"{current} (unknown)", "value": current}]
+            (unknown,) = components.name_options([current])
+            return no_update, current, (options or []) + [{**unknown, "label": unknown["label"] + " (unknown)"}]
         if selected is None or selected == current:
             return no_update, no_update, no_update
         repo = None if selected == ALL_REPOS else selected
@@ -126,6 +133,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Input("url", "search"),
     )
     def _nav(pathname, search):
+        pathname, search = inputs.search(pathname, "url.pathname"), inputs.search(search, "url.search")
         hrefs, active = nav_state(pathname, search)
         return *hrefs, *active
 

@@ -6,13 +6,14 @@ stream's rows stay raw `RUN_COLUMNS` dicts; every format is a JS function
 in `assets/dashAgGridFunctions.js`, so rows pushed live look the same.
 """
 import time
-from html import escape
+from urllib.parse import quote
 
 import dash_ag_grid as dag
 from dash import html
 from dash.development.base_component import Component
 
 from dashapp.components import format_duration
+from domain.text import html_text, link_url
 from store.queries.waterfall import GLYPHS
 
 
@@ -78,8 +79,9 @@ def cell_title(workflow: str, cell: dict) -> str:
 
 
 def _esc(text) -> str:
-    """Escaped HTML text with no raw line break (a blank line would end Markdown's HTML block)."""
-    text = escape(str(text), quote=True)
+    """Escaped, cleaned HTML text (`domain.text.html_text`) with no raw line break (a blank line would end
+    Markdown's HTML block)."""
+    text = html_text(text)
     if "\n" in text or "\r" in text:
         text = text.replace("\r", "&#13;").replace("\n", "&#10;")
     return text
@@ -92,8 +94,9 @@ def _attrs(**attrs) -> str:
 
 
 def _link(text: str, url, **attrs) -> str:
-    """A link that opens on GitHub; text only unless the URL is http(s)."""
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
+    """A link that opens on GitHub; text only unless the URL is an absolute http(s) one (`link_url`)."""
+    url = link_url(url)
+    if url:
         return f'<a{_attrs(href=url, target="_blank", rel="noopener", **attrs)}>{_esc(text)}</a>'
     return f"<span{_attrs(**attrs)}>{_esc(text)}</span>"
 
@@ -106,8 +109,8 @@ def _glyph_cell(workflow: str, cell: dict | None, _esc_workflow: str | None = No
     glyph = cell["glyph"] or ""
     label = _esc(cell_title(workflow, cell))
     css, esc_glyph = _GLYPH_MARKUP.get(glyph) or _glyph_markup(glyph)
-    url = _clean(cell.get("url"))
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
+    url = link_url(_clean(cell.get("url")))
+    if url:
         content = (f'<a href="{_esc(url)}" target="_blank" rel="noopener" class="{css}" title="{label}" '
                    f'aria-label="{label}">{esc_glyph}</a>')
     else:
@@ -124,8 +127,10 @@ _GLYPH_MARKUP = {g: _glyph_markup(g) for g in GLYPHS}
 
 
 def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
-    base = (repo_url or f"https://github.com/{repo}").rstrip("/")
-    return f"{base}/commit/{sha}"
+    """The commit's page: under the repository's own URL when that is an http(s) one, else on github.com
+    (names and sha are data: quoted as path segments, they cannot leave the repository's page)."""
+    base = (link_url(repo_url) or f"https://github.com/{quote(str(repo), safe='/')}").rstrip("/")
+    return f"{base}/commit/{quote(str(sha), safe='')}"
 
 
 def _records(rows) -> list[dict]:

@@ -11,23 +11,17 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashapp.components import format_duration
-from dashapp.tables import ago, utc
+from dashapp.tables import ago, commit_url, utc
+from domain.text import as_text, clip, link_url
 from store.lazymodules import pandas as pd
 
+SHOWN = 120  # characters of a name or message line drawn in a list or table (the whole text is its title)
 GRID_OPTIONS = {"rowHeight": 34, "tooltipShowDelay": 300, "animateRows": False,
                 "enableCellTextSelection": True, "ensureDomOrder": True}
 
 
 def _clean(value):
     return None if value is None or (isinstance(value, float) and value != value) else value
-
-
-def _md(text) -> str:
-    """`text` safe inside a markdown cell (no links, emphasis or HTML of its own)."""
-    text = str(_clean(text) or "")
-    for ch in "\\`*_[]()<>#|":
-        text = text.replace(ch, "\\" + ch)
-    return text
 
 
 def _records(frame: pd.DataFrame):
@@ -37,12 +31,18 @@ def _records(frame: pd.DataFrame):
     return [dict(zip(columns, row)) for row in zip(*(frame[c].tolist() for c in columns))]
 
 
+def _link(text, url, **kwargs):
+    """`text` linking to `url` in a new tab when that is an http(s) URL (`domain.text.link_url`), else text alone."""
+    url = link_url(url)
+    return html.A(text, href=url, target="_blank", rel="noopener", **kwargs) if url else html.Span(text, **kwargs)
+
+
 def _first_line(message) -> str:
-    return (str(_clean(message) or "").strip().splitlines() or [""])[0]
+    return clip((str(_clean(message) or "").strip().splitlines() or [""])[0], 2 * SHOWN)
 
 
-def commit_url(repo: str, sha: str, repo_url: str | None = None) -> str:
-    return f"{(repo_url or f'https://github.com/{repo}').rstrip('/')}/commit/{sha}"
+def _short(text) -> str:
+    return clip(as_text(text), SHOWN)
 
 
 # -- Failed builds, grouped by the same failure --------------------------------------------
@@ -62,8 +62,10 @@ FAILURE_COLUMNS = [
     {"headerName": "Commits", "field": "commits", "width": 100, "type": "numericColumn"},
     {"headerName": "Authors", "field": "authors_text", "minWidth": 130, "flex": 1.2, "filter": True,
      "tooltipField": "authors_text"},
-    {"headerName": "Runs (newest first)", "field": "runs_md", "minWidth": 260, "flex": 2.5, "cellRenderer": "markdown",
-     "sortable": False, "autoHeight": True, "wrapText": True, "cellClass": "tr-run-links"},
+    # Links drawn by `RunLinks` (assets/dashAgGridFunctions.js) from {label, url} pairs: no data goes through
+    # Markdown, so no text can make a link of its own.
+    {"headerName": "Runs (newest first)", "field": "runs", "minWidth": 260, "flex": 2.5, "cellRenderer": "RunLinks",
+     "cellDataType": False, "sortable": False, "autoHeight": True, "wrapText": True, "cellClass": "tr-run-links"},
 ]
 
 
@@ -72,7 +74,7 @@ def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]
     for g in _records(groups):
         step = _clean(g["step"])
         number = _clean(g["step_number"])
-        links = " ".join(f"[{x['sha'][:7]}]({x['url']})" for x in g["runs"] if x.get("url"))
+        runs = [{"label": as_text(x.get("sha"))[:7], "url": link_url(x.get("url"))} for x in g["runs"]]
         more = g["count"] - len(g["runs"])
         rows.append({
             "workflow": (f"{g['repo']} · " if show_repo else "") + str(g["workflow"]),
@@ -80,7 +82,7 @@ def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]
             "step": f"#{int(number)} {step}" if step and number is not None else (step or "—"),
             "count": int(g["count"]), "commits": int(g["commits"]),
             "first_seen": g["first_seen"], "last_seen": g["last_seen"], "authors_text": ", ".join(g["authors"]),
-            "runs_md": links + (f" … +{more} more" if more > 0 else ""),
+            "runs": runs, "more": max(more, 0),
         })
     return rows
 
@@ -154,16 +156,17 @@ def broken_main_table(frame: pd.DataFrame, repo_urls: dict | None = None) -> dbc
         after = {"success": None, None: "history starts with the streak",
                  "cancelled": "after a cancelled build"}.get(r["after"], f"after {r['after']}")
         body.append(html.Tr([
-            html.Td([html.B(r["workflow"]), html.Div(r["repo"], className="small text-muted")]),
-            html.Td(r["branch"]),
+            html.Td([html.B(_short(r["workflow"]), title=r["workflow"]),
+                     html.Div(_short(r["repo"]), className="small text-muted", title=r["repo"])]),
+            html.Td(_short(r["branch"]), title=r["branch"]),
             html.Td(html.Span(f"{r['streak']} red", className="badge text-bg-danger")),
-            html.Td([html.A(sha[:7], href=commit_url(r["repo"], sha, repo_urls.get(r["repo"])), target="_blank",
-                            rel="noopener", className="font-monospace me-2 tr-first-bad-sha", title=sha),
+            html.Td([_link(sha[:7], commit_url(r["repo"], sha, repo_urls.get(r["repo"])),
+                           className="font-monospace me-2 tr-first-bad-sha", title=sha),
                      html.Span(_first_line(r["message"]), className="tr-first-bad-title"),
                      html.Div(after, className="small text-muted") if after else None]),
             html.Td(_clean(r["commit_author"]) or "—", className="tr-first-bad-author"),
             html.Td(format_duration(r["red_for"]), title=f"red since {utc(r['red_since'])}"),
-            html.Td(html.A("run ↗", href=r["run_url"], target="_blank", rel="noopener") if r["run_url"] else "—"),
+            html.Td(_link("run ↗", r["run_url"]) if link_url(r["run_url"]) else "—"),
         ], className="tr-broken-row", **{"data-workflow": r["workflow"], "data-repo": r["repo"]}))
     return dbc.Table([head, html.Tbody(body)], className="mb-0 align-middle", size="sm", hover=True,
                      id="tr-broken-table")
@@ -172,7 +175,8 @@ def broken_main_table(frame: pd.DataFrame, repo_urls: dict | None = None) -> dbc
 # -- Flaky runs ----------------------------------------------------------------------------
 
 FLAKY_COLUMNS = [
-    {"headerName": "Run", "field": "run_md", "width": 130, "cellRenderer": "markdown", "sortable": False},
+    {"headerName": "Run", "field": "id", "colId": "run", "width": 130, "cellRenderer": "RunLink", "sortable": False,
+     "valueGetter": {"function": "'#' + params.data.id"}},
     {"headerName": "Workflow", "field": "workflow", "minWidth": 110, "flex": 1, "filter": True},
     {"headerName": "Branch", "field": "branch", "minWidth": 110, "flex": 1, "filter": True},
     {"headerName": "Commit", "field": "commit", "minWidth": 220, "flex": 2.5, "tooltipField": "commit"},
@@ -185,7 +189,7 @@ FLAKY_COLUMNS = [
 
 
 def flaky_counts_list(counts: pd.DataFrame, *, show_repo: bool = False) -> html.Div:
-    items = [html.Span([f"{r['repo']} · " if show_repo else "", html.B(r["workflow"]),
+    items = [html.Span([f"{_short(r['repo'])} · " if show_repo else "", html.B(_short(r["workflow"])),
                         html.Span(str(r["flaky"]), className="badge rounded-pill text-bg-warning ms-1")],
                        className="me-3 tr-flaky-count", **{"data-workflow": r["workflow"]})
              for r in _records(counts)]
@@ -195,7 +199,7 @@ def flaky_counts_list(counts: pd.DataFrame, *, show_repo: bool = False) -> html.
 
 def flaky_grid(frame: pd.DataFrame) -> dag.AgGrid:
     rows = [{
-        "id": r["id"], "run_md": f"[#{r['id']}]({r['url']})" if r["url"] else f"#{r['id']}",
+        "id": r["id"], "url": link_url(r["url"]),
         "workflow": r["workflow"], "branch": r["branch"], "author": r["author"],
         "commit": f"{(r['sha'] or '')[:7]} {_first_line(r['message'])}", "createtime": r["createtime"],
         "history_text": " → ".join(str(h) for h in r["history"]),
@@ -217,9 +221,9 @@ def unfixed_list(frame: pd.DataFrame, *, now: float, shown: int = UNFIXED_SHOWN)
     """The newest `shown` unfixed failures (a person with hundreds, e.g. abandoned red branches, got a
     ~500 KB list that took ~0.3 s to build); a last line says how many more there are (the card counts all)."""
     items = [html.Li([
-        html.A(f"{r['workflow']} #{r['id']}", href=r["url"], target="_blank", rel="noopener", className="me-2"),
+        _link(f"{_short(r['workflow'])} #{r['id']}", r["url"], className="me-2", title=r["workflow"]),
         html.Span(r["conclusion"], className="badge text-bg-danger me-2"),
-        html.Span(f"{r['repo']} · {r['branch']} · ", className="text-muted"),
+        html.Span(f"{_short(r['repo'])} · {_short(r['branch'])} · ", className="text-muted"),
         html.Span((r["sha"] or "")[:7], className="font-monospace me-1"),
         html.Span(_first_line(r["message"] or r["title"])),
         html.Span(f" · {ago(r['createtime'], now)}", className="text-muted", title=utc(r["createtime"])),

@@ -2,11 +2,36 @@
 
 Parsing produces these; `store.writer` applies them.  They carry plain
 values only (strings, numbers, epoch seconds), never payload dictionaries.
+
+Every text a record is made with is cleaned here (`domain.text.clean`: NUL,
+other control characters and bidi controls removed), whichever path made it
+(webhook, backfill, demo): the one place text is cleaned before it is stored.
 """
 from dataclasses import dataclass, field
 
+from domain.text import clean
+
+
+def _cleaned(cls):
+    """Give a (not yet dataclass) record class a `__post_init__` cleaning its text fields and tuples of text."""
+    names = tuple(cls.__annotations__)
+
+    def __post_init__(self):
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                cleaned = clean(value)
+                if cleaned is not value:
+                    object.__setattr__(self, name, cleaned)
+            elif isinstance(value, tuple) and any(isinstance(v, str) for v in value):
+                object.__setattr__(self, name, tuple(clean(v) if isinstance(v, str) else v for v in value))
+
+    cls.__post_init__ = __post_init__
+    return cls
+
 
 @dataclass(frozen=True)
+@_cleaned
 class Repo:
     name: str  # owner/name
     default_branch: str | None = None
@@ -14,6 +39,7 @@ class Repo:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Branch:
     repo: str
     name: str
@@ -23,6 +49,7 @@ class Branch:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Commit:
     repo: str
     hash: str
@@ -32,6 +59,7 @@ class Commit:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Workflow:
     repo: str
     name: str
@@ -41,6 +69,7 @@ class Workflow:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Run:
     """One attempt of one workflow run."""
 
@@ -76,6 +105,7 @@ class Run:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Step:
     number: int
     name: str
@@ -86,6 +116,7 @@ class Step:
 
 
 @dataclass(frozen=True)
+@_cleaned
 class Job:
     repo: str
     gitid: int

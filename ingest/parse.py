@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from domain import records as r
 from domain.state import STATUS_RANK
+from domain.text import clean
 from ingest.times import BadTime, epoch
 
 TRACKED_EVENTS = ("ping", "push", "create", "delete", "workflow_run", "workflow_job")
@@ -51,7 +52,9 @@ def _str(d: dict, key: str, where: str, *, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str):
         raise PayloadError(f"{_at(where, key)}: expected a string")
-    return value[:MAX_TEXT]
+    # Cleaned here already (records clean every text anyway) so that a name of nothing but control
+    # characters counts as no name, and the fallbacks below apply.
+    return clean(value[:MAX_TEXT])
 
 
 def _int(d: dict, key: str, where: str, *, required: bool = True) -> int | None:

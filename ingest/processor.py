@@ -26,7 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from ingest import delivery
 from ingest.parse import PayloadError
-from store import derived
+from store import derived, retention
 from store.engine import writer_options
 from store.inbox import Inbox
 
@@ -40,6 +40,7 @@ STANDBY_POLL = 2.0  # seconds between tries at the lock when another process hol
 # (Waiting as long as the last batch took, to leave the cores to accepting, halved the sustained
 # rate: 340 deliveries/s with lag under 1 s.)
 LINGER = 0.01
+RETENTION_EVERY = 3600.0  # seconds between passes that empty old delivery bodies (store/retention.py)
 
 
 class ProcessorStats:
@@ -61,17 +62,22 @@ class ProcessorStats:
 
 
 class Processor:
-    def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None):
+    def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None,
+                 retention_days: float = 0.0):
         self.engine = engine
         self.inbox = box
         self.publish = publish  # callable(list of live messages), after the commit
         self.batch = max(1, batch)
         self.stats = stats
+        self.retention_days = retention_days
+        self._retained_at = 0.0
         self.lock = box.processor_lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._busy = False
         self._thread: threading.Thread | None = None
+        # (time, error) of the last batch that could not be committed at all, None after one commits.
+        self.write_failure: tuple[float, str] | None = None
 
     # --- running ----------------------------------------------------------------------------------
 
@@ -106,7 +112,8 @@ class Processor:
             announced = False
             try:
                 self._loop()
-            except Exception:
+            except Exception as exc:
+                self.write_failure = (time.time(), f"{type(exc).__name__}: {str(exc)[:200]}")
                 log.exception("processor: stopped by an error; restarting in 1 s")
                 self._stop.wait(1.0)
         if self.stats:
@@ -117,9 +124,26 @@ class Processor:
             self._wake.clear()
             done = self.process_batch()
             if done == 0:
+                self._retain()
                 self._wake.wait(IDLE_POLL)
             elif done < self.batch:
                 self._stop.wait(LINGER)
+
+    def _retain(self) -> None:
+        """When idle, at most every RETENTION_EVERY: empty the bodies past RAW_RETENTION_DAYS."""
+        if not self.retention_days:
+            return
+        if self._retained_at and time.monotonic() - self._retained_at < RETENTION_EVERY:
+            return
+        self._retained_at = time.monotonic()
+        try:
+            dropped = retention.drop_old_bodies(self.engine, self.retention_days, options=writer_options())
+        except Exception:  # tried again in an hour; processing goes on
+            log.exception("processor: emptying old delivery bodies failed")
+            return
+        if dropped:
+            log.info("processor: emptied the bodies of %d deliveries processed over %g days ago", dropped,
+                     self.retention_days)
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until the inbox is empty and no batch is in flight (tests, shutdown)."""
@@ -143,6 +167,7 @@ class Processor:
             started = time.perf_counter()
             messages = self._apply(rows)
             self.inbox.remove(row.id for row in rows)
+            self.write_failure = None
             if self.stats:
                 self.stats.batch_seconds.observe(time.perf_counter() - started)
                 self.stats.batch_size.observe(len(rows))

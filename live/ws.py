@@ -13,7 +13,10 @@ waits for the end and closes it.  Messages are `{"type": ..., "seq": n,
 "row": {...}}`; the first is `{"type": "hello", "seq": last}` and an idle
 connection gets `{"type": "ping", "seq": last}` every `HEARTBEAT` seconds, so
 a client can both notice a dead connection and detect missed messages from
-`seq` gaps.
+`seq` gaps.  Who may open one (same origin, a few per client address, only
+while the threads left beside /webhook's reserve allow) is decided by
+`live/admission.py`: a socket refused after the upgrade is closed with 1013
+and the cap as its reason, before it says hello.
 """
 import json
 import logging
@@ -24,11 +27,13 @@ import socket
 import threading
 import time
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
+from domain.text import clean, link_url
+from live.admission import TRY_AGAIN_LATER, Admission
 from store.rows import RUN_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,8 @@ DEFAULTS = {
 }
 SOCK_OPTIONS = {"ping_interval": 25, "max_message_size": 4096}  # protocol pings keep proxies from timing out
 EXTENSION = "buildmon.live"
+ADMISSION = "buildmon.live.admission"  # who may open a socket (live/admission.py)
+PATH = "/ws"
 ENCODED_CACHE = 2048  # recent messages kept encoded (by seq) for the connections still sending them
 
 
@@ -55,12 +62,12 @@ def _value(value):
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
-        return value[:MAX_TEXT]
+        return clean(value[:MAX_TEXT])  # no control or bidi characters, even in a row stored before cleaning
     return None
 
 
 def _url(value):
-    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+    return link_url(value)  # only an absolute http(s) URL with a host; the page never links anything else
 
 
 def outgoing(message: dict) -> str:
@@ -361,19 +368,47 @@ def serve(ws, hub, conns: Connections, *, heartbeat: float, queue: int) -> None:
         conns.remove(conn)
 
 
-def init_app(server: Flask, hub) -> Connections:
-    """Serve `/ws` on `server` from `hub`; close connections on shutdown (SIGTERM, `close`)."""
+def init_app(server: Flask, hub, admission: Admission | None = None) -> Connections:
+    """Serve `/ws` on `server` from `hub` to whom `admission` lets in; close connections on shutdown
+    (SIGTERM, `close`)."""
     for key, value in DEFAULTS.items():
         server.config.setdefault(key, value)
     server.config.setdefault("SOCK_SERVER_OPTIONS", dict(SOCK_OPTIONS))
     conns = Connections(server.config["LIVE_SEND_TIMEOUT"])
     server.extensions[EXTENSION] = conns
+    admission = server.extensions[ADMISSION] = admission or Admission()
     sock = Sock(server)
 
-    @sock.route("/ws")
+    warned = [False]
+
+    @server.before_request
+    def _same_origin():  # before the upgrade, which happens before the route's function runs
+        if request.path != PATH:
+            return None
+        origin, own = request.headers.get("Origin"), f"{request.scheme}://{request.host}"
+        if admission.origin_allowed(origin, own):
+            return None
+        admission.refused("origin")
+        # Said once at WARNING (likely a proxy setting; a stranger can repeat it at will): /metrics counts them.
+        level, warned[0] = (logging.DEBUG if warned[0] else logging.WARNING), True
+        log.log(level, "live: refused a WebSocket from the page of %r on %s (behind a TLS proxy, set "
+                       "TRUSTED_PROXIES; other origins: LIVE_ALLOWED_ORIGINS)", origin[:200], own[:200])
+        return server.response_class("WebSocket refused: pages of another origin may not open it\n", status=403,
+                                     mimetype="text/plain")
+
+    @sock.route(PATH)
     def websocket(ws):
         config = current_app.config
-        serve(ws, hub, conns, heartbeat=config["LIVE_HEARTBEAT"], queue=config["LIVE_QUEUE"])
+        client = request.remote_addr or ""
+        refusal = admission.enter(client)
+        if refusal is not None:  # accepted, then closed at once: the browser sees the code and the reason
+            log.debug("live: refused a WebSocket from %s: %s", client, refusal[1])  # counted on /metrics
+            ws.close(TRY_AGAIN_LATER, refusal[1])
+            return
+        try:
+            serve(ws, hub, conns, heartbeat=config["LIVE_HEARTBEAT"], queue=config["LIVE_QUEUE"])
+        finally:
+            admission.leave(client)
 
     _close_on_sigterm(conns)
     return conns

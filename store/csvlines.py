@@ -11,8 +11,9 @@ backfill, `bench.bulkdb`, a hand-made UPDATE): a run's line is rewritten when
 a column it shows changes (its update, a re-run, a name), and all of a
 commit's lines when the commit's message or author changes (a commit's
 details can arrive after its runs).  A line is NULL when SQL cannot format
-it exactly (a fractional time or duration); the export formats such a row in
-Python.  The triggers' SQL is derived from `sqlite_line`, and `is_current`
+it exactly (a fractional time or duration, or text holding a character that
+`domain.text.clean` removes: a row stored before text was cleaned); the
+export formats such a row in Python.  The triggers' SQL is derived from `sqlite_line`, and `is_current`
 compares what a store holds with what this code would install, so a change of
 the CSV format never serves stale lines: the export computes lines until a
 migration calls `install` again (which also refills the table).
@@ -24,10 +25,11 @@ Other databases have no triggers here: the export formats every row itself
 from functools import cache
 
 from sqlalchemy import Integer, LargeBinary, Text, and_, case, cast, delete, func, insert, literal, literal_column, \
-    or_, select
+    not_, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
+from domain.text import CONTROL_RANGES, FORMULA_START
 from store.queries.builds import export_columns
 from store.schema import commits, export_lines, workflowruns
 
@@ -36,12 +38,16 @@ TIME_FIELDS = ("createtime", "starttime", "endtime", "updatetime")
 TEXT_FIELDS = ("repo", "workflow", "branch", "sha", "message", "title", "author", "commit_author", "event", "status",
                "conclusion", "url")
 FLOAT_FIELDS = ("runtime", "queuetime")
-FORMULA_START = "=+-@\t\r"  # a text cell starting with one of these gets a leading apostrophe
+# A text cell starting with a character of FORMULA_START (domain.text) gets a leading apostrophe.
 
 _MAX_EPOCH = 253402300800  # 10000-01-01: ISO years have four digits
 _NEEDS_QUOTES = '*[,"\r\n]*'  # GLOB: the csv module's minimal quoting (delimiter, quote, line ends)
-_FORMULA = "[=+@\t\r-]*"  # GLOB: starts with a character of FORMULA_START
+_FORMULA = "[" + FORMULA_START.replace("-", "") + "-]*"  # GLOB: starts with a character of FORMULA_START
 assert set(_FORMULA[1:-2]) == set(FORMULA_START)
+# GLOB: holds a character `domain.text.clean` removes (but NUL: GLOB stops at one; `_NUL` finds it).
+# Spelled with char() so that the triggers' SQL stays printable; lone surrogates cannot be stored in UTF-8.
+_CONTROL_CODES = [42, 91] + [code for a, b in CONTROL_RANGES if a < "\ud800"
+                             for code in (max(ord(a), 1), 45, ord(b))] + [93, 42]
 
 
 def sqlite_line(columns: dict):
@@ -50,13 +56,18 @@ def sqlite_line(columns: dict):
     `columns` maps each field, in CSV order, to its column
     (`store.queries.builds.export_columns`).  Exact for whole-second times
     from 1970 to 9999 and whole-number durations below 1e15 (what GitHub's
-    second-precision times give); a row with any other time or duration is
-    NULL.  Text columns hold text or NULL (TEXT affinity stores numbers as
-    text; nothing writes blobs), integer columns integers.  printf's %s
-    writes NULL as "".
+    second-precision times give), and text holding nothing `domain.text.clean`
+    removes; any other row is NULL.  Text columns hold text or NULL (TEXT
+    affinity stores numbers as text; nothing writes blobs), integer columns
+    integers.  printf's %s writes NULL as "" (and stops at a NUL: the guard
+    keeps such text away).
     """
     guards, cells = [], []
     for name, column in columns.items():
+        if name in TEXT_FIELDS:  # text `clean` would change: the Python formatter's job
+            holds_control = column.op("GLOB", is_comparison=True)(func.char(*_CONTROL_CODES))
+            guards.append(or_(column.is_(None),
+                              and_(not_(holds_control), func.instr(cast(column, LargeBinary), _NUL) == 0)))
         whole = cast(column, Integer)
         if name in TIME_FIELDS:
             guards.append(or_(column.is_(None), and_(column == whole, column >= 0, column < _MAX_EPOCH)))
@@ -70,6 +81,9 @@ def sqlite_line(columns: dict):
         else:
             cells.append(column)
     return case((and_(*guards), func.printf(",".join(["%s"] * len(cells)) + "\r\n", *cells)), else_=None)
+
+
+_NUL = literal_column("X'00'")
 
 
 def _sqlite_text(column):

@@ -97,6 +97,8 @@ class Inbox:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.on_commit = None  # called after each group commit that added rows (wakes the processor)
+        # (time, error) of the last group commit that failed, None once one succeeds: /healthz reports it.
+        self.write_failure: tuple[float, str] | None = None
 
     # --- accept: group commit ---------------------------------------------------------------------
 
@@ -127,9 +129,11 @@ class Inbox:
             try:
                 added = self._write(group)
             except Exception as exc:  # the store is down or full: every waiter hears it
+                self.write_failure = (time.time(), f"{type(exc).__name__}: {str(exc)[:200]}")
                 for _item, future in group:
                     future.set_exception(exc)
                 continue
+            self.write_failure = None
             for (_item, future), ok in zip(group, added):
                 future.set_result(ok)
             if any(added) and self.on_commit is not None:

@@ -23,14 +23,19 @@ from store.derived.failure_causes import FAILED_JOB
 from store.prepared import execute_prepared
 from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
 
-RUN_FIELDS = ("branch", "commitid", "workflow", "author", "runtime", "starttime", "endtime", "queuetime", "status",
-              "conclusion", "url", "archivedbranchname", "archivedcommithash", "archivedworkflowname",
+# A report that wins replaces all of these; `repo` too, so the row's repository always agrees with
+# its branch, commit and workflow ids (GitHub's run id names one run wherever its repository moves).
+RUN_FIELDS = ("repo", "branch", "commitid", "workflow", "author", "runtime", "starttime", "endtime", "queuetime",
+              "status", "conclusion", "url", "archivedbranchname", "archivedcommithash", "archivedworkflowname",
               "run_attempt", "event", "updatetime", "run_number", "title", "statekey")
 ATTEMPT_FIELDS = ("author", "status", "conclusion", "createtime", "starttime", "endtime", "updatetime", "runtime",
                   "queuetime", "url", "statekey")
 JOB_FIELDS = ("run_gitid", "run_attempt", "repo", "name", "workflow_name", "head_branch", "head_sha", "status",
               "conclusion", "createtime", "starttime", "endtime", "queuetime", "runtime", "runner_name", "runner_id",
               "labels", "url", "statekey")
+# The columns of a stored run that name its derived keys: its day and pair (branch, workflow,
+# createtime), its commit's group (branch, commitid) and whether it has a failure cause.
+_RUN_BEFORE = ("id", "branch", "commitid", "workflow", "createtime", "conclusion")
 
 
 @lru_cache(maxsize=4)
@@ -84,14 +89,17 @@ def _statements(dialect_name: str) -> dict:
                                             set_={keys[1]: ins.excluded[keys[1]]}).returning(table.c.id)
 
     ins = dialect.insert(workflowruns)
+    # RETURNING the id: a row when the report was inserted or replaced the stored one, none when
+    # the state rule kept the stored one.
     s["run"] = ins.on_conflict_do_update(index_elements=[workflowruns.c.gitid],
                                          set_={f: ins.excluded[f] for f in RUN_FIELDS},
-                                         where=ins.excluded.statekey > workflowruns.c.statekey)
+                                         where=ins.excluded.statekey > workflowruns.c.statekey
+                                         ).returning(workflowruns.c.id)
     s["run_createtime"] = (workflowruns.update()
                            .where(workflowruns.c.gitid == bindparam("g"), workflowruns.c.createtime > bindparam("c"))
                            .values(createtime=bindparam("c")))
-    s["run_id"] = select(workflowruns.c.id).where(workflowruns.c.gitid == bindparam("g"))
-    s["run_created"] = select(workflowruns.c.createtime).where(workflowruns.c.gitid == bindparam("g"))
+    # What the stored row contributes derived keys by (`_RUN_BEFORE`), read before the write.
+    s["run_before"] = select(*(workflowruns.c[c] for c in _RUN_BEFORE)).where(workflowruns.c.gitid == bindparam("g"))
 
     ins = dialect.insert(runattempts)
     s["attempt"] = ins.on_conflict_do_update(index_elements=[runattempts.c.gitid, runattempts.c.attempt],
@@ -100,8 +108,8 @@ def _statements(dialect_name: str) -> dict:
 
     ins = dialect.insert(jobs)
     s["job"] = ins.on_conflict_do_update(index_elements=[jobs.c.gitid], set_={f: ins.excluded[f] for f in JOB_FIELDS},
-                                         where=ins.excluded.statekey > jobs.c.statekey)
-    s["job_id"] = select(jobs.c.id).where(jobs.c.gitid == bindparam("g"))
+                                         where=ins.excluded.statekey > jobs.c.statekey).returning(jobs.c.id)
+    s["job_before"] = select(jobs.c.run_gitid, jobs.c.conclusion).where(jobs.c.gitid == bindparam("g"))
     s["steps_delete"] = steps.delete().where(steps.c.job == bindparam("j"))
     s["steps_insert"] = steps.insert()
     return s
@@ -165,48 +173,75 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "run_attempt": run.attempt, "event": run.event, "updatetime": run.updatetime,
         "run_number": run.run_number, "title": run.title, "statekey": f"{run.attempt:04d}|{key}",
     }
-    # The run's day before this write (an earlier attempt can move its createtime back).
-    before = _exec(conn, s, "run_created", {"g": run.gitid}).scalar()
-    latest = _exec(conn, s, "run", values).rowcount
+    # The stored row before this write: a report can move the run to another branch, commit,
+    # workflow or repository, and an earlier attempt its creation to another day, so the keys it
+    # counted under before are refreshed as well as those it counts under after.
+    before = _exec(conn, s, "run_before", {"g": run.gitid}).first()
+    replaced = _exec(conn, s, "run", values).first()  # None: the stored report stays
     # The run's createtime is its first attempt's, whichever attempt arrived first.
-    _exec(conn, s, "run_createtime", {"g": run.gitid, "c": run.createtime})
-    run_id = _exec(conn, s, "run_id", {"g": run.gitid}).scalar_one()
+    earlier = _exec(conn, s, "run_createtime", {"g": run.gitid, "c": run.createtime}).rowcount
+    run_id = replaced[0] if replaced is not None else before[0]
     attempt = _exec(conn, s, "attempt", {
         "run": run_id, "gitid": run.gitid, "attempt": run.attempt, "author": run.author, "status": run.status,
         "conclusion": run.conclusion, "createtime": run.createtime, "starttime": run.starttime,
         "endtime": run.endtime, "updatetime": run.updatetime, "runtime": run.runtime, "queuetime": run.queuetime,
         "url": run.url, "statekey": key}).rowcount
-    if not (latest or attempt):
+    if not (replaced or attempt or earlier):
         return None
-    days = {derived.day_of(t) for t in (before, run.createtime) if t is not None}
-    keys = {("day", values["branch"], values["workflow"], d) for d in days}
-    keys.add(("commit_run", values["branch"], values["commitid"], run_id))
-    # A run's failure cause changes only when it fails, or when a re-run (a later attempt) replaces a failure.
-    if latest and (run.conclusion in FAILED or run.attempt > 1):
+    # The row after the write, told without reading it: this report's ids if it replaced the
+    # stored one (or is the first), else the stored ones.
+    if replaced is not None:
+        branch, commit, workflow = values["branch"], values["commitid"], values["workflow"]
+    else:
+        branch, commit, workflow = before[1:4]
+    created = run.createtime if earlier or before is None else before[4]
+    keys = {("commit_run", branch, commit, run_id)}
+    if created is not None:
+        keys.add(("day", branch, workflow, derived.day_of(created)))
+    if before is not None:
+        old_branch, old_commit, old_workflow, old_created, old_conclusion = before[1:]
+        if old_created is not None:
+            keys.add(("day", old_branch, old_workflow, derived.day_of(old_created)))
+        if (old_branch, old_commit, old_workflow) != (branch, commit, workflow):
+            # The commit it left (or its workflow there) is read whole: the run no longer says what it changed.
+            keys.add(("commit", old_branch, old_commit))
+    # A run's failure cause changes only when it fails or failed, or when a re-run (a later
+    # attempt) replaces a failure.
+    if replaced is not None and (run.conclusion in FAILED or run.attempt > 1
+                                 or (before is not None and old_conclusion in FAILED)):
         keys.add(("run", run.gitid))
     derived.mark(conn, keys)
-    return {"type": "run", "latest": bool(latest), "gitid": run.gitid, "attempt": run.attempt, "repo": run.repo}
+    if not (replaced or attempt):
+        return None  # only its creation moved back: nothing new to show
+    return {"type": "run", "latest": replaced is not None, "gitid": run.gitid, "attempt": run.attempt,
+            "repo": run.repo}
 
 
 def _job(conn, s, job: r.Job, _now) -> dict | None:
-    changed = _exec(conn, s, "job", {
+    # The stored job's run and conclusion: a failed job that passes, or moves to another run,
+    # changes the failure cause of the run it was failing.
+    before = _exec(conn, s, "job_before", {"g": job.gitid}).first()
+    written = _exec(conn, s, "job", {
         "gitid": job.gitid, "run_gitid": job.run_gitid, "run_attempt": job.run_attempt, "repo": job.repo,
         "name": job.name, "workflow_name": job.workflow_name, "head_branch": job.head_branch,
         "head_sha": job.head_sha, "status": job.status, "conclusion": job.conclusion, "createtime": job.createtime,
         "starttime": job.starttime, "endtime": job.endtime, "queuetime": job.queuetime, "runtime": job.runtime,
         "runner_name": job.runner_name, "runner_id": job.runner_id, "labels": json.dumps(list(job.labels)),
-        "url": job.url, "statekey": job_key(job)}).rowcount
-    if not changed:
+        "url": job.url, "statekey": job_key(job)}).first()  # RETURNING its id; None: the stored job stays
+    if written is None:
         return None
-    job_id = _exec(conn, s, "job_id", {"g": job.gitid}).scalar_one()
+    job_id = written[0]
     _exec(conn, s, "steps_delete", {"j": job_id})
     if job.steps:
         _exec(conn, s, "steps_insert", [
             {"job": job_id, "number": st.number, "name": st.name, "status": st.status, "conclusion": st.conclusion,
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
-    if job.conclusion in FAILED_JOB:
-        derived.mark(conn, {("run", job.run_gitid)})
+    failing = {job.run_gitid} if job.conclusion in FAILED_JOB else set()
+    if before is not None and before[1] in FAILED_JOB:
+        failing.add(before[0])
+    if failing:
+        derived.mark(conn, {("run", gitid) for gitid in failing})
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
             "repo": job.repo}
 

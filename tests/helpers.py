@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import threading
 import uuid
 
@@ -107,3 +108,40 @@ def snapshot(engine) -> dict:
                          .outerjoin(workflowruns, workflowruns.c.id == s.unfixed_run))
             out[table.name] = sorted((tuple(row) for row in conn.execute(query).all()), key=repr)
     return out
+
+
+def raw_request(url: str, head: str, body_parts=(), *, timeout: float = 10, hang_up: bool = False
+                ) -> tuple[int, bytes]:
+    """Send `head` (request line and headers, no blank line) and `body_parts` on a plain socket, as a
+    client that may stop early (`hang_up`: then says it has nothing more to send); (status, the answer).
+    A status of 0: no answer came."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").rstrip("\r\n").encode() + b"\r\n\r\n")
+        try:
+            for part in body_parts:
+                sock.sendall(part)
+            if hang_up:
+                sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server answered and closed without reading it all: its right
+            pass
+        answer = b""
+        try:
+            while True:
+                head_end = answer.find(b"\r\n\r\n")
+                if head_end >= 0:
+                    length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", answer[:head_end])
+                    if length is None or len(answer) >= head_end + 4 + int(length.group(1)):
+                        break
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        except OSError:
+            pass
+    if not answer.startswith(b"HTTP/1."):
+        return 0, answer
+    return int(answer.split(b" ", 2)[1]), answer

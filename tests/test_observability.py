@@ -6,7 +6,7 @@ from tests.helpers import fixture_bytes, post
 
 def test_healthz_reports_database_and_last_delivery(server):
     first = requests.get(server.url + "/healthz", timeout=10).json()
-    assert first == {"status": "ok", "database": "ok", "last_delivery": None, "last_delivery_age_s": None,
+    assert first == {"status": "ok", "reasons": [], "database": "ok", "last_delivery": None, "last_delivery_age_s": None,
                      "inbox": {"pending": 0, "lag_s": 0.0}, "failed_deliveries": 0}
     post(server.url, "ping", fixture_bytes("ping/payload.json"))
     after = requests.get(server.url + "/healthz", timeout=10).json()

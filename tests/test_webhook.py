@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ingest.signature import sign
 from store.schema import deliveries, jobs, runattempts, steps, workflowruns
-from tests.helpers import SECRET, deliver, fixture_bytes, post, snapshot, webhook_fixtures
+from tests.helpers import SECRET, deliver, fixture_bytes, post, raw_request, snapshot, webhook_fixtures
 
 RUN_AND_JOB = webhook_fixtures("workflow_run") + webhook_fixtures("workflow_job")
 
@@ -228,3 +228,55 @@ def test_live_messages_follow_the_commits_and_show_the_stored_row(server, servic
     row = sub.get(timeout=0)["row"]
     with services.engine.connect() as conn:
         assert [row] == run_rows(conn, [run["workflow_run"]["id"]]) != stored
+
+
+def _head(length=None, *, chunked=False, signature="sha256=" + "0" * 64, event="push"):
+    lines = ["POST /webhook HTTP/1.1", "Host: 127.0.0.1", f"X-GitHub-Event: {event}",
+             "X-GitHub-Delivery: raw-1", "Content-Type: application/json"]
+    if signature:
+        lines.append(f"X-Hub-Signature-256: {signature}")
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
+    return "\n".join(lines)
+
+
+def _chunks(total, size=1024 * 1024):
+    sent = 0
+    while sent < total:
+        n = min(size, total - sent)
+        yield f"{n:x}\r\n".encode() + b"x" * n + b"\r\n"
+        sent += n
+    yield b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("head, reason", [
+    (_head(10 * 1024 * 1024, signature=None), b"missing X-Hub-Signature-256"),
+    (_head(10 * 1024 * 1024, signature="sha1=abc"), b"not of the form"),
+    (_head(26 * 1024 * 1024), b"body over"),
+    (_head(chunked=True, signature=None), b"missing X-Hub-Signature-256"),
+])
+def test_refused_before_the_body_is_read(server, services, head, reason):
+    # Only the headers are sent: an answer at all shows the server did not wait for the body.
+    status, answer = raw_request(server.url, head)
+    assert status in (401, 413) and reason in answer
+    assert services.inbox.pending()[0] == 0
+
+
+def test_a_chunked_body_past_the_cap_is_413_with_its_reason(server, services):
+    status, answer = raw_request(server.url, _head(chunked=True), _chunks(26 * 1024 * 1024), timeout=60)
+    assert status == 413 and b"body over 26214400 bytes" in answer
+    assert services.inbox.pending()[0] == 0
+
+
+def test_a_chunked_delivery_is_accepted(server, services):
+    body = fixture_bytes("workflow_run/completed.payload.json")
+    head = _head(chunked=True, signature=sign(SECRET, body), event="workflow_run")
+    status, answer = raw_request(server.url, head, [f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"])
+    assert status == 202, answer
+    services.settle()
+    assert _count(services, workflowruns) == 1
+
+
+def test_a_body_shorter_than_its_length_is_400(server, services):
+    status, answer = raw_request(server.url, _head(1000), [b"{" * 10], hang_up=True)
+    assert status == 400 and b"the body ended after 10 of 1000 bytes" in answer
+    assert services.inbox.pending()[0] == 0

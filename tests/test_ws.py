@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import requests
 import websocket
 
 from live import ws as live_ws
@@ -116,6 +117,7 @@ def test_200_clients_get_each_webhook_and_a_stuck_one_delays_nobody(app, service
     # Not cut while the others are measured (on a loaded machine the posts can take longer
     # than any fixed timeout); lowered once they are, and then the stuck client must go.
     conns.send_timeout = 3600.0
+    app.server.extensions[live_ws.ADMISSION].per_client = 1000  # 200 pages, all from 127.0.0.1
     with LiveServer(app) as server:
         receivers = [Receiver(connect(server)) for _ in range(200)]
         for r in receivers:
@@ -199,3 +201,91 @@ def test_pages_hear_the_processing_lag_while_it_is_high_and_once_when_it_is_gone
             client.close()
     finally:
         services.close()
+
+
+# --- who may open a socket (live/admission.py) ---
+
+def _capped_app(tmp_path, **settings):
+    from dashapp import create_app
+    from dashapp.config import Config
+    from tests.helpers import SECRET
+
+    return create_app(Config.from_env({}, database_path=str(tmp_path / "caps.db"), webhook_secret=SECRET,
+                                      processor="off", **settings))
+
+
+def _open(server, address="127.0.0.1", opened=None, **options):
+    """A WebSocket from `address` (any of 127.0.0.0/8 reaches the server): the opcode and data of its first frame."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10, source_address=(address, 0))
+    client = websocket.create_connection(server.url.replace("http://", "ws://") + "/ws", socket=sock, timeout=10,
+                                         **options)
+    opened.append(client)
+    opcode, frame = client.recv_data_frame(True)
+    return opcode, (json.loads(frame.data)["type"] if opcode == websocket.ABNF.OPCODE_TEXT else
+                    (int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()))
+
+
+def _refused(server, reason: str) -> float:
+    for line in requests.get(server.url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(f'buildmon_websocket_refused_total{{reason="{reason}"}} '):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_sockets_past_a_clients_cap_or_the_servers_are_closed_1013_with_the_cap_as_reason(tmp_path):
+    # 8 threads, 2 kept for /webhook: pages and sockets together hold at most 6; at most 2 a client.
+    app = _capped_app(tmp_path, web_threads=8, webhook_reserve=2, live_max_per_client=2)
+    admission = app.server.extensions[live_ws.ADMISSION]
+    opened = []
+    try:
+        with LiveServer(app) as server:
+            TEXT = websocket.ABNF.OPCODE_TEXT
+            assert [_open(server, "127.0.0.1", opened) for _ in range(2)] == [(TEXT, "hello")] * 2
+            opcode, (code, reason) = _open(server, "127.0.0.1", opened)
+            assert (opcode, code, reason) == (websocket.ABNF.OPCODE_CLOSE, 1013,
+                                              "too many live connections from your address (at most 2)")
+            assert [_open(server, address, opened) for address in ("127.0.0.2", "127.0.0.2", "127.0.0.3",
+                                                                     "127.0.0.3")] == [(TEXT, "hello")] * 4
+            opcode, (code, reason) = _open(server, "127.0.0.4", opened)
+            assert (code, reason) == (1013, "server busy: all 6 threads for pages are taken")
+            # Full: pages are answered 503 at once, deliveries still have their threads.
+            page = requests.get(server.url + "/api/builds", timeout=10)
+            assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+            assert post(server.url, "workflow_run", run_payload(71)).status_code == 202
+            assert _refused(server, "per_client") == 1 and _refused(server, "busy") == 1
+            # A socket closed gives its place back (once the server has seen it go).
+            opened[0].close()
+            deadline = time.monotonic() + 10
+            while admission.holding("127.0.0.1") > 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _open(server, "127.0.0.1", opened) == (TEXT, "hello")
+            assert requests.get(server.url + "/api/builds", timeout=10).status_code == 503  # full again
+    finally:
+        for client in opened:
+            client.close()
+        live_ws.close(app.server)
+        app.server.extensions["buildmon"].close()
+
+
+def test_a_page_of_another_origin_cannot_open_a_socket(tmp_path):
+    app = _capped_app(tmp_path, live_allowed_origins="https://monitor.example.com, http://localhost:8050")
+    opened = []
+    try:
+        with LiveServer(app) as server:
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+                _open(server, opened=opened, origin="https://evil.example")
+            assert refused.value.status_code == 403
+            with pytest.raises(websocket.WebSocketBadStatusException):
+                _open(server, opened=opened, origin="null")  # a sandboxed frame or a file: page
+            hello = (websocket.ABNF.OPCODE_TEXT, "hello")
+            assert _open(server, opened=opened) == hello  # websocket-client sends the server's own origin
+            assert _open(server, opened=opened, origin=server.url.upper()) == hello  # origins are case-blind
+            assert _open(server, opened=opened, origin="https://monitor.example.com") == hello  # allowed
+            assert _open(server, opened=opened, origin="http://localhost:8050") == hello
+            assert _open(server, opened=opened, suppress_origin=True) == hello  # not a browser: no visitor's login
+            assert _refused(server, "origin") == 2
+    finally:
+        for client in opened:
+            client.close()
+        live_ws.close(app.server)
+        app.server.extensions["buildmon"].close()

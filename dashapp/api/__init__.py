@@ -16,11 +16,13 @@ from dashapp.api.params import (
     ApiError,
     attempts_from,
     check_known,
-    decode_cursor,
+    cursor_from,
     encode_cursor,
     filters_from,
     limit_from,
 )
+from dashapp.inputs import SQLITE_MAX, parse_int
+from dashapp.jsonerrors import error_response, json_routes
 from store.queries import builds
 from store.queries.cards import metric_cards
 
@@ -38,7 +40,11 @@ def _api_error(exc: ApiError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    return jsonify(error=exc.description or exc.name), exc.code
+    return error_response(exc)
+
+
+# Errors that reach no view of the blueprint (405 from routing, 413 from the body) are JSON too.
+bp.record_once(lambda state: json_routes(state.app, bp.url_prefix + "/"))
 
 
 @bp.get("/builds")
@@ -48,7 +54,7 @@ def list_builds():
     filters = filters_from(request.args)
     attempts = attempts_from(request.args)
     limit = limit_from(request.args)
-    after = decode_cursor(request.args.get("cursor"), attempts)
+    after = cursor_from(request.args, attempts)
     with _services().engine.connect() as conn:
         rows = builds.page(conn, filters, attempts=attempts, limit=limit + 1, after=after)
         total = builds.count(conn, filters, attempts=attempts)
@@ -94,10 +100,9 @@ def metrics():
 def run(run_id: str):
     """One run by GitHub run id, with its attempts, their jobs (labels, runner, times) and steps."""
     check_known(request.args, ())
-    if not run_id.isdigit() or len(run_id) > 19:
-        raise ApiError(f"run id must be a GitHub run id (a positive integer), got {run_id!r}")
+    gitid = parse_int(run_id, "run id", lo=1, hi=SQLITE_MAX)  # ASCII digits, within SQLite's integers
     with _services().engine.connect() as conn:
-        detail = builds.run_detail(conn, int(run_id))
+        detail = builds.run_detail(conn, gitid)
     if detail is None:
         raise ApiError(f"no run with id {run_id}", 404)
     return jsonify(detail)

@@ -2,8 +2,10 @@
 
 Rows come from `store.queries.builds` in keyset batches and leave as soon as
 each batch is formatted; times are ISO 8601 UTC, quoting is the csv module's
-(minimal, `\r\n`), and text cells that a spreadsheet would run as a formula
-are defused with a leading apostrophe (OWASP's CSV injection advice).
+(minimal, `\r\n`), text cells lose NUL, control and bidi characters (rows
+stored before records were cleaned; `domain.text.clean`), and text cells that a
+spreadsheet would run as a formula are defused with a leading apostrophe
+(OWASP's CSV injection advice; every prefix in `domain.text.FORMULA_START`).
 
 Three sources say the same thing byte for byte (tests/test_csv.py compares
 them): `cells` in Python, the reference; `store.csvlines.sqlite_line`, which
@@ -20,8 +22,9 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
+from domain.text import FORMULA_START, csv_text, defuse
 from store import csvlines
-from store.csvlines import FORMULA_START, TEXT_FIELDS, TIME_FIELDS, sqlite_line
+from store.csvlines import TEXT_FIELDS, TIME_FIELDS, sqlite_line
 from store.queries import builds
 from store.queries.builds import FIELDS
 
@@ -42,13 +45,8 @@ def iso(epoch: float | None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def defuse(text: str) -> str:
-    """Text a spreadsheet will show as text, never evaluate."""
-    return "'" + text if text and text[0] in FORMULA_START else text
-
-
 def _text(value):
-    return "" if value is None else defuse(value) if isinstance(value, str) else value
+    return "" if value is None else csv_text(value) if isinstance(value, str) else value
 
 
 _FORMAT = tuple(iso if name in TIME_FIELDS else _text for name in FIELDS)

@@ -1,4 +1,6 @@
 """The OpenAPI 3 description of `/api`, written by hand; a test checks it covers every route and parameter."""
+from dashapp.api.params import CURSOR_PATTERN, MAX_CURSOR, MAX_LIMIT, MAX_TEXT, MAX_TIME_TEXT, TIME_PATTERN
+from dashapp.inputs import SQLITE_MAX
 from store.queries.builds import FIELDS
 
 _TEXT = {
@@ -21,19 +23,26 @@ def _param(name: str, description: str, schema: dict, where: str = "query", requ
     return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
 
 
+_TIME = {"type": "string", "maxLength": MAX_TIME_TEXT,
+         # Every accepted value matches; the server also checks the date and the range (years 1 to 9999).
+         "pattern": f"^{TIME_PATTERN}$", "examples": ["2024-05-01T00:00:00Z", "1714521600"]}
+# Free-text filters: an empty value means any (every other parameter must be left out instead).
 FILTER_PARAMETERS = [
-    *(_param(n, d, {"type": "string", **({"enum": _ENUMS[n]} if n in _ENUMS else {})}) for n, d in _TEXT.items()),
-    _param("since", "Runs created at or after this time: ISO 8601 (UTC when no offset) or epoch seconds.",
-           {"type": "string", "examples": ["2024-05-01T00:00:00Z", "1714521600"]}),
-    _param("until", "Runs created before this time (exclusive): ISO 8601 or epoch seconds.", {"type": "string"}),
+    *(_param(n, d, {"type": "string", **({"enum": _ENUMS[n]} if n in _ENUMS else {"maxLength": MAX_TEXT})})
+      for n, d in _TEXT.items()),
+    _param("since", "Runs created at or after this time: ISO 8601 (UTC when no offset) or epoch seconds "
+                    "(ASCII digits, no exponent), from year 1 to 9999.", _TIME),
+    _param("until", "Runs created before this time (exclusive): ISO 8601 or epoch seconds, as `since`.",
+           {k: v for k, v in _TIME.items() if k != "examples"}),
     _param("window", "Runs created in the last ... (the pages' time window); not together with since.",
            {"type": "string", "enum": ["1h", "24h", "7d", "30d", "90d", "all"]}),
 ]
 ATTEMPTS = _param("attempts", "`latest` (one row per run, its latest attempt) or `all` (one row per attempt).",
                   {"type": "string", "enum": ["latest", "all"], "default": "latest"})
 PAGING = [
-    _param("limit", "Rows per page.", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
-    _param("cursor", "Opaque token from the previous page's `next_cursor`.", {"type": "string"}),
+    _param("limit", "Rows per page.", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 100}),
+    _param("cursor", "Opaque token from the previous page's `next_cursor` (made for the same `attempts`).",
+           {"type": "string", "maxLength": MAX_CURSOR, "pattern": f"^{CURSOR_PATTERN}$"}),
 ]
 _NAMES = [p["name"] for p in FILTER_PARAMETERS]
 ROUTE_PARAMS = {
@@ -55,8 +64,10 @@ RUN_SCHEMA = {
                    "durations seconds.",
     "properties": {name: _RUN_TYPES.get(name, _STR) for name in FIELDS},
 }
-ERROR = {"description": "Bad parameter or unknown id", "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string", "description": "what is wrong"}},
+                "required": ["error"], "additionalProperties": False}
+ERROR = {"description": "Bad parameter (which one, and why)", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+NOT_FOUND = {"description": "No such run", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 _STEP = {"type": "object", "properties": {"number": {"type": "integer"}, "name": {"type": "string"},
                                           "status": _STR, "conclusion": _STR, "starttime": _NUM, "endtime": _NUM}}
 _JOB = {"type": "object", "properties": {
@@ -108,12 +119,13 @@ def openapi() -> dict:
                 "responses": {"200": _json(METRICS_SCHEMA), "400": ERROR}}},
             "/api/runs/{run_id}": {"get": {
                 "summary": "One run with its attempts, their jobs and steps.",
-                "parameters": [_param("run_id", "GitHub's workflow run id.", {"type": "integer"}, "path", True)],
+                "parameters": [_param("run_id", "GitHub's workflow run id (ASCII digits).",
+                                      {"type": "integer", "minimum": 1, "maximum": SQLITE_MAX}, "path", True)],
                 "responses": {"200": _json({**RUN_SCHEMA, "properties": {
                     **RUN_SCHEMA["properties"], "attempts": {"type": "array", "items": _ATTEMPT},
                     "unmatched_jobs": {"type": "array", "items": _JOB,
                                        "description": "jobs of an attempt with no workflow_run event yet"}}}),
-                    "400": ERROR, "404": ERROR}}},
+                    "400": ERROR, "404": NOT_FOUND}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

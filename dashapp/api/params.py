@@ -3,9 +3,11 @@ import base64
 import binascii
 import json
 import math
+import re
 import time
 from datetime import datetime, timezone
 
+from dashapp.inputs import SQLITE_MAX, SQLITE_MIN, is_decimal, parse_decimal, parse_int
 from dashapp.urlstate import WINDOWS
 from domain.state import STATUS_RANK
 from store.queries.builds import ALL, LATEST
@@ -19,6 +21,14 @@ STATUSES = tuple(STATUS_RANK)
 WINDOW_SECONDS = {value: seconds for value, _label, seconds in WINDOWS}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 MAX_TEXT = 500
+# Times the API takes: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, as epoch seconds.
+MIN_TIME, MAX_TIME = -62135596800, 253402300799
+MAX_TIME_TEXT = 64
+MAX_CURSOR = 200
+# What a time and a cursor may look like (the OpenAPI description publishes both patterns).
+TIME_PATTERN = r"[-+0-9.,:TWZtz ]+"  # the characters of every time the API takes (ASCII)
+CURSOR_PATTERN = r"[A-Za-z0-9_-]+={0,2}"  # URL-safe base64, as encode_cursor writes it
+_TIME_TEXT, _CURSOR = re.compile(TIME_PATTERN), re.compile(CURSOR_PATTERN)
 
 
 class ApiError(Exception):
@@ -37,45 +47,62 @@ def check_known(args, allowed) -> None:
         raise ApiError(f"unknown parameter(s): {', '.join(unknown)}; allowed: {', '.join(allowed)}")
 
 
-def _single(args, name: str) -> str | None:
+def _single(args, name: str, *, free_text: bool = False) -> str | None:
+    """The parameter's value, or None when it is not given.
+
+    A free-text filter (`repo`, `branch`...) is stripped, and empty means "any"; every other
+    parameter (a number, a time, a choice, a cursor) is taken exactly as written: empty or
+    padded is a 400, as the OpenAPI description says.
+    """
     values = args.getlist(name)
     if len(values) > 1:
         raise ApiError(f"{name}: give it once (got {len(values)} values)")
-    value = values[0].strip() if values else ""
+    if not values:
+        return None
+    value = values[0]
     if len(value) > MAX_TEXT:
         raise ApiError(f"{name}: longer than {MAX_TEXT} characters")
-    return value or None
+    if free_text:
+        return value.strip() or None
+    if not value:
+        raise ApiError(f"{name}: empty (leave the parameter out for the default)")
+    return value
 
 
 def parse_time(name: str, value: str) -> float:
-    """Epoch seconds from epoch seconds or an ISO 8601 date/time (UTC when it has no offset)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is not None:
-        if not math.isfinite(number):
-            raise ApiError(f"{name}: not a finite number: {value!r}")
-        return number
+    """Epoch seconds from epoch seconds or an ISO 8601 date/time (UTC when it has no offset).
+
+    ASCII only (Python's `float` reads other scripts' digits), years 1 to 9999.
+    """
+    expected = f"{name}: expected ISO 8601 (e.g. 2024-05-01T12:00:00Z) or epoch seconds, got {value!r}"
+    if len(value) > MAX_TIME_TEXT:
+        raise ApiError(f"{name}: longer than {MAX_TIME_TEXT} characters")
+    if not _TIME_TEXT.fullmatch(value):
+        raise ApiError(expected)
+    if is_decimal(value):  # epoch seconds
+        return parse_decimal(value, name, lo=MIN_TIME, hi=MAX_TIME)
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        raise ApiError(f"{name}: expected ISO 8601 (e.g. 2024-05-01T12:00:00Z) or epoch seconds, got {value!r}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        seconds = parsed.timestamp()
+    except (ValueError, OverflowError):
+        raise ApiError(expected)
+    if not MIN_TIME <= seconds <= MAX_TIME:
+        raise ApiError(f"{name}: outside the years 1 to 9999 (UTC): {value!r}")
+    return seconds
 
 
 def filters_from(args, *, now: float | None = None) -> Filters:
     """`Filters` from the query string: the text filters, `since`/`until` or `window`."""
-    values = {name: _single(args, name) for name in TEXT_FILTERS}
+    values = {name: _single(args, name, free_text=name not in ("status", "conclusion")) for name in TEXT_FILTERS}
     if values["status"] is not None and values["status"] not in STATUSES:
         raise ApiError(f"status: unknown value {values['status']!r}; one of {', '.join(STATUSES)}")
     if values["conclusion"] is not None and values["conclusion"] not in CONCLUSIONS:
         raise ApiError(f"conclusion: unknown value {values['conclusion']!r}; one of {', '.join(CONCLUSIONS)}")
     since, until, window = (_single(args, n) for n in ("since", "until", "window"))
-    since = parse_time("since", since) if since else None
-    until = parse_time("until", until) if until else None
+    since = None if since is None else parse_time("since", since)
+    until = None if until is None else parse_time("until", until)
     if window is not None:
         if window not in WINDOW_SECONDS:
             raise ApiError(f"window: unknown value {window!r}; one of {', '.join(WINDOW_SECONDS)}")
@@ -92,13 +119,7 @@ def limit_from(args) -> int:
     value = _single(args, "limit")
     if value is None:
         return DEFAULT_LIMIT
-    try:
-        limit = int(value)
-    except ValueError:
-        raise ApiError(f"limit: expected an integer from 1 to {MAX_LIMIT}, got {value!r}")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ApiError(f"limit: must be from 1 to {MAX_LIMIT}, got {limit}")
-    return limit
+    return parse_int(value, "limit", lo=1, hi=MAX_LIMIT)
 
 
 def attempts_from(args) -> str:
@@ -113,19 +134,40 @@ def encode_cursor(key: tuple, attempts: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def cursor_from(args, attempts: str) -> tuple | None:
+    """The keyset key of the `cursor` parameter (given once), or None."""
+    return decode_cursor(_single(args, "cursor"), attempts)
+
+
 def decode_cursor(token: str | None, attempts: str) -> tuple | None:
-    """The keyset key in `token` (from a previous page's `next_cursor`), or None."""
+    """The keyset key in `token` (from a previous page's `next_cursor`), or None.
+
+    Decoded and checked: `[kind, createtime, id(, attempt)]`, a finite time within the years
+    the API takes and integers within SQLite's; anything else is a 400, never a query.
+    """
     if not token:
         return None
+    bad = ApiError("cursor: not a cursor returned by this API")
+    if len(token) > MAX_CURSOR or not _CURSOR.fullmatch(token):
+        raise bad
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        kind, *key = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
-        raise ApiError("cursor: not a cursor returned by this API")
-    size = 2 if attempts == LATEST else 3
+        decoded = json.loads(raw, parse_constant=_no_constant)
+    except (binascii.Error, ValueError, RecursionError):
+        raise bad
+    if not isinstance(decoded, list) or not decoded or decoded[0] not in ("l", "a"):
+        raise bad
+    kind, *key = decoded
     if kind != attempts[0]:
         raise ApiError(f"cursor: it was made for attempts={'all' if kind == 'a' else 'latest'}")
-    if len(key) != size or not isinstance(key[0], (int, float)) \
-            or not all(isinstance(k, int) and not isinstance(k, bool) for k in key[1:]):
-        raise ApiError("cursor: not a cursor returned by this API")
+    size = 2 if attempts == LATEST else 3
+    if len(key) != size or isinstance(key[0], bool) or not isinstance(key[0], (int, float)) \
+            or not (math.isfinite(key[0]) and MIN_TIME <= key[0] <= MAX_TIME) \
+            or not all(isinstance(k, int) and not isinstance(k, bool) and SQLITE_MIN <= k <= SQLITE_MAX
+                       for k in key[1:]):
+        raise bad
     return tuple(key)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")  # JSON's NaN and Infinity extensions

@@ -6,7 +6,8 @@ import time
 
 from dash import Input, Output, State, callback, no_update
 
-from dashapp import urlstate
+from dashapp import inputs, urlstate
+from dashapp.inputs import checker
 from dashapp.components import empty_state, metric_card, metric_cards_row
 from dashapp.shell import services, with_args
 from dashapp.triage_tables import unfixed_list
@@ -50,32 +51,45 @@ def unfixed_section(sel: dict, *, now: float | None = None):
 
 
 def history_page(sel: dict, request: dict | None) -> dict:
-    """One block of the infinite row model: `getRowsRequest` in, `getRowsResponse` out."""
-    request = request or {}
+    """One block of the infinite row model: `getRowsRequest` in, `getRowsResponse` out.
+
+    The request is checked first (`inputs.grid_request`: row numbers, at most 1,000 rows, sort
+    and filter models typed and bounded); a bad one is a 400.
+    """
+    request = inputs.grid_request(request, "dev-history.getRowsRequest", block=q.HISTORY_PAGE)
     if not _ready(sel):
         return {"rowData": [], "rowCount": 0}
-    start = int(request.get("startRow") or 0)
-    end = int(request.get("endRow") or start + q.HISTORY_PAGE)
-    end = min(end, start + 1000)  # never more than a few pages at once
     with services().engine.connect() as conn:
-        rows, total = q.history(conn, selection_filters(sel), start=start, end=end,
-                                sort_model=request.get("sortModel"), filter_model=request.get("filterModel"))
+        rows, total = q.history(conn, selection_filters(sel), start=request["start"], end=request["end"],
+                                sort_model=request["sort_model"], filter_model=request["filter_model"])
     return {"rowData": rows, "rowCount": total}
+
+
+# `dev-selection` as the page's `resolve` writes it; a callback given anything else answers 400.
+SELECTION = {
+    "author": inputs.text, "repo": inputs.text, "empty": inputs.flag(), "known_repo": inputs.flag(True),
+    "known": inputs.flag(),
+    "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
+}
+
+
+def selection(value) -> dict:
+    return inputs.record(value, "dev-selection", SELECTION)
 
 
 def register() -> None:
     @callback(Output("dev-cards", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _cards(sel, _version):
-        return cards_section(sel or {})
+        return cards_section(selection(sel))
 
     @callback(Output("dev-unfixed", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _unfixed(sel, _version):
-        return unfixed_section(sel or {})
+        return unfixed_section(selection(sel))
 
     @callback(Output("dev-history", "getRowsResponse"), Output("dev-history-count", "children"),
               Input("dev-history", "getRowsRequest"), State("dev-selection", "data"), prevent_initial_call=True)
     def _history(request, sel):
-        page = history_page(sel or {}, request)
+        page = history_page(selection(sel), request)
         filtered = " matching the column filters" if (request or {}).get("filterModel") else ""
         count = f"{page['rowCount']} runs{filtered}, newest first; sort and filter by column"
         return page, count
@@ -84,7 +98,9 @@ def register() -> None:
               Input("dev-author", "value"), Input("dev-window", "value"),
               State("dev-selection", "data"), State("url", "search"), prevent_initial_call=True)
     def _filters_to_url(author, window, sel, search):
-        sel = sel or {}
+        author = inputs.text(author, "dev-author.value")
+        window = inputs.choice(window, "dev-window.value", urlstate.WINDOW_VALUES)
+        sel, search = selection(sel), inputs.search(search, "url.search")
         if (author, window) == (sel.get("author"), sel.get("window")):
             return no_update
         new = with_args(search, author=author, window=window)

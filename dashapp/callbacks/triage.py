@@ -6,7 +6,8 @@ import time
 
 from dash import Input, Output, State, callback, no_update
 
-from dashapp import urlstate
+from dashapp import inputs, urlstate
+from dashapp.inputs import checker
 from dashapp.components import empty_state
 from dashapp.shell import services, with_args
 from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
@@ -87,6 +88,19 @@ def flaky_section(sel: dict):
     return [flaky_counts_list(counts, show_repo=not sel.get("repo")), flaky_grid(runs)]
 
 
+# `tr-selection` as the page's `resolve` writes it; a callback given anything else answers 400.
+SELECTION = {
+    "repo": inputs.text, "known": inputs.flag(True), "empty": inputs.flag(), "branch": inputs.text,
+    "workflow": inputs.text,
+    "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
+    "branches": inputs.texts, "workflows": inputs.texts,
+}
+
+
+def selection(value) -> dict:
+    return inputs.record(value, "tr-selection", SELECTION)
+
+
 def register() -> None:
     for output, build in (("tr-broken", broken_section), ("tr-failures", failures_section),
                           ("tr-analysis", analysis_section), ("tr-flaky", flaky_section)):
@@ -97,7 +111,9 @@ def register() -> None:
               Input("tr-branch", "value"), Input("tr-workflow", "value"), Input("tr-window", "value"),
               State("tr-selection", "data"), State("url", "search"), prevent_initial_call=True)
     def _filters_to_url(branch, workflow, window, sel, search):
-        sel = sel or {}
+        branch, workflow = inputs.text(branch, "tr-branch.value"), inputs.text(workflow, "tr-workflow.value")
+        window = inputs.choice(window, "tr-window.value", urlstate.WINDOW_VALUES)
+        sel, search = selection(sel), inputs.search(search, "url.search")
         branch = None if branch in (None, ALL) else branch
         if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
             return no_update
@@ -107,6 +123,6 @@ def register() -> None:
 
 def _section_callback(build):
     def _fill(sel, _version):
-        return build(sel or {})
+        return build(selection(sel))
     _fill.__name__ = f"_{build.__name__}"
     return _fill

@@ -8,7 +8,8 @@ import time
 from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy import bindparam, select
 
-from dashapp import urlstate
+from dashapp import inputs, urlstate
+from dashapp.inputs import checker
 from dashapp.components import download_csv_link, empty_state, metric_cards_row
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
@@ -20,25 +21,16 @@ from store.queries.filters import Filters
 from store.schema import repos
 
 
-def _offset(value) -> int:
-    try:
-        return max(int(value), 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def resolve_selection(conn, query: dict) -> dict:
     """The selection the URL asks for, with defaults filled in from the store."""
-    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
-    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    args = urlstate.clean_args(query)  # junk values fall back to the defaults
     known = names.repo_names(conn)
     asked = args.get("repo")
     repo = asked or names.most_recent_repo(conn)
-    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
-        else urlstate.DEFAULT_WINDOW
+    window = urlstate.window(args.get("window"))
     selection = {"repo": repo, "all": not asked, "known": bool(repo) and repo in known, "empty": not known,
                  "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
-                 "offset": _offset(args.get("offset")), "branches": [], "workflows": []}
+                 "offset": urlstate.offset(args.get("offset")), "branches": [], "workflows": []}
     if selection["known"]:
         selection["branch"] = selection["branch"] or names.default_branch(conn, repo)
         selection["branches"] = names.branch_names(conn, repo)
@@ -128,30 +120,44 @@ def stream_section(sel: dict):
     return rows, scope, empty
 
 
+# `wf-selection` as `resolve_selection` writes it; a callback given anything else answers 400.
+SELECTION = {
+    "repo": inputs.text, "all": inputs.flag(), "known": inputs.flag(), "empty": inputs.flag(),
+    "branch": inputs.text, "workflow": inputs.text,
+    "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
+    "offset": checker(inputs.integer, hi=urlstate.MAX_OFFSET, default=0),
+    "branches": inputs.texts, "workflows": inputs.texts,
+}
+
+
+def selection(value) -> dict:
+    return inputs.record(value, "wf-selection", SELECTION)
+
+
 def register() -> None:
     @callback(Output("wf-cards", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
     def _cards(sel, _version):
-        return cards_section(sel or {})
+        return cards_section(selection(sel))
 
     # Not at start: the page's layout draws the grid (see dashapp.pages.waterfall); live updates redraw it.
     @callback(Output("wf-grid", "children"), Input("wf-selection", "data"), Input("live-version", "data"),
               State("url", "search"), prevent_initial_call=True)
     def _grid(sel, _version, search):
-        return grid_section(sel or {}, search)
+        return grid_section(selection(sel), inputs.search(search, "url.search"))
 
     @callback(Output("wf-chart", "children"), Input("wf-selection", "data"), Input("theme", "data"))
     def _chart(sel, theme):
-        return chart_section(sel or {}, theme)
+        return chart_section(selection(sel), inputs.choice(theme, "theme", ("light", "dark"), default="light"))
 
     @callback(Output("stream-grid", "rowData"), Output("wf-stream-scope", "children"),
               Output("wf-stream-empty", "children"),
               Input("wf-selection", "data"), Input("live-version", "data"))
     def _stream(sel, _version):
-        return stream_section(sel or {})
+        return stream_section(selection(sel))
 
     @callback(Output("wf-csv", "children"), Input("wf-selection", "data"))
     def _csv(sel):
-        sel = sel or {}
+        sel = selection(sel)
         args = {k: sel.get(k) for k in ("branch", "workflow", "window")}
         if not sel.get("all"):
             args["repo"] = sel.get("repo")
@@ -162,7 +168,9 @@ def register() -> None:
               State("wf-selection", "data"), State("url", "search"), prevent_initial_call=True)
     def _filters_to_url(branch, workflow, window, sel, search):
         # A branch or workflow choice is within one repository: pin it in the URL.
-        sel = sel or {}
+        branch, workflow = inputs.text(branch, "wf-branch.value"), inputs.text(workflow, "wf-workflow.value")
+        window = inputs.choice(window, "wf-window.value", urlstate.WINDOW_VALUES)
+        sel, search = selection(sel), inputs.search(search, "url.search")
         if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
             return no_update
         pin = sel.get("repo") if sel.get("known") and (branch, workflow) != (sel.get("branch"), sel.get("workflow")) \

@@ -11,8 +11,9 @@ from dash import dcc, html
 
 from dashapp import urlstate
 from dashapp.callbacks import developer as callbacks
-from dashapp.components import empty_state
+from dashapp.components import empty_state, name_options, option_value
 from dashapp.shell import services
+from domain.text import clip
 from dashapp.triage_tables import history_grid
 from store.queries import developer as q
 from store.queries import selection as names
@@ -22,11 +23,9 @@ callbacks.register()
 
 
 def resolve(conn, query: dict) -> dict:
-    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
-    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    args = urlstate.clean_args(query)  # junk values fall back to the defaults
     repo, author = args.get("repo"), args.get("author")
-    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
-        else urlstate.DEFAULT_WINDOW
+    window = urlstate.window(args.get("window"))
     repos = names.repo_names(conn)
     known_repo = repo is None or repo in repos
     authors = names.authors(conn, repo if known_repo else None)
@@ -50,13 +49,12 @@ def _notice(sel: dict):
 
 
 def _controls(sel: dict) -> dbc.Row:
-    options = [{"label": a, "value": a} for a in sel["authors"]]
-    if sel["author"] and sel["author"] not in sel["authors"]:
-        options.insert(0, {"label": sel["author"], "value": sel["author"]})
+    shown = sel["authors"] if not sel["author"] or sel["author"] in sel["authors"] else [sel["author"]] + sel["authors"]
+    options = name_options(shown)
     windows = [{"label": label, "value": value} for value, label, _s in urlstate.WINDOWS]
     return dbc.Row([
         dbc.Col([dbc.Label("Developer", html_for="dev-author", className="small mb-0"),
-                 dcc.Dropdown(id="dev-author", options=options, value=sel["author"], searchable=True,
+                 dcc.Dropdown(id="dev-author", options=options, value=option_value(sel["author"]), searchable=True,
                               clearable=True, placeholder="Search a GitHub login…")], md=4),
         dbc.Col([dbc.Label("Time window", html_for="dev-window", className="small mb-0"),
                  dcc.Dropdown(id="dev-window", options=windows, value=sel["window"], clearable=False)], md=2),
@@ -67,7 +65,7 @@ def layout(**query):
     with services().engine.connect() as conn:
         sel = resolve(conn, query)
     notice = _notice(sel)
-    scope = " · ".join(x for x in (sel["author"], sel["repo"] or "all repositories") if x)
+    scope = " · ".join(clip(x, 120) for x in (sel["author"], sel["repo"] or "all repositories") if x)
     body = [
         dcc.Store(id="dev-selection", data={k: v for k, v in sel.items() if k != "authors"}),
         html.H1(["Developer ", html.Small(scope, className="text-muted fs-6", id="dev-heading-scope")],

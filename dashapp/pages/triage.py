@@ -13,6 +13,7 @@ from dashapp import urlstate
 from dashapp.callbacks import triage as callbacks
 from dashapp.components import empty_state, filter_bar
 from dashapp.shell import services
+from domain.text import clip
 from store.queries import selection as names
 
 dash.register_page(__name__, path="/triage", name="Triage", title="Triage · Build Monitor", order=1)
@@ -23,12 +24,10 @@ ALL = callbacks.ALL
 
 def resolve(conn, query: dict) -> dict:
     """The selection the URL asks for, checked against the store."""
-    args = {k: (v[0] if isinstance(v, list) else v) for k, v in (query or {}).items()}
-    args = {k: v.strip() for k, v in args.items() if isinstance(v, str) and v.strip()}
+    args = urlstate.clean_args(query)  # junk values fall back to the defaults
     known = names.repo_names(conn)
     repo = args.get("repo")
-    window = args.get("window") if args.get("window") in {v for v, _l, _s in urlstate.WINDOWS} \
-        else urlstate.DEFAULT_WINDOW
+    window = urlstate.window(args.get("window"))
     sel = {"repo": repo, "known": repo is None or repo in known, "empty": not known,
            "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window}
     branches = names.branch_names(conn, repo) if repo and sel["known"] else []
@@ -72,7 +71,7 @@ def _filters(sel: dict):
 def layout(**query):
     with services().engine.connect() as conn:
         sel = resolve(conn, query)
-    scope = " · ".join(x for x in (sel["repo"] or "All repositories", sel["branch"]) if x)
+    scope = " · ".join(clip(x, 120) for x in (sel["repo"] or "All repositories", sel["branch"]) if x)
     loading = {"type": "dot", "delay_show": 400}
     return html.Div([
         dcc.Store(id="tr-selection", data=sel),

@@ -20,6 +20,7 @@ from dashapp import shell
 from dashapp.callbacks import waterfall as callbacks
 from dashapp.components import empty_state, filter_bar, static_html
 from dashapp.shell import services
+from domain.text import clip
 from dashapp.tables import glyph_legend, stream_grid
 
 
@@ -73,9 +74,9 @@ def _section(title: str, body, *, extra=None, section_id=None) -> dbc.Card:
 def layout(**query):
     with services().engine.connect() as conn:
         sel = callbacks.resolve_selection(conn, query)
+    scope = f"{clip(sel['repo'], 120)} · {clip(sel['branch'] or '', 120)}" if sel["known"] else ""
     heading = html.Div([
-        html.H1(["Waterfall ", html.Small(f"{sel['repo']} · {sel['branch']}" if sel["known"] else "",
-                                           className="text-muted fs-6", id="wf-heading-scope")],
+        html.H1(["Waterfall ", html.Small(scope, className="text-muted fs-6", id="wf-heading-scope")],
                 className="h4 mb-0 me-auto"),
     ], className="d-flex align-items-center mb-2")
     loading = {"type": "dot", "delay_show": 400}

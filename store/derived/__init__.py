@@ -10,13 +10,18 @@ it is refreshed and rebuilt.  Nothing else writes derived state.
 Keeping it current: a write `mark`s what it touched, and before the
 transaction commits `flush` refreshes every marked key once, each part
 recomputing its rows of those keys from the base tables and writing what
-changed; so derived rows are never behind the rows they derive from.
-`store.writer.apply` marks and, unless it runs inside `batch`, flushes at its
-end; a caller applying many deliveries in one transaction runs them inside
-`batch` and flushes once (every key touched by the batch is refreshed once),
-and calls `discard` after a rollback.  `rebuild` recomputes everything from
-the base tables in registry order (migrations, `bench.generate`); tests check
-that upkeep in any delivery order equals a rebuild (`tests/test_rollups.py`).
+changed; so derived rows are never behind the rows they derive from.  A
+write marks the keys its row counted under before as well as after it (a run
+redelivered on another branch, commit, workflow, repository or day; a failed
+job that passes or moves to another run): old keys left unmarked would keep
+counting it.  `store.writer.apply` marks and, unless it runs inside `batch`,
+flushes at its end; a caller applying many deliveries in one transaction runs
+them inside `batch` and flushes once (every key touched by the batch is
+refreshed once), and calls `discard` after a rollback.  `rebuild` recomputes
+everything from the base tables in registry order (migrations,
+`bench.generate`); tests check that upkeep in any delivery order equals a
+rebuild (`tests/test_rollups.py`; random redeliveries that move runs, jobs
+and commits: `tests/test_derived_drift.py`).
 
 Keys (tuples; a key holding None is ignored):
 
