@@ -68,9 +68,25 @@ class Workflow:
     path: str | None = None
 
 
+class _Timed:
+    """Queue and run time of a record with `createtime`, `starttime` and `endtime` (runs, jobs)."""
+
+    @property
+    def queuetime(self) -> float | None:
+        if self.starttime is None or self.createtime is None:
+            return None
+        return max(0.0, self.starttime - self.createtime)
+
+    @property
+    def runtime(self) -> float | None:
+        if self.endtime is None or self.starttime is None:
+            return None
+        return max(0.0, self.endtime - self.starttime)
+
+
 @dataclass(frozen=True)
 @_cleaned
-class Run:
+class Run(_Timed):
     """One attempt of one workflow run."""
 
     repo: str
@@ -91,18 +107,6 @@ class Run:
     run_number: int | None = None
     title: str | None = None
 
-    @property
-    def queuetime(self) -> float | None:
-        if self.starttime is None or self.createtime is None:
-            return None
-        return max(0.0, self.starttime - self.createtime)
-
-    @property
-    def runtime(self) -> float | None:
-        if self.endtime is None or self.starttime is None:
-            return None
-        return max(0.0, self.endtime - self.starttime)
-
 
 @dataclass(frozen=True)
 @_cleaned
@@ -117,7 +121,7 @@ class Step:
 
 @dataclass(frozen=True)
 @_cleaned
-class Job:
+class Job(_Timed):
     repo: str
     gitid: int
     run_gitid: int
@@ -136,15 +140,3 @@ class Job:
     labels: tuple[str, ...] = ()
     url: str | None = None
     steps: tuple[Step, ...] = field(default_factory=tuple)
-
-    @property
-    def queuetime(self) -> float | None:
-        if self.starttime is None or self.createtime is None:
-            return None
-        return max(0.0, self.starttime - self.createtime)
-
-    @property
-    def runtime(self) -> float | None:
-        if self.endtime is None or self.starttime is None:
-            return None
-        return max(0.0, self.endtime - self.starttime)

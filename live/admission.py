@@ -20,9 +20,12 @@ LIVE_ALLOWED_ORIGINS is refused 403 before the upgrade.  A request without `Orig
 browser page, so it carries no visitor's credentials but its own, and passes (websocket-client, the
 tests' and benchmarks' client, sends its target as `Origin` unless told not to).
 """
+import logging
 import threading
 from collections import Counter
 from urllib.parse import urlsplit
+
+log = logging.getLogger("live.ws")
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 # What the browser's scheme of a page is called when its socket's is (an origin is a page's).
@@ -60,6 +63,7 @@ class Admission:
         self.refused = refused or (lambda reason: None)
         self._clients: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._warned = False
 
     def origin_allowed(self, origin: str | None, own: str) -> bool:
         """May a page of `origin` (the `Origin` header, None without one) open a socket on the server at `own`?"""
@@ -67,6 +71,17 @@ class Admission:
             return True
         seen = origin_of(origin)
         return seen is not None and (seen == origin_of(own) or seen in self.origins)
+
+    def origin_refusal(self, origin: str | None, own: str) -> str | None:
+        """The 403 answer's text when a page of `origin` may not open a socket here (logged, counted); or None."""
+        if self.origin_allowed(origin, own):
+            return None
+        self.refused("origin")
+        # Said once at WARNING (likely a proxy setting; a stranger can repeat it at will): /metrics counts them.
+        level, self._warned = (logging.DEBUG if self._warned else logging.WARNING), True
+        log.log(level, "live: refused a WebSocket from the page of %r on %s (behind a TLS proxy, set "
+                       "TRUSTED_PROXIES; other origins: LIVE_ALLOWED_ORIGINS)", origin[:200], own[:200])
+        return "WebSocket refused: pages of another origin may not open it\n"
 
     def enter(self, client: str) -> tuple[str, str] | None:
         """Take a place for one more socket of `client`; or the refusal (`reason`, close message) if none is left."""

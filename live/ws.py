@@ -21,7 +21,6 @@ and the cap as its reason, before it says hello.
 import json
 import logging
 from collections import OrderedDict, deque
-import math
 import signal
 import socket
 import threading
@@ -32,15 +31,11 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import LocalProtocolError
 
-from domain.text import clean, link_url
 from live.admission import TRY_AGAIN_LATER, Admission
-from store.rows import RUN_COLUMNS
+from live.messages import outgoing
 
 log = logging.getLogger(__name__)
 
-RUN_FIELDS = tuple(c.name for c in RUN_COLUMNS)
-JOB_FIELDS = ("gitid", "run_gitid", "attempt", "repo")
-MAX_TEXT = 2000  # a commit message longer than this is cut: the page shows its first line
 DEFAULTS = {
     "LIVE_HEARTBEAT": 15.0,  # seconds of silence before an application-level ping
     "LIVE_SEND_TIMEOUT": 10.0,  # a send blocked this long means the client stopped reading
@@ -51,38 +46,6 @@ EXTENSION = "buildmon.live"
 ADMISSION = "buildmon.live.admission"  # who may open a socket (live/admission.py)
 PATH = "/ws"
 ENCODED_CACHE = 2048  # recent messages kept encoded (by seq) for the connections still sending them
-
-
-def _value(value):
-    """Plain JSON values only; anything else (bytes, dates, NaN) goes out as null."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if abs(value) < 2 ** 53 else str(value)  # beyond 2**53 JavaScript loses digits
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return clean(value[:MAX_TEXT])  # no control or bidi characters, even in a row stored before cleaning
-    return None
-
-
-def _url(value):
-    return link_url(value)  # only an absolute http(s) URL with a host; the page never links anything else
-
-
-def outgoing(message: dict) -> str:
-    """The JSON text sent for a hub message: allow-listed fields, plain values."""
-    kind = message.get("type")
-    out = {"type": kind if kind in ("run", "job", "lag") else "other", "seq": _value(message.get("seq"))}
-    row = message.get("row") if isinstance(message.get("row"), dict) else {}
-    if kind == "run":
-        out["row"] = {name: _value(row.get(name)) for name in RUN_FIELDS}
-        out["row"]["url"] = _url(out["row"]["url"])
-    elif kind == "job":
-        out["row"] = {name: _value(row.get(name)) for name in JOB_FIELDS}
-    elif kind == "lag":  # seconds the oldest accepted delivery has waited for the processor
-        out["seconds"] = _value(message.get("seconds"))
-    return json.dumps(out, separators=(",", ":"), allow_nan=False)
 
 
 def frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -379,22 +342,12 @@ def init_app(server: Flask, hub, admission: Admission | None = None) -> Connecti
     admission = server.extensions[ADMISSION] = admission or Admission()
     sock = Sock(server)
 
-    warned = [False]
-
     @server.before_request
     def _same_origin():  # before the upgrade, which happens before the route's function runs
         if request.path != PATH:
             return None
-        origin, own = request.headers.get("Origin"), f"{request.scheme}://{request.host}"
-        if admission.origin_allowed(origin, own):
-            return None
-        admission.refused("origin")
-        # Said once at WARNING (likely a proxy setting; a stranger can repeat it at will): /metrics counts them.
-        level, warned[0] = (logging.DEBUG if warned[0] else logging.WARNING), True
-        log.log(level, "live: refused a WebSocket from the page of %r on %s (behind a TLS proxy, set "
-                       "TRUSTED_PROXIES; other origins: LIVE_ALLOWED_ORIGINS)", origin[:200], own[:200])
-        return server.response_class("WebSocket refused: pages of another origin may not open it\n", status=403,
-                                     mimetype="text/plain")
+        refusal = admission.origin_refusal(request.headers.get("Origin"), f"{request.scheme}://{request.host}")
+        return None if refusal is None else server.response_class(refusal, status=403, mimetype="text/plain")
 
     @sock.route(PATH)
     def websocket(ws):

@@ -26,7 +26,7 @@ from dashapp.config import Config
 from dashapp.tables import commit_url
 from domain.text import FORMULA_START, clean, clip, csv_text, link_url
 from ingest.parse import MAX_TEXT
-from live import ws as live_ws
+from live import messages
 from store.queries import builds
 from store.queries.builds import FIELDS
 from store.queries.filters import Filters
@@ -135,15 +135,15 @@ def test_hostile_deliveries_come_out_of_the_api_and_export_as_text(api_server, v
         assert rows[str(run_id)]["message"] == csv_text(stored(v["message"]))
 
 
-@given(row=st.fixed_dictionaries({name: HOSTILE_TEXT for name in live_ws.RUN_FIELDS if name != "url"}),
+@given(row=st.fixed_dictionaries({name: HOSTILE_TEXT for name in messages.RUN_FIELDS if name != "url"}),
        url=HOSTILE_URL)
 @settings(max_examples=300, deadline=None)
 def test_live_messages_carry_text_and_only_http_links(row, url):
-    out = json.loads(live_ws.outgoing({"type": "run", "seq": 1, "row": {**row, "url": url}}))
+    out = json.loads(messages.outgoing({"type": "run", "seq": 1, "row": {**row, "url": url}}))
     assert not {c for s in strings(out) for c in s} & REMOVED
-    assert out["row"]["url"] == link_url(clean(url[:live_ws.MAX_TEXT]))
+    assert out["row"]["url"] == link_url(clean(url[:messages.MAX_TEXT]))
     assert out["row"]["url"] is None or link_url(out["row"]["url"]) == out["row"]["url"]
-    assert out["row"]["message"] == clean(row["message"][:live_ws.MAX_TEXT])
+    assert out["row"]["message"] == clean(row["message"][:messages.MAX_TEXT])
 
 
 def test_sql_and_python_say_the_same_of_rows_stored_before_cleaning(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import requests
 import websocket
 
+from live import messages
 from live import ws as live_ws
 from tests.helpers import LiveServer, fixture_json, post
 
@@ -37,20 +38,20 @@ def test_webhook_reaches_a_client_as_sanitised_json(server):
     row = message["row"]
     assert row["id"] == 41 and row["sha"] == f"{41:040x}" and row["status"] == "completed"
     assert row["message"] == "<script>alert(1)</script>"  # data, escaped by whoever shows it, never parsed
-    assert set(row) == set(live_ws.RUN_FIELDS)
+    assert set(row) == set(messages.RUN_FIELDS)
     client.close()
 
 
 def test_outgoing_allows_plain_json_only():
-    text = live_ws.outgoing({"type": "run", "seq": 3, "secret": "x", "row": {
+    text = messages.outgoing({"type": "run", "seq": 3, "secret": "x", "row": {
         "id": 2 ** 60, "runtime": float("nan"), "queuetime": float("inf"), "title": b"bytes", "url": "javascript:x",
         "message": "m" * 5000, "token": "hidden", "createtime": 1.5}})
     message = json.loads(text)
     assert set(message) == {"type", "seq", "row"} and "token" not in message["row"]
     row = message["row"]
     assert row["id"] == str(2 ** 60) and row["runtime"] is None and row["queuetime"] is None
-    assert row["title"] is None and row["url"] is None and len(row["message"]) == live_ws.MAX_TEXT
-    assert json.loads(live_ws.outgoing({"type": "weird", "seq": 9, "row": {"a": 1}})) == {"type": "other", "seq": 9}
+    assert row["title"] is None and row["url"] is None and len(row["message"]) == messages.MAX_TEXT
+    assert json.loads(messages.outgoing({"type": "weird", "seq": 9, "row": {"a": 1}})) == {"type": "other", "seq": 9}
 
 
 def test_idle_connection_gets_pings_with_the_last_seq(app, server):
