@@ -52,6 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="re-fetch runs stored as still active whose last update is older than "
                         "--stale-hours (or --since), and store what GitHub says now")
     p.add_argument("--stale-hours", type=float, default=24.0, help="see --reconcile (default 24)")
+    p.add_argument("--no-logs", dest="logs", action="store_false",
+                   help="do not fetch the failed jobs' logs and annotations after the backfill (by default, with "
+                        "a token, each repository's failed jobs waiting for them are fetched into failure lines)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
     args = p.parse_args(argv)
@@ -141,7 +144,8 @@ def github(engine, args) -> int:
         print("warning: no GitHub token (-k or GITHUB_TOKEN): 60 requests/hour, public repositories only",
               file=sys.stderr)
     client = Client(args.api_url, args.token, retries=args.retries)
-    backfill = Backfill(engine, client, batch=args.batch, progress=args.progress)
+    logs = log_fetcher(engine, args)
+    backfill = Backfill(engine, client, batch=args.batch, progress=args.progress, logs=logs)
     total = Stats()
     try:
         for repo in args.repos:
@@ -159,9 +163,34 @@ def github(engine, args) -> int:
         return 1
     finally:
         client.close()
+        if logs is not None:
+            logs.stop()
         print(f"GitHub requests: {client.requests}" + (f", waited {client.waited:.0f} s on rate limits"
                                                        if client.waited else ""))
     return 0
+
+
+def log_fetcher(engine, args):
+    """The fetcher of failed jobs' logs for the backfill (ingest/joblogs.py), with the server's settings
+    (FAILURE_RULES, LOG_MAX_BYTES, LOG_READ_SECONDS, LOG_FETCH_TRIES); None with --no-logs, LOG_FETCH=off
+    or no token."""
+    if not args.logs or os.environ.get("LOG_FETCH", "").strip().lower() == "off":
+        return None
+    if not args.token:
+        print("failure lines need a token: the failed jobs' logs are not fetched", file=sys.stderr)
+        return None
+    from failures.rules import RulesError, load
+    from ingest import joblogs
+
+    try:
+        rules = load(os.environ.get("FAILURE_RULES") or None)
+    except RulesError as exc:
+        sys.exit(f"failure rules: {exc}")
+    env = os.environ.get
+    return joblogs.Fetcher(engine, token=args.token, api_url=args.api_url, rules=rules,
+                           max_bytes=int(env("LOG_MAX_BYTES") or joblogs.DEFAULT_MAX_BYTES),
+                           read_seconds=float(env("LOG_READ_SECONDS") or joblogs.DEFAULT_READ_SECONDS),
+                           tries=int(env("LOG_FETCH_TRIES") or joblogs.DEFAULT_TRIES))
 
 
 if __name__ == "__main__":

@@ -99,8 +99,20 @@ dagfuncs.wfLinkUrl = function (url) {
   } catch (e) {
     return null;
   }
-  return text;
+  return wfHostOk(text) ? text : null;
 };
+
+/* The host as written (browsers accept `{`, `*` and symbols there; link_url does not): ASCII letters, digits,
+ * `.`, `_`, `-` and other scripts' letters, marks and digits, or a bracketed IPv6 address. */
+function wfHostOk(text) {
+  var authority = text.slice(text.indexOf("://") + 3).split(/[\/?#]/)[0];
+  var host = authority.slice(authority.lastIndexOf("@") + 1);
+  if (host.charAt(0) === "[") return /^\[[0-9a-f:.]+\](:\d*)?$/i.test(host);
+  host = host.replace(/:\d*$/, "");
+  return host.length > 0 && Array.from(host).every(function (c) {
+    return /^[A-Za-z0-9._-]$/.test(c) || (c > "\x7f" && /^[\p{L}\p{M}\p{N}]$/u.test(c));
+  });
+}
 
 /* The workflow name, linking to the run on GitHub (text alone when the run's URL is not http(s)). */
 dagcomponentfuncs.RunLink = function (props) {

@@ -16,6 +16,13 @@ hours, failures that come in streaks on the default branch and repeat the
 same failing job and step, flaky runs re-run to green, a few runs active
 now.  Steps are stored for failed jobs (where Triage reads the failing step)
 and skipped for passing ones to keep a 5M-job store on a small disk.
+
+Every failed job (failure or timed out) has its log captured (`job_logs`, state
+done, source "bench", the kept excerpt) and its failure lines (`failure_lines`),
+as `store.joblogs.save` stores them: the log is made from the causes of
+`bench/failpool.py` (each repository's stack, Zipf-weighted per kind of job;
+a red streak repeats its cause, a re-run that passed failed on a flaky test or
+infra) and read by the product's extractor (`failures.extract`) when present.
 """
 import argparse
 import hashlib
@@ -29,7 +36,9 @@ from sqlalchemy import text
 from store import derived
 from store.engine import make_engine
 from store.migrate import upgrade
-from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
+from bench.failpool import Failures
+from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, runattempts, steps, workflowruns,
+                          workflows)
 
 DAY = 86400.0
 WORKFLOWS = (  # name, median seconds, jobs, base failure rate, runs on pull requests
@@ -67,9 +76,12 @@ class History:
         mean_jobs = sum(len(w[2]) for ws in per_repo for w in ws) / sum(len(ws) for ws in per_repo)
         self.job_scale = jobs_per_run / mean_jobs
         self.rows = {t: [] for t in ("repos", "branches", "commits", "workflows", "workflowruns", "runattempts",
-                                     "jobs", "steps")}
+                                     "jobs", "steps", "job_logs", "failure_lines")}
         self.workflow_ids, self.branch_ids = {}, {}
         self.red = {}  # (repo, workflow) -> commits left in the current red streak on the default branch
+        self.streak = {}  # (repo, workflow) -> number of its latest red streak
+        self.streak_job = {}  # streak number -> the index of the job that fails throughout it
+        self.failures = Failures(self.repos, seed)
         self.ids = {"run": 0, "attempt": 0, "job": 0, "step": 0, "commit": 0}
 
     def build(self) -> dict:
@@ -82,11 +94,18 @@ class History:
                                                f"{name.lower()}.yml", repo, 80_000_000 + wid,
                                                f".github/workflows/{name.lower()}.yml"))
         start = self.now - self.days * DAY
-        runs_per_commit = sum(len(ws) for ws in self.repo_workflows) / len(self.repo_workflows) * 0.8
-        n_commits = max(1, int(self.runs / runs_per_commit))
-        step = (self.now - 600 - start) / n_commits
+        # Runs a commit makes on average (`_commit`): every workflow that runs on pull requests, plus on the
+        # default branch (55 %) Release and Nightly 30 % of the time.
+        per_repo = [sum(1.0 if w[4] else 0.55 * 0.3 for w in ws) for ws in self.repo_workflows]
+        runs_per_commit = sum(per_repo) / len(per_repo)
+        end = self.now - 600
         t = start
         while self.ids["run"] < self.runs:
+            # The mean gap is what is left over the commits still to come, so the history ends at `end`
+            # (windows like "the last 7 days" are the server's, not the store's); a fixed gap from an
+            # estimate ended a 1M-run history 25 days early.
+            left = (self.runs - self.ids["run"]) / runs_per_commit
+            step = max(1e-3, (end - t) / max(1.0, left))
             t += self.rng.expovariate(1 / step)
             self._commit(min(t, self.now - 60))
         return self.rows
@@ -119,21 +138,25 @@ class History:
                 continue
             if name in ("Release", "Nightly") and rng.random() < 0.7:
                 continue
-            self._run(repo, branch, branch_id, cid, sha, author, title, t, name, median, job_names,
-                      self._failure_rate(repo, name, fail_rate, default))
+            rate, streak = self._failure_rate(repo, name, fail_rate, default)
+            self._run(repo, branch, branch_id, cid, sha, author, title, t, name, median, job_names, rate, streak)
 
-    def _failure_rate(self, repo, workflow, base, default) -> float:
-        if not default:
-            return base * 1.5
+    def _failure_rate(self, repo, workflow, base, default) -> tuple[float, int | None]:
+        """The chance the run fails, and the red streak whose cause it repeats if it does (or None)."""
         left = self.red.get((repo, workflow), 0)
+        if not default:  # a branch made while main is red often fails the same way
+            return base * 1.5, self.streak[(repo, workflow)] if left > 0 and self.failures.rng.random() < 0.4 else None
         if left > 0:  # main stays red until someone fixes it
             self.red[(repo, workflow)] = left - 1
-            return 0.9
+            return 0.9, self.streak[(repo, workflow)]
         if self.rng.random() < 0.01:
             self.red[(repo, workflow)] = self.rng.randrange(2, 12)
-        return base
+            self.streak[(repo, workflow)] = len(self.streak_job) + 1
+            self.streak_job[len(self.streak_job) + 1] = None
+        return base, None
 
-    def _run(self, repo, branch, branch_id, cid, sha, author, title, t, name, median, job_names, fail_rate):
+    def _run(self, repo, branch, branch_id, cid, sha, author, title, t, name, median, job_names, fail_rate,
+             streak=None):
         rng = self.rng
         self.ids["run"] += 1
         run_id = self.ids["run"]
@@ -173,7 +196,8 @@ class History:
             self.rows["runattempts"].append((self.ids["attempt"], run_id, gitid, attempt, author, status, conclusion,
                                              a_created, s, e, updated, runtime, qt, url,
                                              _key(None, status, updated)))
-            self._jobs(repo, name, branch, sha, gitid, attempt, job_names, a_created, s, e, status, conclusion)
+            self._jobs(repo, name, branch, sha, gitid, attempt, job_names, a_created, s, e, status, conclusion,
+                       flaky=flaky and attempt < attempts, streak=streak)
             latest = (status, conclusion, a_created, updated, s, e, runtime, qt)
         status, conclusion, _c, updated, s, e, runtime, qt = latest
         if age > 2 * DAY and status != "completed" and rng.random() < 0.999:
@@ -185,10 +209,14 @@ class History:
             run_id, title, _key(attempts, status, updated), None, None, None, None))  # fail_*: set by the rebuild
 
     def _jobs(self, repo, workflow, branch, sha, run_gitid, attempt, names, created, started, ended, status,
-              conclusion):
+              conclusion, *, flaky=False, streak=None):
         rng = self.rng
         count = max(1, round(len(names) * self.job_scale * rng.uniform(0.8, 1.2)))
         failing = rng.randrange(count) if conclusion in ("failure", "timed_out") else -1
+        if streak is not None and failing >= 0:  # a red streak breaks the same job every time
+            if self.streak_job[streak] is None:
+                self.streak_job[streak] = self.failures.rng.randrange(len(names))
+            failing = self.streak_job[streak] % count
         for j in range(count):
             self.ids["job"] += 1
             jid = self.ids["job"]
@@ -200,11 +228,15 @@ class History:
             gitid = 30_000_000_000 + jid
             self.rows["jobs"].append((
                 jid, gitid, run_gitid, attempt, repo,
-                names[j] if j < len(names) else f"{names[j % len(names)]} (shard {j // len(names)})", workflow, branch, sha, j_status, j_concl, created,
+                names[j] if j < len(names) else f"{names[j % len(names)]} (shard {j // len(names)})", workflow, branch,
+                sha, j_status, j_concl, created,
                 j_start, j_end, (j_start - created) if j_start else None, (j_end - j_start) if j_end else None,
                 f"GitHub Actions {jid % 97}" if j_start else None, jid % 97 if j_start else None,
                 '["ubuntu-latest"]', f"https://github.com/{repo}/actions/runs/{run_gitid}/job/{gitid}",
                 _key(None, j_status, j_end or j_start or created)))
+            if j == failing and j_concl in ("failure", "timed_out"):
+                self._failure_log(repo, workflow, gitid, self.rows["jobs"][-1][5], names[j % len(names)], j_concl,
+                                  j_end, flaky=flaky, streak=streak)
             if j == failing:
                 fail_at = 4 if rng.random() < 0.8 else 3
                 for k, (number, step_name) in enumerate(zip(STEP_NUMBERS, STEPS)):
@@ -214,8 +246,21 @@ class History:
                                                j_start, j_end))
 
 
+    def _failure_log(self, repo, workflow, job, name, base, conclusion, ended, *, flaky, streak):
+        """The rows `store.joblogs.save` writes for a failed job once its log is read."""
+        f = self.failures
+        causes = f.causes(repo, workflow, base, conclusion, flaky=flaky, streak=streak)
+        lines, excerpt, size = f.extraction(causes, repo, workflow, name, ended)
+        # The composed log is the end of the job's log: the bytes read stand for a whole one.
+        size += int(f.rng.lognormvariate(math.log(150_000), 1.0))
+        fetched = min(self.now, ended + f.rng.uniform(5, 90))
+        self.rows["job_logs"].append((job, repo, "done", 0, ended, ended, fetched, None, "bench", size, 0, excerpt))
+        self.rows["failure_lines"] += [(job, i, *line) for i, line in enumerate(lines)]
+
+
 TABLES = {"repos": repos, "branches": branches, "commits": commits, "workflows": workflows,
-          "workflowruns": workflowruns, "runattempts": runattempts, "jobs": jobs, "steps": steps}
+          "workflowruns": workflowruns, "runattempts": runattempts, "jobs": jobs, "steps": steps,
+          "job_logs": job_logs, "failure_lines": failure_lines}
 
 
 def generate(database: str, *, runs: int, jobs_per_run: float = 5.0, seed: int = 1, now: float | None = None,

@@ -5,12 +5,13 @@
     python -m bench.views --quick                    # tiny store, 2 repeats (the test suite runs this)
     python -m bench.views --db /tmp/10k.db --cpu     # also each callback's CPU time, in-process
 
-Headless Chromium opens each page with several filter combinations (the
-production server, gunicorn, serves them); every callback request the page
-makes is recorded from Chromium's network log, then replayed `--repeat`
-times over HTTP.  Printed: p50/p95/max milliseconds per callback (named by
-its output), and the page load time until the Waterfall's commit grid is
-drawn.  With `--cpu`, the same requests are replayed again through the app in
+Headless Chromium opens each page with several filter combinations (Waterfall,
+Triage with its failures by cause, the biggest failure group's page, a
+developer's page; the production server, gunicorn, serves them); every
+callback request the page makes is recorded from Chromium's network log, then
+replayed `--repeat` times over HTTP.  Printed: p50/p95/max milliseconds per
+callback (named by its output), and the page load time until the Waterfall's
+commit grid is drawn.  With `--cpu`, the same requests are replayed again through the app in
 this process and each callback's thread CPU time is printed too (steadier than
 wall clock when other processes share the machine).
 """
@@ -68,13 +69,36 @@ def _name(body: dict) -> str:
     return output if len(output) < 70 else output[:67] + "..."
 
 
-def page_urls(base: str, repos: list[str], author: str | None) -> list[str]:
+def page_urls(base: str, repos: list[str], author: str | None, fingerprint: str | None = None) -> list[str]:
     urls = [f"{base}/", f"{base}/?window=24h", f"{base}/?window=all", f"{base}/triage", f"{base}/triage?window=30d"]
     for repo in repos[:2]:
         urls += [f"{base}/?repo={repo}&window=30d", f"{base}/triage?repo={repo}"]
     if author:
         urls += [f"{base}/developer?author={author}", f"{base}/developer?author={author}&window=all"]
+    if fingerprint:  # the biggest failure group's page, as Triage links it (7 days) and all time
+        urls += [f"{base}/failure/{fingerprint}?window=7d", f"{base}/failure/{fingerprint}"]
     return urls
+
+
+def biggest_failure(database: str) -> str | None:
+    """The fingerprint of the failure line most failed jobs of the last 7 days' failed runs share (the store's
+    newest run being now), read from the store: the page a reader opens first from Triage."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        row = db.execute(
+            "SELECT f.fingerprint FROM workflowruns w"
+            " JOIN jobs j ON j.run_gitid = w.gitid AND j.run_attempt = w.run_attempt"
+            " JOIN failure_lines f ON f.job = j.gitid AND f.ordinal = 0"
+            " WHERE w.status = 'completed' AND w.conclusion IN ('failure', 'timed_out')"
+            " AND w.createtime >= (SELECT max(createtime) FROM workflowruns) - 7 * 86400"
+            " GROUP BY f.fingerprint ORDER BY count(*) DESC, f.fingerprint LIMIT 1").fetchone()
+    except sqlite3.Error:  # a store from before failure lines
+        row = None
+    finally:
+        db.close()
+    return row[0] if row else None
 
 
 def record(base: str, urls: list[str]) -> list[dict]:
@@ -124,9 +148,13 @@ def measure_cpu(database: str, recorded: list[dict], repeat: int) -> dict:
             payload = {k: v for k, v in body.items() if k != "_path"}
             t0 = time.thread_time()
             answer = client.post(body["_path"], json=payload)
+            status, text = answer.status_code, answer.get_data(True)
+            # Closed as a server closes it: the app's page-thread limit (dashapp/capacity.py) takes its
+            # slot back then, and a test client's answer left open would keep it until every slot is gone.
+            answer.close()
             elapsed = (time.thread_time() - t0) * 1000
-            if answer.status_code not in (200, 204):
-                raise RuntimeError(f"{_name(body)} answered {answer.status_code}: {answer.get_data(True)[:200]}")
+            if status not in (200, 204):
+                raise RuntimeError(f"{_name(body)} answered {status}: {text[:200]}")
             if round_:
                 timings[_name(body)].append(elapsed)
     return timings
@@ -260,7 +288,8 @@ def main(argv=None) -> int:
             repos = sorted(set(repos))
             authors = [b["author"] for b in requests.get(server.url + "/api/builds?limit=50",
                                                          timeout=60).json()["items"] if b["author"]]
-            recorded = record(server.url, page_urls(server.url, repos, authors[0] if authors else None))
+            recorded = record(server.url, page_urls(server.url, repos, authors[0] if authors else None,
+                                                    biggest_failure(database)))
             timings = measure(server.url, [], args.repeat, recorded)
         loads = page_load(server.url, tries=args.loads or (2 if args.quick else 5), milestones=milestones)
         rss = server.rss_kb()

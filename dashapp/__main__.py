@@ -2,7 +2,8 @@
 
 The production server is gunicorn (`./run.sh`, `dashapp/gunicorn_conf.py`).  A worker applies the
 inbox's deliveries for web processes started with PROCESSOR=off (or stands by while a web process
-holds the processor), and stops cleanly on SIGTERM or Ctrl-C.
+holds the processor), fetches the failed jobs' logs beside it (with GITHUB_TOKEN), and stops cleanly
+on SIGTERM or Ctrl-C.
 """
 import logging
 import signal
@@ -16,8 +17,18 @@ def serve() -> None:
     from dashapp import create_app
 
     config = Config.from_env()
-    app = create_app(config)
+    app = _start(lambda: create_app(config))
     app.run(host=config.host, port=config.port, debug=False, threaded=True)
+
+
+def _start(make):
+    """`make()`, or the exit with a one-line reason when a failure rules file (FAILURE_RULES) is bad."""
+    from failures.rules import RulesError
+
+    try:
+        return make()
+    except RulesError as exc:
+        sys.exit(f"failure rules: {exc}")
 
 
 def worker(args) -> None:
@@ -35,11 +46,11 @@ def worker(args) -> None:
         os.nice(options.nice)
     config = Config.from_env()
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    services = Services.start(config, processor=False)
+    services = _start(lambda: Services.start(config, processor=False))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    services.processor.start()
+    services.start_processor()
     if options.exit_with_parent:
         parent = os.getppid()
         while not stop.wait(1.0):

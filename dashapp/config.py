@@ -81,6 +81,20 @@ SETTINGS = {
     "raw_retention_days": Setting("RAW_RETENTION_DAYS", "14",
                                   "Days a processed delivery's raw body is kept; its metadata (GUID, event, outcome, "
                                   "times) is kept after. 0 keeps bodies forever."),
+    "log_fetch": Setting("LOG_FETCH", "on",
+                         "`on`: the process that runs the delivery processor fetches each failed job's log and "
+                         "annotations from GitHub (needs GITHUB_TOKEN) for its failure lines; `off`: never."),
+    "failure_rules": Setting("FAILURE_RULES", "",
+                             "A TOML file of failure rules tried before the built-in ones (`disable = [...]` turns "
+                             "built-ins off); a bad file stops the start with its error. Empty: built-ins only."),
+    "log_max_bytes": Setting("LOG_MAX_BYTES", "33554432",
+                             "Most bytes of one job's log read (32 MiB); past it the read stops and the job's "
+                             "extraction is marked truncated."),
+    "log_read_seconds": Setting("LOG_READ_SECONDS", "60",
+                                "Most seconds spent reading one job's log; then it stops, marked truncated."),
+    "log_fetch_tries": Setting("LOG_FETCH_TRIES", "6",
+                               "Tries of a job's log on server or network errors (30 s backoff, doubled each "
+                               "time, at most 1 h) before it is given up as failed."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "Rate-limit storage of the API and webhook limits (memory:// counts per "
                                      "process, redis://... across processes)."),
@@ -118,6 +132,11 @@ class Config:
     health_max_lag: float
     health_min_free_mb: float
     raw_retention_days: float
+    log_fetch: str
+    failure_rules: str
+    log_max_bytes: int
+    log_read_seconds: float
+    log_fetch_tries: int
 
     @property
     def protected(self) -> bool:

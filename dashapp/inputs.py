@@ -278,6 +278,10 @@ def _entries(body, key: str, declared: list, name: str, prefix: str) -> None:
             value = search(entry["value"], where)
             if want["property"] == "pathname" and value is not None and not value.startswith(prefix):
                 raise BadInput(f"{where}: a path starts with {prefix}")
+        if want["id"] == "_pages_location" and want["property"] == "pathname" and \
+                not isinstance(entry.get("value"), str):
+            # Dash's router matches path templates (`/failure/<fingerprint>`) with fnmatch, which raises on None.
+            raise BadInput(f"{want['id']}.pathname: expected the page's path")
 
 
 def _split_output(output: str):

@@ -1,8 +1,15 @@
 """`/healthz` (`/readyz`), `/livez` and Prometheus `/metrics`: is it up, and what is it doing."""
+import threading
+import time
+
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
 from dashapp import health
 from dashapp.jsonerrors import json_routes
+from store.joblogs import DONE, FAILED, GONE, PENDING
+from store.queries.failures import capture_counts, coverage
 
 bp = Blueprint("observability", __name__)
 # Their errors (a 405 for a POST...) are JSON, as their answers are (dashapp/jsonerrors.py).
@@ -42,6 +49,7 @@ class Stats:
             lag = Gauge("buildmon_processing_lag_seconds", "Age of the oldest delivery not yet applied",
                         registry=self.registry)
             lag.set_function(inbox.lag)
+            self.registry.register(FailureStats(inbox.store))
 
     def watch_threads(self, threads) -> None:
         """Report the threads pages, callbacks, the API and WebSockets hold, and their limit (dashapp/capacity.py)."""
@@ -54,6 +62,47 @@ class Stats:
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
         self.latency.observe(seconds)
+
+
+class FailureStats:
+    """Failure intelligence read from the store when scraped: the classifier's coverage and the capture queue.
+
+    Coverage counts every captured job (a join over them: ~100 ms at a million runs), so what was read is
+    kept `ttl` seconds: scrapes in between cost nothing, and a gauge a minute old is still the truth.
+    """
+
+    STATES = (PENDING, DONE, FAILED, GONE)
+
+    def __init__(self, engine, ttl: float = 60.0):
+        self.engine, self.ttl = engine, ttl
+        self._read: tuple | None = None  # (when, ratio, {state: jobs})
+        self._lock = threading.Lock()
+
+    def describe(self):
+        # Names only: registering must not read the store (it may not be migrated yet).
+        return self._families(0.0, {})
+
+    def collect(self):
+        with self._lock:
+            if self._read is None or time.monotonic() - self._read[0] >= self.ttl:
+                with self.engine.connect() as conn:
+                    matched, done = coverage(conn)
+                    counts = capture_counts(conn)
+                self._read = (time.monotonic(), matched / done if done else 0.0, counts)
+            _when, ratio, counts = self._read
+        return self._families(ratio, counts)
+
+    def _families(self, ratio: float, counts: dict) -> list:
+        share = GaugeMetricFamily(
+            "buildmon_failure_lines_coverage_ratio",
+            "Share of captured failed jobs whose failure line a rule matched (not the exit-code or catch-all "
+            "fallback); 0 with none captured")
+        share.add_metric([], ratio)
+        jobs = GaugeMetricFamily("buildmon_failure_capture_jobs",
+                                 "Failed jobs by where the capture of their log stands", labels=["state"])
+        for state in self.STATES:
+            jobs.add_metric([state], counts.get(state, 0))
+        return [share, jobs]
 
 
 @bp.get("/healthz")

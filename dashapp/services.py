@@ -1,4 +1,4 @@
-"""What a server process holds for its lifetime: config, store, inbox, processor, hub and bus."""
+"""What a server process holds for its lifetime: config, store, inbox, processor, log fetcher, hub and bus."""
 import json
 import logging
 import threading
@@ -29,6 +29,8 @@ class Services:
     stats: Stats | None = None
     processor: Processor | None = None
     bus: LocalBus | None = None
+    rules: object = None  # failures.rules.Rules: the built-in failure rules and FAILURE_RULES
+    fetcher: object = None  # ingest.joblogs.Fetcher, beside this process's processor (needs GITHUB_TOKEN)
 
     def __post_init__(self):
         if self.stats is None:
@@ -38,22 +40,56 @@ class Services:
     def start(cls, config: Config, *, processor: bool | None = None) -> "Services":
         """Open the store and inbox; run the processor here when `processor` (default: unless PROCESSOR=off;
         under gunicorn, `process` means a worker process of its own, `dashapp/gunicorn_conf.py`)."""
+        from failures.rules import load
+
+        # Read first: a bad FAILURE_RULES file stops the start with its error, in every process.
+        rules = load(config.failure_rules or None)
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
         box = Inbox(inbox_location(config.database_path, config.inbox_path), engine,
                     synchronous=config.sqlite_synchronous)
-        services = cls(config=config, engine=engine, inbox=box)
+        services = cls(config=config, engine=engine, inbox=box, rules=rules)
         services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
                                        stats=ProcessorStats(services.stats.registry),
                                        retention_days=config.raw_retention_days)
         services.bus = LocalBus(box.rundir(), {"live": services._publish_live, "inbox": services.processor.wake})
         box.on_commit = services._inbox_committed
         if config.processor != "off" if processor is None else processor:
-            services.processor.start()
+            services.start_processor()
         return services
 
+    def start_processor(self) -> None:
+        """Run the delivery processor here, and beside it the fetcher of failed jobs' logs."""
+        self.processor.start()
+        self.fetcher = self._start_fetcher()
+
+    def _start_fetcher(self):
+        config = self.config
+        if config.log_fetch.strip().lower() == "off":
+            log.info("job logs: LOG_FETCH=off: failed jobs' logs are not fetched")
+            return None
+        if not config.github_token:
+            log.warning("job logs: failure lines need GITHUB_TOKEN: failed jobs' logs are not fetched")
+            return None
+        from ingest.joblogs import Fetcher
+
+        processor = self.processor
+        # In thread mode every web process runs a processor thread and one at a time holds the inbox's
+        # lock: only that one's fetcher works, so GitHub is asked once per job.
+        return Fetcher(self.engine, token=config.github_token, api_url=config.github_api_url, rules=self.rules,
+                       max_bytes=config.log_max_bytes, read_seconds=config.log_read_seconds,
+                       tries=config.log_fetch_tries, publish=self.broadcast,
+                       active=lambda: processor.lock.held).start()
+
     def publish(self, messages: list) -> None:
-        """Live messages of a committed batch: to this process's pages and every other process's."""
+        """Live messages of a committed batch: to every process's pages; a job in them may have failed,
+        so the fetcher looks at its queue now rather than at its next poll."""
+        self.broadcast(messages)
+        if self.fetcher is not None and any(m.get("type") == "job" for m in messages or ()):
+            self.fetcher.wake()
+
+    def broadcast(self, messages: list) -> None:
+        """Live messages to this process's pages and every other process's."""
         self._publish_local(messages)
         if self.bus is not None:
             self.bus.send("live", messages)
@@ -98,6 +134,8 @@ class Services:
     def close(self) -> None:
         if getattr(self, "_stop_watch", None) is not None:
             self._stop_watch.set()
+        if self.fetcher is not None:
+            self.fetcher.stop()
         if self.processor is not None:
             self.processor.stop()
         if self.bus is not None:

@@ -9,7 +9,9 @@ always holds a prefix of the history, so the next backfill starts from the
 newest stored run (minus an overlap) and an interrupted one continues where
 it stopped.  Runs already stored completed, with all attempts and jobs (from
 an earlier backfill or from webhooks), are not fetched again; re-applying a
-report is idempotent anyway (see `store.writer`).
+report is idempotent anyway (see `store.writer`).  Then, given a log fetcher
+(`ingest/joblogs.py`), the repository's failed jobs still waiting for their
+logs are fetched into failure lines.
 """
 import time
 from dataclasses import dataclass, fields
@@ -53,6 +55,9 @@ class Stats:
     workflows: int = 0
     malformed: int = 0  # items GitHub sent in a shape we could not read
     gone: int = 0  # runs to reconcile that GitHub no longer has
+    logs: int = 0  # failed jobs whose log (or annotations) became failure lines
+    logs_gone: int = 0  # failed jobs whose log GitHub no longer has
+    logs_left: int = 0  # failed jobs whose log kept failing: the server's fetcher tries again later
     complete: bool = True  # False when --max-runs stopped the work
 
     def add(self, other: "Stats") -> None:
@@ -70,9 +75,10 @@ class Backfill:
     """Fetch from `client`, write into `engine`."""
 
     def __init__(self, engine: Engine, client: Client, *, batch: int = BATCH_RUNS, listing_cap: int = LISTING_CAP,
-                 overlap: float = OVERLAP, progress: bool | None = None):
+                 overlap: float = OVERLAP, progress: bool | None = None, logs=None):
         self.engine = engine
         self.client = client
+        self.logs = logs  # an ingest.joblogs.Fetcher (same API and token), or None: no logs fetched
         self.batch = batch
         self.listing_cap = listing_cap
         self.overlap = overlap
@@ -106,7 +112,17 @@ class Backfill:
         lower = max(lower, EARLIEST)
         self._commits(name, lower, stats)
         self._runs(name, lower, workflows, max_runs, stats)
+        self._logs(name, stats)
         return stats
+
+    def _logs(self, name: str, stats: Stats) -> None:
+        """The failed jobs' logs of `name` not fetched yet (this backfill's, and any webhook stored)."""
+        if self.logs is None:
+            return
+        counts = self.logs.repo(name, progress=self.progress)
+        stats.logs += counts.done
+        stats.logs_gone += counts.gone
+        stats.logs_left += counts.left
 
     def _record(self, parse, item, repo: str, stats: Stats):
         try:
@@ -278,6 +294,7 @@ class Backfill:
                         continue
                     found += self._run_detail(repo, run, workflows, stats)
                 self._write(found)
+            self._logs(repo, stats)
         return stats
 
 

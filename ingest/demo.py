@@ -36,7 +36,8 @@ Every seed also tells the same story, which other code and tests rely on
   with a comma and double quotes.
 
 A timed-out job's running step is recorded with conclusion `failure`, so
-every failed job has a failing step.  `demo_facts(engine)` reads the story's
+every failed job has a failing step.  Every failed job also gets the log its
+tools would have printed, extracted into failure lines (`ingest.demo_logs`).  `demo_facts(engine)` reads the story's
 run ids back from a populated store.
 """
 import bisect
@@ -53,6 +54,7 @@ from domain import records as r
 from ingest.demo_catalog import (
     POST_ACTIONS, _JobDef, _WfDef, WEB_NIGHTLY, _Repo, REPOS, _REPO, KINDS, SUBJECTS, FOLLOW_UPS, BODIES,
 )
+from ingest.demo_logs import write_logs
 from domain.state import FAILED
 from store import schema
 from store.engine import writer_options
@@ -70,7 +72,7 @@ def _fixed_sha(key: str) -> str:
 
 RED_STREAK = {
     "repo": "acme/webapp", "branch": "main", "workflow": "CI", "length": 5,
-    "job": "test (ubuntu-latest)", "step": "Run tests",
+    "job": "test (ubuntu-latest)", "step": "Run tests", "cause": "session-refresh",  # its log's failing test
     "first_bad_sha": _fixed_sha("red-streak-first-bad"), "first_bad_author": "mona-lisa",
     "first_bad_title": "refactor(session): move token refresh into middleware",
     "last_green_sha": _fixed_sha("red-streak-last-green"), "last_green_author": "octocat",
@@ -131,6 +133,7 @@ class _JobRun:
     conclusion: str | None
     runner: tuple | None
     steps: list  # [number, name, start, end, conclusion]
+    fail: tuple | None = None  # (job, step, kind) of the failure the simulation gave it
 
 
 @dataclass
@@ -157,6 +160,7 @@ class _History:
         self.deletions: list[r.Branch] = []
         self.branch_names: set = set()
         self.count = 0
+        self.job_ids: dict = {}  # id(_JobRun) -> GitHub job id, once records() numbered them
         # Nothing lands on webapp's main after the red streak's last green commit.
         self.main_cutoff = {"acme/webapp": now - 9 * HOUR}
         rng = self.rng
@@ -390,7 +394,7 @@ class _History:
             steps.append([number, f"Post {name}", t, t + d, "success" if name in ran else "skipped"])
             number, t = number + 1, t + d
         steps.append([number, "Complete job", t, t + 1, "success"])
-        return _JobRun(jd, created, start, t + 1, conclusion, self._runner(jd.labels), steps)
+        return _JobRun(jd, created, start, t + 1, conclusion, self._runner(jd.labels), steps, fail)
 
     def _attempt(self, c: _Commit, wf: _WfDef, number: int, created: float, outcome, force: dict, cancel_at):
         rng = self.rng
@@ -514,6 +518,7 @@ class _History:
         for *_, j in every_job:
             job_id += rng.randint(5, 400)
             job_ids[id(j)] = job_id
+        self.job_ids = job_ids
         runs = []
         for *_, plan, c in plans:
             gitid, number = ids[id(plan)]
@@ -621,6 +626,8 @@ def populate(engine, *, seed: int = 1, now: float | None = None, runs: int = 250
         for i in range(0, len(items), RECORDS_PER_TRANSACTION):
             with conn.begin():
                 apply(conn, items[i:i + RECORDS_PER_TRANSACTION], now=now)
+    # The failed jobs' logs, as the fetcher would have captured them (ingest/demo_logs.py).
+    write_logs(engine, history, seed=seed, now=now, pinned={RED_STREAK["first_bad_sha"]: RED_STREAK["cause"]})
     return counts(engine)
 
 

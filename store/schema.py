@@ -137,7 +137,7 @@ FAILED_BY_GROUP = ("status", "repo", "archivedworkflowname", "fail_job", "fail_s
                    "conclusion", "commitid", "fail_author", "fail_step_number", "archivedbranchname", "archivedcommithash",
                    "url")
 FAILED_BY_TIME = ("conclusion", "status", "createtime", "repo", "archivedworkflowname", "fail_job", "fail_step",
-                  "fail_step_number", "commitid", "fail_author")
+                  "fail_step_number", "commitid", "fail_author", "gitid", "run_attempt", "archivedbranchname", "author")
 Index("idx_workflowruns_failed", *(workflowruns.c[name] for name in FAILED_BY_GROUP),
       sqlite_where=_FAILED_RUN, postgresql_where=_FAILED_RUN)
 Index("idx_workflowruns_failed_time", *(workflowruns.c[name] for name in FAILED_BY_TIME),
@@ -198,6 +198,12 @@ jobs = Table(
     Column("statekey", Text, nullable=False),
 )
 Index("idx_jobs_run", jobs.c.run_gitid, jobs.c.run_attempt)
+# The failed jobs of each run with what the failure groups read of them (store/queries/failures.py): a
+# partial index, ~16 MB at 1M runs where widening idx_jobs_run cost 137 MB.  Queries must spell the
+# conclusions as literals.
+_FAILED_JOB = text("conclusion IN ('failure', 'timed_out')")
+Index("idx_jobs_failed", jobs.c.run_gitid, jobs.c.run_attempt, jobs.c.conclusion, jobs.c.gitid, jobs.c.name,
+      jobs.c.url, sqlite_where=_FAILED_JOB, postgresql_where=_FAILED_JOB)
 
 steps = Table(
     "steps",
@@ -382,3 +388,45 @@ export_lines = Table(
     Column("run", Integer, primary_key=True),  # workflowruns.id
     Column("line", Text),
 )
+
+
+# --- failure intelligence (failures/, ingest/joblogs.py): what GitHub's logs of failed jobs said
+
+# One row per failed job whose log and annotations are wanted: the capture queue and its outcome.
+# Queued by the writer when a job completes failed or timed out (any write path); the fetcher
+# (ingest/joblogs.py) fills it; the demo and tests fill it directly.
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("job", BigInteger, primary_key=True),  # jobs.gitid (GitHub's job id = its check run's id)
+    Column("repo", Text, nullable=False),
+    Column("state", Text, nullable=False),  # pending | done | failed (gave up) | gone (GitHub has no log)
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("queued", Float, nullable=False),
+    Column("next_try", Float, nullable=False),  # a pending row is due from then
+    Column("fetched", Float),  # when it was last fetched (done, failed or gone)
+    Column("error", Text),  # the last failure's reason
+    Column("source", Text),  # log | annotations (no log could be read) | demo | excerpt (re-extracted)
+    Column("log_bytes", BigInteger),  # bytes of the log read
+    Column("truncated", Integer, nullable=False, server_default="0"),  # 1: read stopped at the cap
+    Column("excerpt", LargeBinary),  # zlib of the kept lines (UTF-8): around each failure line, and the end
+)
+Index("idx_job_logs_due", job_logs.c.state, job_logs.c.next_try)
+
+# The failure lines of each failed job, primary first (ordinal 0): what Triage groups by.
+failure_lines = Table(
+    "failure_lines",
+    metadata,
+    Column("job", BigInteger, primary_key=True),  # jobs.gitid
+    Column("ordinal", Integer, primary_key=True),  # 0: the job's primary failure line
+    Column("rule", Text, nullable=False),  # the rule that matched (failures/rules.toml or the user's file)
+    Column("class", Text, nullable=False),  # test | build | lint | infra | timeout | unknown
+    Column("text", Text, nullable=False),  # the failure line as shown (timestamp and ANSI removed)
+    Column("fingerprint", Text, nullable=False),  # 16 hex digits of the normalised line (failures.fingerprint)
+    Column("source", Text, nullable=False),  # log | annotation
+    Column("path", Text),  # the annotation's file, when one
+    Column("line", Integer),  # the line number in the log, or in the annotation's file
+    Column("fallback", Integer, nullable=False, server_default="0"),  # 1: a last-resort rule (exit code, catch-all)
+    sqlite_with_rowid=False,
+)
+Index("idx_failure_lines_fingerprint", failure_lines.c.fingerprint, failure_lines.c.job)

@@ -10,6 +10,7 @@ The statements are built once per SQL dialect and executed with parameters:
 building SQLAlchemy constructs per record was most of the write cost.
 """
 import json
+import time
 from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, case, func, or_, select
@@ -21,7 +22,8 @@ from domain.state import FAILED, job_key, run_key
 from store import derived
 from store.derived.failure_causes import FAILED_JOB
 from store.prepared import execute_prepared
-from store.schema import branches, commits, jobs, repos, runattempts, steps, workflowruns, workflows
+from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, runattempts, steps, workflowruns,
+                          workflows)
 
 # A report that wins replaces all of these; `repo` too, so the row's repository always agrees with
 # its branch, commit and workflow ids (GitHub's run id names one run wherever its repository moves).
@@ -111,6 +113,11 @@ def _statements(dialect_name: str) -> dict:
                                          where=ins.excluded.statekey > jobs.c.statekey).returning(jobs.c.id)
     s["job_before"] = select(jobs.c.run_gitid, jobs.c.conclusion).where(jobs.c.gitid == bindparam("g"))
     s["steps_delete"] = steps.delete().where(steps.c.job == bindparam("j"))
+    # A job that completes failed is queued for its log and annotations (ingest/joblogs.py): on every
+    # write path, once (a redelivery, or a backfill of a job a webhook stored, leaves the row as it is).
+    s["job_log"] = dialect.insert(job_logs).on_conflict_do_nothing(index_elements=[job_logs.c.job])
+    s["job_log_drop"] = job_logs.delete().where(job_logs.c.job == bindparam("g"))
+    s["failure_lines_drop"] = failure_lines.delete().where(failure_lines.c.job == bindparam("g"))
     s["steps_insert"] = steps.insert()
     return s
 
@@ -217,7 +224,7 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
             "repo": run.repo}
 
 
-def _job(conn, s, job: r.Job, _now) -> dict | None:
+def _job(conn, s, job: r.Job, now) -> dict | None:
     # The stored job's run and conclusion: a failed job that passes, or moves to another run,
     # changes the failure cause of the run it was failing.
     before = _exec(conn, s, "job_before", {"g": job.gitid}).first()
@@ -238,8 +245,15 @@ def _job(conn, s, job: r.Job, _now) -> dict | None:
              "starttime": st.starttime, "endtime": st.endtime}
             for st in {st.number: st for st in job.steps}.values()])
     failing = {job.run_gitid} if job.conclusion in FAILED_JOB else set()
+    if failing and job.status == "completed":
+        queued = time.time() if now is None else now
+        _exec(conn, s, "job_log", {"job": job.gitid, "repo": job.repo, "state": "pending", "tries": 0,
+                                   "queued": queued, "next_try": queued, "truncated": 0})
     if before is not None and before[1] in FAILED_JOB:
         failing.add(before[0])
+        if job.conclusion not in FAILED_JOB:  # it did not fail after all: what its log said goes too, as
+            _exec(conn, s, "job_log_drop", {"g": job.gitid})  # if the reports had come in the other order
+            _exec(conn, s, "failure_lines_drop", {"g": job.gitid})
     if failing:
         derived.mark(conn, {("run", gitid) for gitid in failing})
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,

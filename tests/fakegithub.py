@@ -5,8 +5,19 @@ cloned into several, with different ids, attempts, conclusions and
 branches, and served a few per page with `Link` headers, as GitHub pages.
 Knobs for tests: `rate_limit_once` (paths answered once with a primary
 rate limit), `fail_after` (answer 500 once that many requests were served),
-`cap` (results a filtered run listing returns, GitHub's is 1,000), and
-`requests` (every path and query asked for).
+`fail_times` (path -> answer 500 that many more times), `cap` (results a
+filtered run listing returns, GitHub's is 1,000), and `requests` (every path
+and query asked for).
+
+Failed jobs' capture (`ingest/joblogs.py`): `/check-runs/{id}/annotations`
+serves `annotations[id]` (none by default; `ANNOTATIONS` is GitHub's example),
+and `/actions/jobs/{id}/logs` answers 302 to a short-lived URL on a second
+server, the "blob storage" (another port), which serves `logs[id]` (by
+default a pytest failure for a failed job of the fake's runs, a passing log
+for the others).  `endless[id]` (seconds between lines) makes a log that never
+ends: lines are written until the client hangs up; `gone[id]` answers the
+log with that status (404, 410).  `blob_auth` keeps every Authorization header
+the blob storage received: GitHub's token must never reach it.
 """
 import copy
 import hashlib
@@ -23,6 +34,59 @@ from tests.helpers import fixture_json
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc).timestamp()
 BRANCHES = ("main", "feature/x", "master")
 CONCLUSIONS = ("success", "failure", "cancelled", "success")
+
+
+# GitHub's example answer of "List check run annotations" (rest-api-description, components/examples/
+# check-annotation-items): what `/check-runs/{id}/annotations` returns.
+ANNOTATIONS = [{
+    "path": "README.md", "start_line": 2, "end_line": 2, "start_column": 5, "end_column": 10,
+    "annotation_level": "warning", "title": "Spell Checker", "message": "Check your spelling for 'banaas'.",
+    "raw_details": "Do you mean 'bananas' or 'banana'?",
+    "blob_href": "https://api.github.com/repos/github/rest-api-description/git/blobs/abc",
+}]
+
+# A failed pytest step as GitHub's log of a job shows it (a timestamp before each line).
+FAILED_LOG = """\
+##[group]Run python -m pytest -q
+python -m pytest -q
+shell: /usr/bin/bash -e {0}
+##[endgroup]
+.F.                                                                      [100%]
+=================================== FAILURES ===================================
+____________________________ test_parse_empty_body _____________________________
+
+    def test_parse_empty_body():
+>       assert parse(b"") == {}
+E       AssertionError: assert None == {}
+E        +  where None = parse(b'')
+
+tests/test_parse.py:12: AssertionError
+=========================== short test summary info ============================
+FAILED tests/test_parse.py::test_parse_empty_body - AssertionError: assert None == {}
+1 failed, 2 passed in 0.31s
+##[error]Process completed with exit code 1.
+"""
+PASSED_LOG = """\
+##[group]Run python -m pytest -q
+python -m pytest -q
+##[endgroup]
+...                                                                      [100%]
+3 passed in 0.29s
+"""
+
+
+# A never-ending log does end after this many seconds: a client that fails to stop fails its test
+# (the log looks complete) instead of hanging the suite.
+ENDLESS_SAFETY = 30.0
+
+
+def github_log(text: str, start: float = T0) -> str:
+    """`text` as GitHub's log download: each line after an ISO timestamp with 7 decimals."""
+    stamped = []
+    for i, line in enumerate(text.splitlines()):
+        when = datetime.fromtimestamp(start + i * 0.01, tz=timezone.utc)
+        stamped.append(when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}0Z {line}")
+    return "\n".join(stamped) + "\n"
 
 
 def epoch(text: str) -> float:
@@ -51,6 +115,16 @@ class FakeGitHub:
         self.auth: set[str] = set()
         self.fail_after: int | None = None
         self.rate_limit_once: set[str] = set()
+        self.fail_times: dict[str, int] = {}
+        self.annotations: dict[int, list[dict]] = {}
+        self.logs: dict[int, str] = {}
+        self.endless: dict[int, float] = {}
+        self.gone: dict[int, int] = {}
+        self.blob_requests: list[str] = []
+        self.blob_auth: list[str] = []
+        self.endless_open = 0  # never-ending logs being served right now
+        self.endless_bytes = 0  # bytes of never-ending logs written so far
+        self._closing = threading.Event()
         self.lock = threading.Lock()
         self.workflows = fixture_json("rest/actions/list-repo-workflows.json")["workflows"]
         self.branches = fixture_json("rest/repos/list-branches.json")
@@ -71,6 +145,9 @@ class FakeGitHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._blob = ThreadingHTTPServer(("127.0.0.1", 0), self._blob_handler())
+        self.blob_url = f"http://127.0.0.1:{self._blob.server_port}"
+        self._blob_thread = threading.Thread(target=self._blob.serve_forever, daemon=True)
 
     # --- data -----------------------------------------------------------------
 
@@ -123,12 +200,15 @@ class FakeGitHub:
 
     def __enter__(self):
         self._thread.start()
+        self._blob_thread.start()
         return self
 
     def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._closing.set()  # ends the never-ending logs
+        for server, thread in ((self._server, self._thread), (self._blob, self._blob_thread)):
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
 
     def count(self, fragment: str) -> int:
         return sum(fragment in r for r in self.requests)
@@ -142,7 +222,7 @@ class FakeGitHub:
 
             def do_GET(self):
                 status, body, headers = fake.answer(self.path, self.headers.get("Authorization"))
-                data = json.dumps(body).encode()
+                data = b"" if body is None else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
@@ -161,6 +241,9 @@ class FakeGitHub:
             if authorization:
                 self.auth.add(authorization)
             if self.fail_after is not None and len(self.requests) > self.fail_after:
+                return 500, {"message": "Server Error"}, {}
+            if self.fail_times.get(url.path):
+                self.fail_times[url.path] -= 1
                 return 500, {"message": "Server Error"}, {}
             if url.path in self.rate_limit_once:
                 self.rate_limit_once.discard(url.path)
@@ -189,7 +272,92 @@ class FakeGitHub:
             return self._page(path, query, self.workflows, "workflows")
         if rest[:2] == ["actions", "runs"]:
             return self._runs(path, query, rest[2:])
+        if len(rest) == 3 and rest[0] == "check-runs" and rest[1].isdigit() and rest[2] == "annotations":
+            return self._page(path, query, self.annotations.get(int(rest[1]), []))
+        if len(rest) == 4 and rest[:2] == ["actions", "jobs"] and rest[2].isdigit() and rest[3] == "logs":
+            return self._log_redirect(int(rest[2]))
         return 404, {"message": "Not Found"}, {}
+
+    # --- job logs: a redirect to the blob storage -----------------------------
+
+    def _job_by_id(self, job_id: int) -> dict | None:
+        for jobs in self.jobs.values():
+            for job in jobs:
+                if job["id"] == job_id:
+                    return job
+        return None
+
+    def log_text(self, job_id: int) -> str | None:
+        """The log served for a job: `logs[id]`, else the default for a job of the fake's runs."""
+        if job_id in self.logs:
+            return self.logs[job_id]
+        job = self._job_by_id(job_id)
+        if job is None:
+            return None
+        return github_log(FAILED_LOG if job.get("conclusion") in ("failure", "timed_out") else PASSED_LOG)
+
+    def _log_redirect(self, job_id: int):
+        if job_id in self.gone:
+            return self.gone[job_id], {"message": "Not Found"}, {}
+        if job_id not in self.endless and self.log_text(job_id) is None:
+            return 404, {"message": "Not Found"}, {}
+        # GitHub's answer: a URL on another host, valid for a minute, that needs no token.
+        location = f"{self.blob_url}/job-logs/{job_id}?sv=2024&se={int(time.time()) + 60}&sig=fake"
+        return 302, None, {"Location": location}
+
+    def _blob_handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with fake.lock:
+                    fake.blob_requests.append(self.path)
+                    if self.headers.get("Authorization") is not None:
+                        fake.blob_auth.append(self.headers["Authorization"])
+                parts = urlparse(self.path).path.strip("/").split("/")
+                job_id = int(parts[1]) if len(parts) == 2 and parts[0] == "job-logs" and parts[1].isdigit() else 0
+                if job_id in fake.endless:
+                    return self._endless(job_id, fake.endless[job_id])
+                text = fake.log_text(job_id)
+                if text is None:
+                    self.send_error(404)
+                    return
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _endless(self, job_id: int, delay: float):
+                # No length: the body ends when the connection does, which only the client decides.
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                with fake.lock:
+                    fake.endless_open += 1
+                try:
+                    n, ends = 0, time.monotonic() + ENDLESS_SAFETY
+                    while not fake._closing.is_set() and time.monotonic() < ends:
+                        n += 1
+                        line = github_log(f"test_{n} PASSED [still running, line {n} of a log that never ends]",
+                                          T0 + n)
+                        self.wfile.write(line.encode())
+                        with fake.lock:
+                            fake.endless_bytes += len(line)
+                        if delay:
+                            time.sleep(delay)
+                except OSError:  # the client hung up: what it wanted
+                    pass
+                finally:
+                    with fake.lock:
+                        fake.endless_open -= 1
+                    self.close_connection = True
+
+        return Handler
 
     def _runs(self, path: str, query: dict, rest: list[str]):
         if not rest:

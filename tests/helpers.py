@@ -83,6 +83,7 @@ class LiveServer:
 
 
 SURROGATE = {"id", "branch", "commitid", "workflow", "run", "job"}
+WALL_CLOCK = {"queued", "next_try", "fetched"}  # job_logs: when a job was queued and fetched, not what it holds
 
 
 def snapshot(engine) -> dict:
@@ -96,7 +97,9 @@ def snapshot(engine) -> dict:
         for table in metadata.sorted_tables:
             if table.name == "deliveries":
                 continue
-            cols = [c for c in table.c if c.name not in SURROGATE]
+            # (job_logs and failure_lines name a job by its GitHub id: a natural key, kept)
+            surrogate = SURROGATE - {"job"} if table.name in ("job_logs", "failure_lines") else SURROGATE
+            cols = [c for c in table.c if c.name not in surrogate and c.name not in WALL_CLOCK]
             query = select(*cols)
             if table is steps:
                 query = select(jobs.c.gitid, *cols).join(jobs, jobs.c.id == steps.c.job)

@@ -1,6 +1,7 @@
 """The benchmarks' quick modes, so the scripts never rot (smoke runs, not timed assertions)."""
 import re
 import sqlite3
+import zlib
 
 import pytest
 
@@ -20,6 +21,48 @@ def test_generate_is_deterministic_and_fills_every_table(tmp_path):
     flaky = db.execute("SELECT count(*) FROM workflowruns WHERE run_attempt > 1").fetchone()[0]
     failing_steps = db.execute("SELECT count(*) FROM steps WHERE conclusion = 'failure'").fetchone()[0]
     assert flaky > 0 and failing_steps > 0
+
+
+@pytest.mark.slow
+def test_generate_captures_every_failed_job(tmp_path):
+    """Every failed job has its log captured and a primary failure line, as the product stores them."""
+    from failures import CLASSES
+
+    paths = [str(tmp_path / name) for name in ("a.db", "b.db")]
+    for path in paths:
+        generate.generate(path, runs=3000, now=1_750_000_000.0, quiet=True)
+    dbs = [sqlite3.connect(path) for path in paths]
+    lines = [db.execute("SELECT * FROM failure_lines ORDER BY job, ordinal").fetchall() for db in dbs]
+    assert lines[0] == lines[1]  # deterministic
+    db = dbs[0]
+    failed = {g for g, in db.execute("SELECT gitid FROM jobs WHERE status = 'completed'"
+                                     " AND conclusion IN ('failure', 'timed_out')")}
+    logs = db.execute("SELECT job, state, source, excerpt FROM job_logs").fetchall()
+    assert {row[0] for row in logs} == failed and len(failed) > 200
+    assert {(row[1], row[2]) for row in logs} == {("done", "bench")}
+    assert all(zlib.decompress(row[3]).decode() for row in logs)
+    assert {job for job, in db.execute("SELECT job FROM failure_lines WHERE ordinal = 0")} == failed
+    assert db.execute("SELECT count(*) FROM failure_lines WHERE ordinal > 0").fetchone()[0] > 0  # some have 2-3
+    assert {k for k, in db.execute('SELECT DISTINCT class FROM failure_lines')} <= set(CLASSES)
+    assert all(re.fullmatch(r"[0-9a-f]{16}", fp) for fp, in db.execute("SELECT fingerprint FROM failure_lines"))
+    sizes = [n for n, in db.execute("SELECT count(*) FROM failure_lines WHERE ordinal = 0 GROUP BY fingerprint"
+                                    " ORDER BY 1 DESC")]
+    assert len(sizes) > 100 and sum(sizes[:10]) > 0.2 * len(failed)  # many causes, a heavy head
+    # A red streak on the default branch repeats its cause: consecutive failed runs of a workflow on main
+    # share their fingerprint far more often than chance.
+    rows = db.execute(
+        "SELECT w.repo, w.archivedworkflowname, f.fingerprint FROM workflowruns w"
+        " JOIN jobs j ON j.run_gitid = w.gitid AND j.run_attempt = w.run_attempt"
+        " JOIN failure_lines f ON f.job = j.gitid AND f.ordinal = 0"
+        " WHERE w.archivedbranchname = 'main' ORDER BY w.repo, w.archivedworkflowname, w.createtime").fetchall()
+    same = sum(a[:2] == b[:2] and a[2] == b[2] for a, b in zip(rows, rows[1:]))
+    assert same > 0.2 * len(rows), (same, len(rows))
+    # A failed attempt that passed on re-run failed on a flaky test or on infra (its primary line says which).
+    rerun = {k for k, in db.execute(
+        "SELECT DISTINCT f.class FROM workflowruns w JOIN jobs j ON j.run_gitid = w.gitid AND j.run_attempt = 1"
+        " JOIN failure_lines f ON f.job = j.gitid AND f.ordinal = 0"
+        " WHERE w.run_attempt = 2 AND w.conclusion = 'success'")}
+    assert rerun and rerun <= {"test", "infra", "unknown"}
 
 
 @pytest.mark.slow
@@ -55,4 +98,6 @@ def test_views_quick(capsys):
     out = capsys.readouterr().out
     # The commit grid comes with the page content (its callback runs on live updates only).
     assert "wf-cards.children" in out and "tr-failures.children" in out and "page load" in out
+    # Failure intelligence: Triage's failures by cause and the biggest failure group's page.
+    assert "tr-causes.children" in out and "fl-occurrences.children" in out and "fl-header.children" in out
     assert "live grid" in out

@@ -12,8 +12,9 @@ from store.schema import metadata, rollup_days, workflowruns
 from store.writer import apply
 from tests.builders import T0, commit, run
 
+# job_logs and failure_lines are what GitHub's logs of failed jobs said (failures/, ingest/joblogs.py).
 BASE_TABLES = {"repos", "branches", "commits", "workflows", "workflowruns", "runattempts", "jobs", "steps",
-               "deliveries", "alembic_version"}
+               "deliveries", "alembic_version", "job_logs", "failure_lines"}
 
 
 def test_the_registry_names_every_derived_table_once():

@@ -14,7 +14,7 @@ from ingest.delivery import decode, record
 from ingest.times import iso
 from store.engine import make_engine, writer_options
 from store.migrate import upgrade
-from store.schema import deliveries, jobs, metadata, runattempts, workflowruns
+from store.schema import deliveries, failure_lines, job_logs, jobs, metadata, runattempts, workflowruns
 from tests.fakegithub import FakeGitHub
 from tests.helpers import ROOT, fixture_bytes, fixture_json, snapshot
 
@@ -42,7 +42,12 @@ def test_backfill_fills_every_table_and_a_second_run_fetches_only_what_is_new(db
         # 8 runs, every third with 2 attempts: 11 attempts, 2 jobs of 10 steps each per attempt;
         # commits: 5 from the listing + 8 runs' head commits.
         assert counts(engine) == dict(repos=1, branches=3, commits=13, workflows=2, workflowruns=8,
-                                      runattempts=11, jobs=22, steps=220, deliveries=0)
+                                      runattempts=11, jobs=22, steps=220, deliveries=0, job_logs=10,
+                                      failure_lines=counts(engine)["failure_lines"])
+        with engine.connect() as conn:  # every failed job's log was fetched and gave failure lines
+            assert conn.execute(select(job_logs.c.state, func.count()).group_by(job_logs.c.state)).all() == [
+                ("done", 10)]
+            assert conn.execute(select(func.count(func.distinct(failure_lines.c.job)))).scalar() == 10
         assert fake.auth == {"token T"}
         with engine.connect() as conn:
             run = conn.execute(select(workflowruns).where(workflowruns.c.gitid == 5001)).mappings().one()
@@ -67,7 +72,7 @@ def test_backfill_fills_every_table_and_a_second_run_fetches_only_what_is_new(db
         more = backfill(db_path, fake)
         assert more.returncode == 0, more.stderr
         third = fake.requests[third_start:]
-        assert {r.split("/")[6] for r in third if "/jobs" in r} == {"5008", "5009"}
+        assert {r.split("/")[6] for r in third if "/actions/runs/" in r and "/jobs" in r} == {"5008", "5009"}
         assert counts(engine)["workflowruns"] == 10
 
 

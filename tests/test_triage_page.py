@@ -13,6 +13,7 @@ from store.engine import make_engine
 
 pytestmark = pytest.mark.browser
 SECTIONS = ("#tr-broken-table", "#tr-failures-grid", "#tr-analysis-grid", "#tr-flaky-grid")
+SECTION_IDS = ("tr-causes", "tr-broken", "tr-failures", "tr-analysis", "tr-flaky")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def _start(dash_duo, database_path, query=""):
 def _open(dash_duo, query=""):
     dash_duo.driver.get(dash_duo.server_url + "/triage" + query)
     dash_duo.wait_for_element("#triage-page", timeout=20)
-    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+    for section in SECTION_IDS:
         dash_duo.wait_for_element(f"#{section} > *", timeout=30)
 
 
@@ -170,7 +171,7 @@ def _text(dash_duo, selector):
 
 def _open_same(dash_duo):
     dash_duo.wait_for_element("#triage-page", timeout=20)
-    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+    for section in SECTION_IDS:
         dash_duo.wait_for_element(f"#{section} > *", timeout=30)
 
 
@@ -178,7 +179,7 @@ def test_tr004_unknown_repository_shows_empty_states(dash_duo, demo_db):
     path, _facts = demo_db
     _start(dash_duo, path, "?repo=nobody/none")
     assert "Unknown repository" in dash_duo.find_element("#tr-notice").text
-    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+    for section in SECTION_IDS:
         assert dash_duo.find_element(f"#{section}-empty").is_displayed()
     assert dash_duo.get_logs() == []
 
@@ -186,7 +187,9 @@ def test_tr004_unknown_repository_shows_empty_states(dash_duo, demo_db):
 def test_tr005_empty_database(dash_duo, tmp_path):
     _start(dash_duo, str(tmp_path / "empty.db"))
     assert "No builds yet" in dash_duo.find_element("#tr-notice").text
-    for section in ("tr-broken", "tr-failures", "tr-analysis", "tr-flaky"):
+    # A setup with no GITHUB_TOKEN says what failure lines need, before anything failed.
+    assert "Failure lines need a GitHub token" in dash_duo.find_element("#tr-capture-note").text
+    for section in SECTION_IDS:
         assert dash_duo.find_element(f"#{section}-empty").is_displayed()
     assert "Traceback" not in dash_duo.driver.page_source and "NaN" not in dash_duo.find_element("#triage-page").text
 
@@ -196,3 +199,32 @@ def test_tr006_quiet_window_shows_empty_sections(dash_duo, demo_db):
     _start(dash_duo, path, "?repo=acme/mobile&window=1h&workflow=Release")
     assert "No failed builds in the last hour" in dash_duo.find_element("#tr-failures").text
     assert dash_duo.find_element("#tr-flaky-empty").is_displayed()
+
+
+def test_tr007_flaky_jobs_with_rate_bound_and_quarantine(dash_duo, demo_db):
+    """The flaky section's per-job table says what `flaky_jobs` says for the selection (the demo's flaky run
+    makes its job flaky), with the minimum sample and `/api/flaky` in its note."""
+    from store.queries import flakes
+    from store.queries.filters import Filters
+
+    path, _facts = demo_db
+    _start(dash_duo, path, f"?repo={FLAKY_EXAMPLE['repo']}&window=30d")
+    engine = make_engine(path)
+    with engine.connect() as conn:
+        # A window past 7 days shows the last 7 days' flake rates (the table's cost grows with its jobs).
+        expected = flakes.flaky_jobs(conn, Filters(repo=FLAKY_EXAMPLE["repo"], since=time.time() - 7 * 86400),
+                                     limit=50)
+    engine.dispose()
+    assert any(r["job"] == FLAKY_EXAMPLE["job"].split(" (")[0] and r["workflow"] == FLAKY_EXAMPLE["workflow"]
+               for r in expected)
+    table = dash_duo.wait_for_element("#tr-flaky-jobs-table", timeout=30)
+    rows = table.find_elements(By.CSS_SELECTOR, "tr.fi-flaky-row")
+    assert [r.get_attribute("data-job") for r in rows] == [r["job"] for r in expected]
+    for row, want in zip(rows, expected):
+        cells = [c.text for c in row.find_elements(By.CSS_SELECTOR, "td")]
+        assert cells[0] == want["job"] and cells[1] == want["workflow"]  # one repository: no repository column
+        assert cells[2].split()[0] == str(want["runs"]) and cells[3] == str(want["flaky"])
+        assert cells[5] == f"{100 * want['rate']:.1f} %" and cells[6] == f"{100 * want['wilson_low']:.1f} %"
+        assert (cells[7] == "quarantine") == want["quarantine"]
+    note = dash_duo.find_element("#tr-flaky-jobs-note").text
+    assert f"at least {flakes.MIN_RUNS} such runs" in note and "/api/flaky" in note and "last 7 days" in note

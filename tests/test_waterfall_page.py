@@ -8,7 +8,10 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
+from domain import records as r
+from failures import Extraction, FailureLine
 from ingest.demo import FLAKY_EXAMPLE, RED_STREAK
+from store import joblogs
 from tests.builders import T0, commit, run, store_with
 
 pytestmark = pytest.mark.browser
@@ -206,3 +209,32 @@ def test_wf008_unknown_repository_and_empty_filter(dash_duo, demo_db):
     dash_duo.wait_for_contains_text("#wf-grid-empty", "No runs on branch", timeout=10)
     dash_duo.wait_for_element("#wf-chart-empty", timeout=10)
     assert "NaN" not in dash_duo.find_element("#waterfall-page").text
+
+
+def _failed_job(run_id, gitid, name):
+    return r.Job(repo="o/app", gitid=gitid, run_gitid=run_id, run_attempt=1, name=name, workflow_name="CI",
+                 head_branch="main", head_sha="c2", status="completed", conclusion="failure", createtime=T0,
+                 starttime=T0 + 5, endtime=T0 + 60, runner_name="r", runner_id=1)
+
+
+def test_wf009_failed_cell_hover_names_the_failure_line(dash_duo, tmp_path):
+    path = tmp_path / "lines.db"
+    line = "FAILED tests/test_api.py::test_export - AssertionError: <b>'csv'</b> != 'json'"
+    records = [commit("c1", time=T0 - 120), run(1, sha="c1", created=T0 - 100),
+               commit("c2", time=T0 - 60), run(2, sha="c2", conclusion="failure", created=T0),
+               _failed_job(2, 21, "test (ubuntu)"), _failed_job(2, 22, "lint")]
+    engine = store_with(path, records)
+    with engine.begin() as conn:  # the first job's line was captured; the second's is still queued
+        found = FailureLine(rule="pytest", klass="test", text=line, fingerprint="ab" * 8, line=40, source="log")
+        joblogs.save(conn, 21, "o/app", Extraction([found], line, 100, False), source="log", now=T0 + 100)
+    engine.dispose()
+    _start(dash_duo, str(path), "?repo=o/app&window=all")
+    title = _cell(dash_duo, "c2", "CI").find_element(By.TAG_NAME, "a").get_attribute("title")
+    lines = title.split("\n")
+    assert lines[0].startswith("CI: failure")
+    assert lines[1] == f"test (ubuntu) — {line} (new)"  # log text stays text; NEW: never seen before
+    assert lines[2] == "lint — failure"
+    assert lines[3:] == ["Failure lines need a GitHub token (set GITHUB_TOKEN)."]  # this server has none
+    assert "\n" not in _cell(dash_duo, "c1", "CI").find_element(By.TAG_NAME, "a").get_attribute("title")
+    assert not dash_duo.find_elements("#commit-grid-table b")
+    assert dash_duo.get_logs() == []

@@ -1,5 +1,15 @@
 """The OpenAPI 3 description of `/api`, written by hand; a test checks it covers every route and parameter."""
-from dashapp.api.params import CURSOR_PATTERN, MAX_CURSOR, MAX_LIMIT, MAX_TEXT, MAX_TIME_TEXT, TIME_PATTERN
+from dashapp.api.params import (
+    CURSOR_PATTERN,
+    FINGERPRINT_PATTERN,
+    FLAGS,
+    MAX_CURSOR,
+    MAX_LIMIT,
+    MAX_MIN_RUNS,
+    MAX_TEXT,
+    MAX_TIME_TEXT,
+    TIME_PATTERN,
+)
 from dashapp.inputs import SQLITE_MAX
 from store.queries.builds import FIELDS
 
@@ -44,12 +54,25 @@ PAGING = [
     _param("cursor", "Opaque token from the previous page's `next_cursor` (made for the same `attempts`).",
            {"type": "string", "maxLength": MAX_CURSOR, "pattern": f"^{CURSOR_PATTERN}$"}),
 ]
+LIMIT = PAGING[0]
+EXCERPTS = _param("excerpts", "`1` (or `true`): each occurrence with the log lines kept around its failure line.",
+                  {"type": "string", "enum": list(FLAGS), "default": "0"})
+MIN_RUNS = _param("min_runs", "Runs a job needs (flaky + successful) before it can be quarantined.",
+                  {"type": "integer", "minimum": 0, "maximum": MAX_MIN_RUNS, "default": 20})
+THRESHOLD = _param("threshold", "Quarantine a job when the Wilson lower bound of its flake rate is above this "
+                                "(ASCII decimals, no exponent).",
+                   {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.05})
+FINGERPRINT = _param("fingerprint", "A failure line's fingerprint: 16 lowercase hex digits.",
+                     {"type": "string", "pattern": f"^{FINGERPRINT_PATTERN}$"}, "path", True)
 _NAMES = [p["name"] for p in FILTER_PARAMETERS]
 ROUTE_PARAMS = {
     "/api/builds": tuple(_NAMES + ["attempts", "limit", "cursor"]),
     "/api/builds.csv": tuple(_NAMES + ["attempts"]),
     "/api/metrics": tuple(_NAMES),
     "/api/runs/{run_id}": (),
+    "/api/failures": tuple(_NAMES + ["limit"]),
+    "/api/failures/{fingerprint}": tuple(_NAMES + ["limit", "excerpts"]),
+    "/api/flaky": tuple(_NAMES + ["min_runs", "threshold", "limit"]),
     "/api/openapi.json": (),
 }
 
@@ -68,6 +91,51 @@ ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string", "de
                 "required": ["error"], "additionalProperties": False}
 ERROR = {"description": "Bad parameter (which one, and why)", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 NOT_FOUND = {"description": "No such run", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+# -- failure intelligence
+_LIST = {"type": "array", "items": {"type": "string"}}
+_CLASS = {"type": "string", "description": "test, build, lint, infra, timeout or unknown"}
+_LINE = {"type": "object", "properties": {
+    "ordinal": {"type": "integer", "description": "0: the job's primary line"}, "rule": {"type": "string"},
+    "klass": _CLASS, "text": {"type": "string"}, "fingerprint": {"type": "string"},
+    "source": {"type": "string", "description": "log or annotation"}, "path": _STR, "line": _INT,
+    "fallback": {"type": "boolean", "description": "matched by a last-resort rule (exit code, catch-all)"}}}
+_EVIDENCE = {"type": "object", "description": "A run (attempt) that justifies a verdict.", "properties": {
+    "run": {"type": "integer"}, "run_gitid": {"type": "integer"}, "attempt": {"type": "integer"},
+    "url": {**_STR, "description": "the job's page when the evidence is a job, else the run's"},
+    "branch": _STR, "sha": _STR, "conclusion": _STR, "createtime": _NUM}}
+VERDICT_SCHEMA = {"type": ["object", "null"], "description": "null until the job has a failure line",
+                  "properties": {"kind": {"type": "string", "enum": ["NEW", "BROKEN TRUNK", "FLAKY", "INFRA", "KNOWN"]},
+                                 "reason": {"type": "string"},
+                                 "evidence": {"type": "array", "items": _EVIDENCE, "maxItems": 5}}}
+_CAPTURE = {"type": ["string", "null"], "enum": ["pending", "done", "failed", "gone", None],
+            "description": "where the capture of its log stands; null: not queued"}
+OCCURRENCE_SCHEMA = {"type": "object", "description": "A failed job with this failure line.", "properties": {
+    "job": {"type": "integer"}, "job_name": {"type": "string"}, "job_url": _STR, "run": {"type": "integer"},
+    "run_gitid": {"type": "integer"}, "attempt": {"type": "integer"}, "run_url": _STR, "repo": {"type": "string"},
+    "workflow": _STR, "branch": _STR, "sha": _STR, "title": _STR, "author": _STR, "createtime": _NUM,
+    "conclusion": _STR, "text": {"type": "string"}, "rule": {"type": "string"}, "klass": _CLASS,
+    "fingerprint": {"type": "string"}, "excerpt": {**_STR, "description": "the kept log lines (excerpts=1)"},
+    "verdict": VERDICT_SCHEMA}}
+_SUMMARY = {"jobs": {"type": "integer"}, "runs": {"type": "integer"}, "first_seen": _NUM, "last_seen": _NUM,
+            **{k: _LIST for k in ("branches", "authors", "repos", "workflows", "job_names")},
+            "text": {"type": "string"}, "rule": {"type": "string"}, "klass": _CLASS}
+GROUP_SCHEMA = {"type": "object", "description": "The failed jobs whose primary failure line has one fingerprint.",
+                "properties": {"fingerprint": {"type": "string"}, **_SUMMARY,
+                               "verdict": {**VERDICT_SCHEMA, "description": "the newest occurrence's"},
+                               "newest": {"type": "array", "items": OCCURRENCE_SCHEMA,
+                                          "description": "newest first; only the first carries its verdict"}}}
+FLAKY_SCHEMA = {"type": "object", "description": "A job (repository, workflow, job name without its matrix "
+                                                 "values) that failed and passed on the same commit.",
+                "properties": {
+                    "repo": _STR, "workflow": _STR, "job": {"type": "string"}, "names": _LIST,
+                    **{k: {"type": "integer"} for k in ("runs", "successful", "flaky", "failed")},
+                    **{k: {"type": "number"} for k in ("rate", "wilson_low", "wilson_high")},
+                    "quarantine": {"type": "boolean"}, "last_flaky": _NUM, "last_flaky_url": _STR,
+                    "last_flaky_run": _INT}}
+_JOB_FAILURE = {"failure_lines": {"type": "array", "items": _LINE, "description": "failed jobs only"},
+                "fingerprint": _STR, "rule": _STR, "class": {"type": ["string", "null"]},
+                "verdict": VERDICT_SCHEMA, "capture": _CAPTURE}
 _STEP = {"type": "object", "properties": {"number": {"type": "integer"}, "name": {"type": "string"},
                                           "status": _STR, "conclusion": _STR, "starttime": _NUM, "endtime": _NUM}}
 _JOB = {"type": "object", "properties": {
@@ -75,7 +143,7 @@ _JOB = {"type": "object", "properties": {
     "head_branch": _STR, "head_sha": _STR, "status": _STR, "conclusion": _STR, "createtime": _NUM,
     "starttime": _NUM, "endtime": _NUM, "queuetime": _NUM, "runtime": _NUM, "runner_name": _STR, "runner_id": _INT,
     "labels": {"type": "array", "items": {"type": "string"}}, "url": _STR,
-    "steps": {"type": "array", "items": _STEP}}}
+    "steps": {"type": "array", "items": _STEP}, **_JOB_FAILURE}}
 _ATTEMPT = {"type": "object", "properties": {
     "attempt": {"type": "integer"}, "author": _STR, "status": _STR, "conclusion": _STR, "createtime": _NUM,
     "starttime": _NUM, "endtime": _NUM, "updatetime": _NUM, "runtime": _NUM, "queuetime": _NUM, "url": _STR,
@@ -126,6 +194,33 @@ def openapi() -> dict:
                     "unmatched_jobs": {"type": "array", "items": _JOB,
                                        "description": "jobs of an attempt with no workflow_run event yet"}}}),
                     "400": ERROR, "404": NOT_FOUND}}},
+            "/api/failures": {"get": {
+                "summary": "Failed jobs of the selected runs grouped by their failure line's fingerprint, the group "
+                           "with the newest occurrence first; each with its newest occurrence's verdict.",
+                "description": "A failed job is a job of a failed run's latest attempt that completed failure or "
+                               "timed_out, once its log gave a failure line (see /api/runs/{run_id} for the rest).",
+                "parameters": FILTER_PARAMETERS + [LIMIT],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": GROUP_SCHEMA}, "count": {"type": "integer"},
+                    "limit": {"type": "integer"}, "filters": {"type": "object"}}}), "400": ERROR}}},
+            "/api/failures/{fingerprint}": {"get": {
+                "summary": "One failure group: its totals over all time, and its occurrences among the selected "
+                           "runs, newest first, each with its verdict (and with excerpts=1 its kept log lines).",
+                "parameters": [FINGERPRINT] + FILTER_PARAMETERS + [LIMIT, EXCERPTS],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    **{k: v for k, v in GROUP_SCHEMA["properties"].items() if k != "newest"},
+                    "occurrences": {"type": "array", "items": OCCURRENCE_SCHEMA}, "count": {"type": "integer"},
+                    "limit": {"type": "integer"}, "filters": {"type": "object"}}}),
+                    "400": ERROR, "404": {**NOT_FOUND, "description": "No failed job has this fingerprint"}}}},
+            "/api/flaky": {"get": {
+                "summary": "Jobs that flaked (failed, then passed on a re-run or on the same commit) in the selected "
+                           "runs (the last 30 days unless since or window says otherwise), the ones to quarantine first: "
+                           "flake rate with its Wilson interval.",
+                "parameters": FILTER_PARAMETERS + [MIN_RUNS, THRESHOLD, LIMIT],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": FLAKY_SCHEMA}, "count": {"type": "integer"},
+                    "min_runs": {"type": "integer"}, "threshold": {"type": "number"}, "limit": {"type": "integer"},
+                    "filters": {"type": "object"}}}), "400": ERROR}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

@@ -93,14 +93,17 @@ def parse_time(name: str, value: str) -> float:
     return seconds
 
 
-def filters_from(args, *, now: float | None = None) -> Filters:
-    """`Filters` from the query string: the text filters, `since`/`until` or `window`."""
+def filters_from(args, *, now: float | None = None, default_window: str | None = None) -> Filters:
+    """`Filters` from the query string: the text filters, `since`/`until` or `window` (`default_window`
+    when neither `since` nor `window` is given)."""
     values = {name: _single(args, name, free_text=name not in ("status", "conclusion")) for name in TEXT_FILTERS}
     if values["status"] is not None and values["status"] not in STATUSES:
         raise ApiError(f"status: unknown value {values['status']!r}; one of {', '.join(STATUSES)}")
     if values["conclusion"] is not None and values["conclusion"] not in CONCLUSIONS:
         raise ApiError(f"conclusion: unknown value {values['conclusion']!r}; one of {', '.join(CONCLUSIONS)}")
     since, until, window = (_single(args, n) for n in ("since", "until", "window"))
+    if window is None and since is None:
+        window = default_window
     since = None if since is None else parse_time("since", since)
     until = None if until is None else parse_time("until", until)
     if window is not None:
@@ -171,3 +174,45 @@ def decode_cursor(token: str | None, attempts: str) -> tuple | None:
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number")  # JSON's NaN and Infinity extensions
+
+
+# -- failure intelligence (/api/failures, /api/flaky) --------------------------------------------------
+
+FINGERPRINT_PATTERN = r"[0-9a-f]{16}"  # failures.fingerprint: 16 lowercase hex digits
+FLAGS = {"1": True, "true": True, "0": False, "false": False}
+MAX_MIN_RUNS = 1_000_000
+_FINGERPRINT = re.compile(FINGERPRINT_PATTERN)
+
+
+def fingerprint_from(text: str) -> str:
+    """A failure fingerprint from the path, as `failures.fingerprint` writes them; else a 400."""
+    if not _FINGERPRINT.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise ApiError(f"fingerprint: expected 16 lowercase hex digits, got {shown!r}")
+    return text
+
+
+def int_from(args, name: str, *, lo: int, hi: int, default: int) -> int:
+    value = _single(args, name)
+    return default if value is None else parse_int(value, name, lo=lo, hi=hi)
+
+
+def fraction_from(args, name: str, *, default: float) -> float:
+    """A number from 0 up to (not including) 1, written in ASCII decimals."""
+    value = _single(args, name)
+    if value is None:
+        return default
+    number = parse_decimal(value, name, lo=0, hi=1)
+    if number >= 1:
+        raise ApiError(f"{name}: must be below 1, got {value}")
+    return number
+
+
+def flag_from(args, name: str) -> bool:
+    """`1`/`true` or `0`/`false`; absent is false."""
+    value = _single(args, name)
+    if value is None:
+        return False
+    if value not in FLAGS:
+        raise ApiError(f"{name}: expected one of {', '.join(FLAGS)}, got {value!r}")
+    return FLAGS[value]

@@ -9,9 +9,12 @@ from dash import Input, Output, State, callback, no_update
 from dashapp import inputs, urlstate
 from dashapp.inputs import checker
 from dashapp.components import empty_state, metric_card, metric_cards_row
+from dashapp.failure_tables import failure_href
 from dashapp.shell import services, with_args
+from dashapp.tables import capture_notice, person_failures_table
 from dashapp.triage_tables import unfixed_list
 from store.queries import developer as q
+from store.queries import failures as failure_queries
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
 
@@ -50,6 +53,28 @@ def unfixed_section(sel: dict, *, now: float | None = None):
     return unfixed_list(frame, now=time.time() if now is None else now)
 
 
+PERSON_FAILURES = 200  # failed jobs read for the summary (the table draws the newest 50)
+
+
+def failures_section(sel: dict, *, now: float | None = None):
+    """The person's failed jobs in the window, each with its failure line and whose it is, under a one-line
+    summary; says what missing lines wait for (a token, GitHub's rate limit, the fetcher)."""
+    if not _ready(sel):
+        return None
+    svc = services()
+    with svc.engine.connect() as conn:
+        rows = failure_queries.person_failures(conn, sel["author"], selection_filters(sel), limit=PERSON_FAILURES)
+        status = failure_queries.capture_status(conn, token=bool(svc.config.github_token))
+    notice = capture_notice(status, rows)
+    if not rows:
+        return [notice, empty_state(f"No failed jobs of {sel['author']} in this window.", id="dev-failures-empty",
+                                    className="empty-state empty-compact")]
+    scope = {"repo": sel.get("repo"), "window": sel.get("window")}
+    return [notice, person_failures_table(rows, now=time.time() if now is None else now,
+                                          token=bool(status.get("token")), capped=len(rows) >= PERSON_FAILURES,
+                                          line_href=lambda fingerprint: failure_href(fingerprint, scope))]
+
+
 def history_page(sel: dict, request: dict | None) -> dict:
     """One block of the infinite row model: `getRowsRequest` in, `getRowsResponse` out.
 
@@ -85,6 +110,10 @@ def register() -> None:
     @callback(Output("dev-unfixed", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _unfixed(sel, _version):
         return unfixed_section(selection(sel))
+
+    @callback(Output("dev-failures", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
+    def _failures(sel, _version):
+        return failures_section(selection(sel))
 
     @callback(Output("dev-history", "getRowsResponse"), Output("dev-history-count", "children"),
               Input("dev-history", "getRowsRequest"), State("dev-selection", "data"), prevent_initial_call=True)

@@ -3,20 +3,30 @@
 `register()` is called by the page module, once per app.
 """
 import time
+from dataclasses import replace
 
 from dash import Input, Output, State, callback, no_update
 
 from dashapp import inputs, urlstate
 from dashapp.inputs import checker
 from dashapp.components import empty_state
+from dashapp.failure_tables import NEWEST_SHOWN, capture_note, flaky_jobs_table, groups_table
 from dashapp.shell import services, with_args
 from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
+from store.queries import failures as fq
+from store.queries import flakes
 from store.queries import triage as q
 from store.queries.streaks import broken_main
 from store.queries.filters import Filters
 from store.schema import repos
 
 ALL = "__all__"
+# The sample and bound of the flaky-jobs table: the defaults of `flaky_jobs`, which `/api/flaky` uses too.
+FLAKE_SAMPLE = {"min_runs": flakes.MIN_RUNS, "threshold": flakes.THRESHOLD, "confidence": flakes.CONFIDENCE}
+FLAKY_JOBS_SHOWN = 50
+# The flaky-jobs table reads every job of its runs: 7 days cost ~100 ms at 100k and 1M runs alike, 30 days
+# ~450 ms (BENCHMARKS.md), so a wider window shows the last 7 days' flake rates and says so.
+FLAKY_JOBS_DAYS = 7
 
 
 def selection_filters(sel: dict, *, now: float | None = None) -> Filters:
@@ -66,6 +76,24 @@ def _frame_section(sel: dict, section: str, query, empty: str, render):
     return render(frame, show_repo=not sel.get("repo"))
 
 
+def causes_section(sel: dict, *, now: float | None = None):
+    """Failed jobs grouped by their failure line (its fingerprint), with what the log capture waits for."""
+    svc = services()
+    with svc.engine.connect() as conn:
+        status = fq.capture_status(conn, token=bool(svc.config.github_token))
+        blocked = _blocked(sel, "tr-causes-empty")
+        groups = [] if blocked else fq.groups(conn, selection_filters(sel, now=now), newest=NEWEST_SHOWN)
+    note = capture_note(status, have_groups=bool(groups))
+    if blocked:
+        return [note, blocked]
+    if not groups:
+        hint = ("Failed jobs appear here grouped by the line their log failed on, once their logs are read."
+                if status.get("token") or status.get("pending") else None)
+        return [note, empty_state(f"No failure lines in the {_window_label(sel)}.", hint=hint, id="tr-causes-empty",
+                                  className="empty-state empty-compact")]
+    return [note, groups_table(groups, sel, now=now, show_repo=not sel.get("repo"))]
+
+
 def failures_section(sel: dict):
     return _frame_section(sel, "tr-failures", q.failure_groups, "No failed builds in the {window}.", failure_grid)
 
@@ -79,13 +107,20 @@ def flaky_section(sel: dict):
     if blocked:
         return blocked
     filters = selection_filters(sel)
+    recent = time.time() - FLAKY_JOBS_DAYS * 86400
+    capped = filters.since is None or filters.since < recent
     with services().engine.connect() as conn:
+        jobs = flakes.flaky_jobs(conn, replace(filters, since=recent) if capped else filters,
+                                 limit=FLAKY_JOBS_SHOWN, **FLAKE_SAMPLE)
         counts = q.flaky_counts(conn, filters)
         runs = q.flaky_runs(conn, filters) if len(counts) else None
+    show_repo = not sel.get("repo")
+    out = [flaky_jobs_table(jobs, show_repo=show_repo, days=FLAKY_JOBS_DAYS if capped else None, **FLAKE_SAMPLE)] \
+        if jobs else []
     if counts.empty:
-        return empty_state(f"No flaky runs in the {_window_label(sel)}.", id="tr-flaky-empty",
-                           className="empty-state empty-compact")
-    return [flaky_counts_list(counts, show_repo=not sel.get("repo")), flaky_grid(runs)]
+        return out + [empty_state(f"No flaky runs in the {_window_label(sel)}.", id="tr-flaky-empty",
+                                  className="empty-state empty-compact")]
+    return out + [flaky_counts_list(counts, show_repo=show_repo), flaky_grid(runs)]
 
 
 # `tr-selection` as the page's `resolve` writes it; a callback given anything else answers 400.
@@ -102,7 +137,8 @@ def selection(value) -> dict:
 
 
 def register() -> None:
-    for output, build in (("tr-broken", broken_section), ("tr-failures", failures_section),
+    for output, build in (("tr-broken", broken_section), ("tr-causes", causes_section),
+                          ("tr-failures", failures_section),
                           ("tr-analysis", analysis_section), ("tr-flaky", flaky_section)):
         callback(Output(output, "children"), Input("tr-selection", "data"), Input("live-version", "data"))(
             _section_callback(build))

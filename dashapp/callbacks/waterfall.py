@@ -13,7 +13,8 @@ from dashapp.inputs import checker
 from dashapp.components import download_csv_link, empty_state, metric_cards_row
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
-from dashapp.tables import commit_grid_table
+from dashapp.tables import commit_grid_table, failed_run_ids
+from store.queries import failures as failure_queries
 from store.queries import selection as names
 from store.queries import waterfall as q
 from store.queries.cards import metric_cards
@@ -61,6 +62,13 @@ def cards_section(sel: dict):
 _REPO_URL = select(repos.c.url).where(repos.c.name == bindparam("name"))
 
 
+def cell_failures(conn, grid: dict) -> dict:
+    """The failed jobs (and failure lines) of the page's failed cells' runs, for their hovers: one query for
+    the page, none when no cell failed."""
+    runs = failed_run_ids(grid["cells"])
+    return failure_queries.run_failures(conn, runs) if runs else {}
+
+
 def grid_section(sel: dict, search: str | None):
     if sel.get("empty"):
         return empty_state("No commits yet.", id="wf-grid-empty")
@@ -72,13 +80,15 @@ def grid_section(sel: dict, search: str | None):
         grid = q.grid_records(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
                               offset=sel.get("offset", 0))
         repo_url = conn.execute(_REPO_URL, {"name": sel["repo"]}).scalar()
+        failures = cell_failures(conn, grid)
     pager = _pager(grid, search)
     if not grid["commits"]:
         what = f" of workflow “{sel['workflow']}”" if sel.get("workflow") else ""
         older = " on this page (try Newer)" if grid["offset"] else ""
         return [empty_state(f"No runs{what} on branch “{sel['branch']}”{older}.", id="wf-grid-empty"), pager]
-    return [html.Div(commit_grid_table(grid, sel["repo"], repo_url=repo_url), className="table-responsive"),
-            pager]
+    table = commit_grid_table(grid, sel["repo"], repo_url=repo_url, failures=failures,
+                              no_token=not services().config.github_token)
+    return [html.Div(table, className="table-responsive"), pager]
 
 
 def _pager(grid: dict, search: str | None):

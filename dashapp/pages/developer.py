@@ -1,9 +1,10 @@
 """The Developer view (`/developer?author=login`): one person's builds.
 
 Read from the URL (`?author=&repo=&window=`): `layout` resolves the selection
-into `dev-selection`; `dashapp.callbacks.developer` fills the metric cards,
-the unfixed failures and the build history (AG Grid's infinite row model:
-every page is sorted, filtered and limited in SQL).
+into `dev-selection`; `dashapp.callbacks.developer` fills the metric cards, their
+failed jobs (each with its failure line and whose it is), the unfixed failures
+and the build history (AG Grid's infinite row model: every page is sorted,
+filtered and limited in SQL).
 """
 import dash
 import dash_bootstrap_components as dbc
@@ -77,6 +78,13 @@ def layout(**query):
     loading = {"type": "dot", "delay_show": 400}
     return html.Div(body + [
         dcc.Loading(html.Div(id="dev-cards"), **loading),
+        dbc.Card([dbc.CardHeader(html.Div([
+            html.H2("Your failures", className="h6 mb-0 me-2"),
+            html.Span("failed jobs in the window, and whose each is: yours (new on your branch), trunk's (already "
+                      "failing on the default branch) or flaky", className="small text-muted")],
+            className="d-flex align-items-baseline flex-wrap")),
+            dbc.CardBody(dcc.Loading(html.Div(id="dev-failures"), **loading), className="p-0 section-body")],
+            className="mb-3 section", id="dev-failures-section"),
         dbc.Card([dbc.CardHeader(html.Div([
             html.H2("Failures still unfixed", className="h6 mb-0 me-2"),
             html.Span("their failed runs that are still the newest result of that workflow on that branch "

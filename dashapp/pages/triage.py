@@ -2,7 +2,7 @@
 
 Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=`):
 `layout` resolves the selection once into `tr-selection`; the callbacks in
-`dashapp.callbacks.triage` fill the four sections from it (and again on every
+`dashapp.callbacks.triage` fill the five sections from it (and again on every
 `live-version` bump).  No `repo=` means every repository; no `branch=` every branch.
 """
 import dash
@@ -79,16 +79,19 @@ def layout(**query):
                 className="h4 mb-2"),
         _notice(sel),
         _filters(sel),
+        _section("Failures by cause", dcc.Loading(html.Div(id="tr-causes"), **loading),
+                 hint="failed jobs grouped by the line their log failed on; open a line for its occurrences",
+                 section_id="tr-causes-section"),
         _section("Broken default branches", dcc.Loading(html.Div(id="tr-broken"), **loading),
                  hint="workflows red on the newest commits of main/master, whatever the window",
                  section_id="tr-broken-section"),
-        _section("Failed builds", dcc.Loading(html.Div(id="tr-failures"), **loading),
-                 hint="grouped by the same failure: workflow / failing job / failing step",
+        _section("Failed builds by job and step", dcc.Loading(html.Div(id="tr-failures"), **loading),
+                 hint="every failed run, with or without a failure line: workflow / failing job / failing step",
                  section_id="tr-failures-section"),
         _section("Build analysis", dcc.Loading(html.Div(id="tr-analysis"), **loading),
                  hint="workflows × branches in the window; streak = current run of red commits",
                  section_id="tr-analysis-section"),
-        _section("Flaky runs", dcc.Loading(html.Div(id="tr-flaky"), **loading),
-                 hint="an attempt failed, a later attempt of the same run succeeded",
+        _section("Flaky jobs and runs", dcc.Loading(html.Div(id="tr-flaky"), **loading),
+                 hint="a job failed, then passed on a re-run or nearby; a run's attempt failed, a later one passed",
                  section_id="tr-flaky-section"),
     ], id="triage-page")
