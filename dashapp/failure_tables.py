@@ -16,7 +16,7 @@ from dash import dcc, html
 
 from dashapp import urlstate
 from dashapp.tables import ago, utc
-from domain.text import as_text, clip, link_url
+from domain.text import as_text, clip, link_url, one_line
 
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 LINE_SHOWN = 300  # characters of a failure line drawn in a table cell (CSS cuts it further; the title has it all)
@@ -40,10 +40,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 def _text(value) -> str:
     return as_text(value).strip()
-
-
-def _one_line(value) -> str:
-    return " ".join(_text(value).split())
 
 
 def link(text, url, **kwargs):
@@ -83,7 +79,7 @@ def _when(epoch, now: float, **kwargs) -> html.Span:
 def _names(values, *, shown: int = LIST_SHOWN, empty: str = "—") -> html.Span:
     """The first `shown` names, one a line (CSS cuts a long one), the last ending "+N" for the rest; the whole list
     is the title."""
-    names = [_one_line(v) for v in values or [] if _one_line(v)]
+    names = [one_line(v) for v in values or [] if one_line(v)]
     if not names:
         return html.Span(empty, className="text-muted")
     items = [html.Span(html.Span(clip(n, NAME_SHOWN), className="fi-name-text"), className="fi-name")
@@ -95,7 +91,7 @@ def _names(values, *, shown: int = LIST_SHOWN, empty: str = "—") -> html.Span:
 
 def _inline_names(values, *, shown: int = 12) -> html.Span:
     """Names on one wrapping line, comma-separated: the first `shown`, "+N more" for the rest (all in the title)."""
-    names = [_one_line(v) for v in values or [] if _one_line(v)]
+    names = [one_line(v) for v in values or [] if one_line(v)]
     if not names:
         return html.Span("—", className="text-muted")
     more = f" +{len(names) - shown} more" if len(names) > shown else ""
@@ -114,7 +110,7 @@ def evidence_links(verdict: dict | None, *, limit: int = 5) -> list:
             continue
         word = CONCLUSION_WORDS.get(ev.get("conclusion"), _text(ev.get("conclusion")))
         label = " ".join(x for x in (_sha(ev.get("sha")) or f"#{_text(ev.get('run_gitid'))}", word) if x)
-        hover = " · ".join(x for x in (clip(_one_line(ev.get("branch")), NAME_SHOWN),
+        hover = " · ".join(x for x in (clip(one_line(ev.get("branch")), NAME_SHOWN),
                                        f"attempt {ev.get('attempt')}" if ev.get("attempt") else "",
                                        utc(ev.get("createtime"))) if x)
         out.append(link(label, ev.get("url"), className="fi-evidence", title=hover))
@@ -131,9 +127,9 @@ def _newest_links(occurrences) -> list:
     out = []
     for occ in (occurrences or [])[:NEWEST_SHOWN]:
         label = _sha(occ.get("sha")) or f"#{_text(occ.get('run_gitid'))}"
-        hover = " · ".join(x for x in (clip(_one_line(occ.get("workflow")), NAME_SHOWN),
-                                       clip(_one_line(occ.get("job_name")), NAME_SHOWN),
-                                       clip(_one_line(occ.get("branch")), NAME_SHOWN), utc(occ.get("createtime")))
+        hover = " · ".join(x for x in (clip(one_line(occ.get("workflow")), NAME_SHOWN),
+                                       clip(one_line(occ.get("job_name")), NAME_SHOWN),
+                                       clip(one_line(occ.get("branch")), NAME_SHOWN), utc(occ.get("createtime")))
                            if x)
         if out:
             out.append(" ")
@@ -150,7 +146,7 @@ def _line_cell(group: dict, sel: dict, *, show_repo: bool) -> html.Td:
     scope = [group.get("workflows"), group.get("job_names")]
     if show_repo:
         scope.insert(0, group.get("repos"))
-    parts = [[_one_line(n) for n in names or [] if _one_line(n)] for names in scope]
+    parts = [[one_line(n) for n in names or [] if one_line(n)] for names in scope]
     detail = " · ".join(", ".join(clip(n, NAME_SHOWN) for n in names[:LIST_SHOWN]) +
                         (f" +{len(names) - LIST_SHOWN}" if len(names) > LIST_SHOWN else "") for names in parts if names)
     return html.Td([line, html.Div(detail, className="fi-line-where small text-muted",
@@ -232,15 +228,15 @@ def flaky_jobs_table(rows: list[dict], *, min_runs: int, threshold: float, confi
     level = round(confidence * 100)
     body = []
     for r in rows:
-        job = clip(_one_line(r.get("job")), 120)
+        job = clip(one_line(r.get("job")), 120)
         runs = int(r.get("runs") or 0)
         small = runs < min_runs
         cells = [html.Td(link(job, r.get("last_flaky_url"), title="its newest flaky run") if
                          link_url(r.get("last_flaky_url")) else job, className="fi-flaky-job",
-                         title=clip(", ".join(_one_line(n) for n in r.get("names") or []), 2000) or None),
-                 html.Td(clip(_one_line(r.get("workflow")), 120))]
+                         title=clip(", ".join(one_line(n) for n in r.get("names") or []), 2000) or None),
+                 html.Td(clip(one_line(r.get("workflow")), 120))]
         if show_repo:
-            cells.append(html.Td(clip(_one_line(r.get("repo")), 120)))
+            cells.append(html.Td(clip(one_line(r.get("repo")), 120)))
         cells += [html.Td([f"{runs:,}", html.Span(" small sample", className="text-muted small") if small else None],
                           className="text-end", title=f"fewer than {min_runs} runs: no quarantine" if small else None),
                   html.Td(f"{int(r.get('flaky') or 0):,}", className="text-end"),
@@ -302,7 +298,7 @@ def failure_header(summary: dict, newest: dict | None, *, now: float | None = No
     return html.Div([
         html.Pre(clip(_text(summary.get("text")), 2000) or "(empty line)", className="fi-headline", id="fl-line"),
         html.Div([class_badge(summary.get("klass")),
-                  html.Span(["rule ", html.Code(clip(_one_line(summary.get("rule")), 120))],
+                  html.Span(["rule ", html.Code(clip(one_line(summary.get("rule")), 120))],
                             className="small text-muted ms-2", id="fl-rule")], className="mb-2"),
         verdict_line,
         html.Div(facts, className="fi-facts mb-2"),
@@ -352,21 +348,21 @@ def occurrences_table(occurrences: list[dict], *, now: float | None = None, show
     body = []
     first = _text(occurrences[0].get("text")) if occurrences else ""
     for i, occ in enumerate(occurrences):
-        job = clip(_one_line(occ.get("job_name")), 120) or "(unnamed job)"
+        job = clip(one_line(occ.get("job_name")), 120) or "(unnamed job)"
         attempt = occ.get("attempt")
-        title = clip(_one_line(occ.get("title")), 120)
+        title = clip(one_line(occ.get("title")), 120)
         cells = [html.Td(_when(occ.get("createtime"), now))]
         if show_repo:
-            cells.append(html.Td(clip(_one_line(occ.get("repo")), 120)))
+            cells.append(html.Td(clip(one_line(occ.get("repo")), 120)))
         cells += [
-            html.Td(link(clip(_one_line(occ.get("workflow")), 120) or "—", occ.get("run_url"), title="the run")),
+            html.Td(link(clip(one_line(occ.get("workflow")), 120) or "—", occ.get("run_url"), title="the run")),
             html.Td([link(job, occ.get("job_url"), className="fi-job-link", title="the job's log on GitHub"),
                      html.Span(f" · attempt {attempt}", className="text-muted small")
                      if isinstance(attempt, int) and attempt > 1 else None]),
-            html.Td(clip(_one_line(occ.get("branch")), NAME_SHOWN), title=_one_line(occ.get("branch"))),
+            html.Td(clip(one_line(occ.get("branch")), NAME_SHOWN), title=one_line(occ.get("branch"))),
             html.Td([html.Span(_sha(occ.get("sha")), className="font-monospace me-2", title=_text(occ.get("sha"))),
                      html.Span(title, title=_text(occ.get("title")))], className="fi-commit"),
-            html.Td(clip(_one_line(occ.get("author")), NAME_SHOWN) or "—"),
+            html.Td(clip(one_line(occ.get("author")), NAME_SHOWN) or "—"),
             html.Td([verdict_badge(occ.get("verdict")) or html.Span("—", className="text-muted"), " ",
                      *_spaced(evidence_links(occ.get("verdict"), limit=3))], className="fi-occ-verdict"),
         ]

@@ -13,7 +13,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashapp.components import format_duration
-from domain.text import as_text, clip, html_text, link_url
+from domain.text import as_text, clip, html_text, link_url, one_line
 from store.queries.waterfall import GLYPHS
 
 
@@ -71,11 +71,6 @@ FAILED_GLYPHS = frozenset({"X", "T"})  # cells whose run's failed jobs the hover
 TOKEN_NOTICE = "Failure lines need a GitHub token (set GITHUB_TOKEN)."
 
 
-def _one_line(text) -> str:
-    """Any text as one line: runs of whitespace (line breaks included) as one space."""
-    return " ".join(as_text(text).split())
-
-
 def failure_hover_lines(jobs, *, shown: int = HOVER_JOBS, width: int = HOVER_LINE) -> list[str]:
     """The hover lines naming a failed run's jobs (`store.queries.failures.run_failures` dicts), jobs with a
     failure line first: "test (ubuntu) — FAILED tests/test_api.py::test_export - AssertionError (new)".
@@ -86,14 +81,14 @@ def failure_hover_lines(jobs, *, shown: int = HOVER_JOBS, width: int = HOVER_LIN
     jobs = sorted(jobs or [], key=lambda job: not job.get("lines"))  # stable: the query's order within each
     out = []
     for job in jobs[:shown]:
-        name = clip(_one_line(job.get("name")) or "(unnamed job)", HOVER_NAME)
+        name = clip(one_line(job.get("name")) or "(unnamed job)", HOVER_NAME)
         lines = job.get("lines") or []
         if not lines:
             out.append(f"{name} — {_clean(job.get('conclusion')) or 'failed'}")
             continue
         primary = min(lines, key=lambda line: line.get("ordinal") or 0)
         verdict = VERDICT_WORDS.get((job.get("verdict") or {}).get("kind"))
-        out.append(f"{name} — {clip(_one_line(primary.get('text')), width)}" + (f" ({verdict})" if verdict else ""))
+        out.append(f"{name} — {clip(one_line(primary.get('text')), width)}" + (f" ({verdict})" if verdict else ""))
     if len(jobs) > shown:
         more = len(jobs) - shown
         out.append(f"+{more} more failed job{'s' if more != 1 else ''}")
@@ -354,7 +349,7 @@ def _whose_cell(row: dict):
 
 
 def _line_cell(row: dict, token: bool, line_href=None):
-    text = _one_line(row.get("text"))
+    text = one_line(row.get("text"))
     if text:
         shown = html.Code(clip(text, LINE_SHOWN), className="dev-failure-line", title=text)
         href = line_href(row.get("fingerprint")) if line_href else None

@@ -68,6 +68,11 @@ def as_text(value) -> str:
     return clean(value if isinstance(value, str) else str(value))
 
 
+def one_line(value) -> str:
+    """Any value as cleaned text on one line: runs of whitespace (line breaks included) as one space."""
+    return " ".join(as_text(value).split())
+
+
 def html_text(value) -> str:
     """`value` as HTML text, also safe inside a double- or single-quoted attribute."""
     return html.escape(as_text(value), quote=True)

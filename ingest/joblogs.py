@@ -18,7 +18,6 @@ exponential backoff, up to `tries`; a log GitHub no longer has (404/410) is `gon
 job again gives the same rows.  Ingest never waits for any of it: the processor only queues.
 """
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from failures.extract import Extractor, job_scope
+from ingest.background import Background
 from ingest.restclient import DEFAULT_API_URL, links, rate_limit_wait, say
 from store import joblogs
 from store.engine import writer_options
@@ -117,14 +117,17 @@ class RepoCounts:
     left: int = 0  # retried later (by the server's fetcher), or given up after the tries
 
 
-class Fetcher:
+class Fetcher(Background):
     """Fetch failed jobs' annotations and logs from `api_url` with `token`; record them in `engine`."""
+
+    thread_name = "job-log-fetcher"
 
     def __init__(self, engine: Engine, *, token: str, api_url: str = DEFAULT_API_URL, rules,
                  max_bytes: int = DEFAULT_MAX_BYTES, read_seconds: float = DEFAULT_READ_SECONDS,
-                 tries: int = DEFAULT_TRIES, publish=None, active=None, per_pass: int = PER_PASS,
+                 tries: int = DEFAULT_TRIES, publish=None, active=None, decide=None, per_pass: int = PER_PASS,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
                  clock=time.time, sleep=time.sleep):
+        super().__init__()
         self.engine = engine
         self.token = token
         self.api_url = api_url.rstrip("/")
@@ -134,35 +137,24 @@ class Fetcher:
         self.tries = max(1, int(tries))
         self.publish = publish  # callable(list of live messages) after a job's lines are saved
         self.active = active  # callable() -> bool: fetch only while True (this process holds the processor)
+        # callable(conn, job) -> bool, in the transaction that ends a job's capture: alerts held for its
+        # failure lines are decided (alerts/decide.py); True when something was.
+        self.decide = decide
         self.per_pass = max(1, per_pass)
         self.timeout = (connect_timeout, min(read_timeout, max(1.0, self.read_seconds)))
         self.clock = clock
         self.sleep = sleep
         self.session = requests.Session()  # connections to the API and the blob storage are reused
         self.paused_until = 0.0  # GitHub's rate-limit reset, while the fetcher waits for it
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # --- running ----------------------------------------------------------------------------------
 
-    def start(self) -> "Fetcher":
-        self._thread = threading.Thread(target=self._run, name="job-log-fetcher", daemon=True)
-        self._thread.start()
-        return self
-
-    def wake(self, _payload=None) -> None:
-        self._wake.set()
-
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current read (abandoned at its next chunk: that job stays pending)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.session.close()
 
-    def _run(self) -> None:
+    def run(self) -> None:
         log.info("job logs: fetching failed jobs' logs and annotations from %s", self.api_url)
         while not self._stop.is_set():
             self._wake.clear()
@@ -223,7 +215,7 @@ class Fetcher:
         if isinstance(read, int) and not annotations:
             error = (f"GitHub no longer has this job's log (HTTP {read})" if read == 410 else
                      f"GitHub has no log for this job, or the token may not read it (HTTP {read})")
-            self._write(lambda conn: joblogs.give_up(conn, job, joblogs.GONE, error, now))
+            self._write(lambda conn: joblogs.give_up(conn, job, joblogs.GONE, error, now), job)
             log.info("job logs: job %d of %s is gone: %s", job, repo, error)
             return GONE
         if isinstance(read, int):  # the log is gone, the annotations are not
@@ -231,7 +223,7 @@ class Fetcher:
         else:
             extraction = read.extractor.finish(annotations=annotations, job_scope=scope, truncated=read.truncated)
             source = "log"
-        self._write(lambda conn: joblogs.save(conn, job, repo, extraction, source=source, now=now))
+        self._write(lambda conn: joblogs.save(conn, job, repo, extraction, source=source, now=now), job)
         log.info("job logs: fetched job %d of %s (%s%s, %d lines, %d annotations) in %.1f s%s", job, repo,
                  size_text(extraction.log_bytes), ", truncated" if extraction.truncated else "",
                  len(extraction.lines), len(annotations), time.monotonic() - started,
@@ -246,7 +238,7 @@ class Fetcher:
 
     def _failed(self, job: int, repo: str, tries: int, error: str, now: float) -> str:
         if tries + 1 >= self.tries:
-            self._write(lambda conn: joblogs.give_up(conn, job, joblogs.FAILED, error, now))
+            self._write(lambda conn: joblogs.give_up(conn, job, joblogs.FAILED, error, now), job)
             log.warning("job logs: gave up on job %d of %s after %d tries: %s", job, repo, tries + 1, error)
             return FAILED
         delay = backoff(tries)
@@ -255,9 +247,18 @@ class Fetcher:
                  delay)
         return RETRY
 
-    def _write(self, work) -> None:
+    def _write(self, work, ended: int | None = None) -> None:
+        """`work` in one write transaction; `ended`: the job whose capture it ends (decide its alerts)."""
+        decided = False
         with self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
             work(conn)
+            if ended is not None and self.decide is not None:
+                decided = self.decide(conn, ended)
+        if decided and self.publish is not None:
+            try:
+                self.publish([{"type": "alerts"}])
+            except Exception:  # decided all the same; the page sees it on its next refresh
+                log.exception("job logs: publishing alerts failed")
 
     def _job(self, job: int):
         with self.engine.connect() as conn:

@@ -14,17 +14,22 @@ batch goes on.  If the batch as a whole fails (the derived refresh, the
 commit), it is split in halves and each retried, down to single deliveries,
 so one bad delivery is isolated instead of holding up the rest.
 
+With alerts configured (`alerts/`), the processor decides them: each batch's
+touched (workflow, branch) pairs after the derived refresh, in the batch's
+transaction (an alert and the state that causes it commit together), and
+every few seconds a sweep of what time alone decides, in its own.
+
 It runs as a thread of each web process (`PROCESSOR=thread`: the one that
 holds the inbox's processor lock works, the others stand by) or alone as
 `python -m dashapp worker`.
 """
 import logging
-import threading
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from ingest import delivery
+from ingest.background import Background
 from ingest.parse import PayloadError
 from store import derived, retention
 from store.engine import writer_options
@@ -41,6 +46,8 @@ STANDBY_POLL = 2.0  # seconds between tries at the lock when another process hol
 # rate: 340 deliveries/s with lag under 1 s.)
 LINGER = 0.01
 RETENTION_EVERY = 3600.0  # seconds between passes that empty old delivery bodies (store/retention.py)
+SWEEP_EVERY = 5.0  # seconds between alert sweeps (held decisions, reminders, stale runs, the operator's figures)
+ALERTS_MESSAGE = {"type": "alerts"}  # the live message after alerts were decided (the Alerts page, the sender)
 
 
 class ProcessorStats:
@@ -61,9 +68,12 @@ class ProcessorStats:
         self.outcomes.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
 
 
-class Processor:
+class Processor(Background):
+    thread_name = "delivery-processor"
+
     def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None,
-                 retention_days: float = 0.0):
+                 retention_days: float = 0.0, alerts=None):
+        super().__init__()
         self.engine = engine
         self.inbox = box
         self.publish = publish  # callable(list of live messages), after the commit
@@ -71,29 +81,17 @@ class Processor:
         self.stats = stats
         self.retention_days = retention_days
         self._retained_at = 0.0
+        self.alerts = alerts  # alerts.decide.Decider, or None
+        self._swept_at = 0.0
         self.lock = box.processor_lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._busy = False
-        self._thread: threading.Thread | None = None
         # (time, error) of the last batch that could not be committed at all, None after one commits.
         self.write_failure: tuple[float, str] | None = None
 
     # --- running ----------------------------------------------------------------------------------
 
-    def start(self) -> "Processor":
-        self._thread = threading.Thread(target=self.run, name="delivery-processor", daemon=True)
-        self._thread.start()
-        return self
-
-    def wake(self, _payload=None) -> None:
-        self._wake.set()
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.lock.release()
 
     def run(self) -> None:
@@ -111,6 +109,7 @@ class Processor:
             log.info("processor: processing the inbox %s", self.inbox.location)
             announced = False
             try:
+                self._baseline()
                 self._loop()
             except Exception as exc:
                 self.write_failure = (time.time(), f"{type(exc).__name__}: {str(exc)[:200]}")
@@ -123,6 +122,7 @@ class Processor:
         while not self._stop.is_set():
             self._wake.clear()
             done = self.process_batch()
+            self._sweep()
             if done == 0:
                 self._retain()
                 self._wake.wait(IDLE_POLL)
@@ -144,6 +144,35 @@ class Processor:
         if dropped:
             log.info("processor: emptied the bodies of %d deliveries processed over %g days ago", dropped,
                      self.retention_days)
+
+    def _baseline(self) -> None:
+        """On taking the inbox: record quietly what the store holds that no decision saw."""
+        if self.alerts is not None:
+            self._decide(lambda conn: self.alerts.baseline(conn))
+
+    def _sweep(self) -> None:
+        """At most every SWEEP_EVERY, busy or idle: what time alone decides."""
+        if self.alerts is None or time.monotonic() - self._swept_at < SWEEP_EVERY:
+            return
+        self._swept_at = time.monotonic()
+        try:
+            lag = self.inbox.lag()
+            self._decide(lambda conn: self.alerts.sweep(conn, lag=lag))
+        except Exception:  # tried again at the next sweep; processing goes on
+            log.exception("processor: the alert sweep failed")
+
+    def _decide(self, work) -> None:
+        before = self.alerts.decided
+        with self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
+            work(conn)
+        if self.alerts.decided != before:
+            self._publish([ALERTS_MESSAGE])
+
+    def _publish(self, messages: list) -> None:
+        try:
+            self.publish(messages)
+        except Exception:  # committed all the same
+            log.exception("processor: publishing live messages failed")
 
     def settle(self, timeout: float = 30.0) -> None:
         """Wait until the inbox is empty and no batch is in flight (tests, shutdown)."""
@@ -172,10 +201,7 @@ class Processor:
                 self.stats.batch_seconds.observe(time.perf_counter() - started)
                 self.stats.batch_size.observe(len(rows))
             if messages:
-                try:
-                    self.publish(messages)
-                except Exception:  # committed all the same
-                    log.exception("processor: publishing live messages failed")
+                self._publish(messages)
             return len(rows)
         finally:
             self._busy = False
@@ -197,6 +223,9 @@ class Processor:
     def _transaction(self, rows) -> list:
         outcomes = []
         conn = self.engine.connect().execution_options(**writer_options())
+        decided = self.alerts.decided if self.alerts is not None else 0
+        if self.alerts is not None:
+            conn.info[derived.AFTER_FLUSH] = self.alerts.after_flush
         try:
             with conn.begin():
                 with derived.batch(conn):
@@ -209,7 +238,10 @@ class Processor:
             derived.discard(conn)
             raise
         finally:
+            conn.info.pop(derived.AFTER_FLUSH, None)
             conn.close()
+        if self.alerts is not None and self.alerts.decided != decided:
+            messages.append(ALERTS_MESSAGE)
         now = time.time()
         for row, outcome in outcomes:
             if self.stats:

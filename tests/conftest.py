@@ -35,6 +35,18 @@ def db_path(tmp_path):
 
 
 @pytest.fixture
+def engine(db_path):
+    """A migrated, empty store at `db_path` (modules with their own data define their own `engine`)."""
+    from store.engine import make_engine
+    from store.migrate import upgrade
+
+    engine = make_engine(db_path)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def config(db_path):
     return Config.from_env({}, database_path=db_path, webhook_secret=SECRET)
 

@@ -11,19 +11,10 @@ from ingest.parse import PayloadError
 from ingest.rest import branch_record, commit_record, job_records, run_records, workflow_record
 from ingest.restclient import ApiError, Client, links, rate_limit_wait
 from ingest.times import epoch
-from store.engine import make_engine, writer_options
-from store.migrate import upgrade
+from store.engine import writer_options
 from store.schema import commits, runattempts, workflowruns, workflows
 from tests.fakegithub import FakeGitHub
 from tests.helpers import fixture_bytes, fixture_json, snapshot
-
-
-@pytest.fixture
-def engine(db_path):
-    engine = make_engine(db_path)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def client_for(fake, **kw):

@@ -24,7 +24,6 @@ from ingest.restclient import Client
 from live.messages import outgoing
 from store import joblogs as queue
 from store.engine import make_engine
-from store.migrate import upgrade
 from store.schema import deliveries, failure_lines, job_logs, jobs
 from tests.fakegithub import ANNOTATIONS, FakeGitHub
 from tests.helpers import ROOT, SECRET, LiveServer, deliver, fixture_bytes, post
@@ -39,14 +38,6 @@ FAILURE_ANNOTATION = {  # GitHub's annotation of a failed step, in the example's
     "annotation_level": "failure", "title": "", "message": "Process completed with exit code 1.",
     "raw_details": "", "blob_href": "https://github.com/owner/repo/blob/abc/.github",
 }
-
-
-@pytest.fixture
-def engine(db_path):
-    engine = make_engine(db_path)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

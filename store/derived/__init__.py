@@ -47,7 +47,7 @@ from store.derived.part import Part
 from store.derived.rollups import day_of
 from store.schema import commits, workflowruns
 
-__all__ = ["REGISTRY", "KINDS", "Part", "batch", "day_of", "discard", "flush", "in_batch", "mark", "rebuild"]
+__all__ = ["AFTER_FLUSH", "REGISTRY", "KINDS", "Part", "batch", "day_of", "discard", "flush", "in_batch", "mark", "rebuild"]
 
 # Refreshed and rebuilt in this order.  Parts read only base tables, so the order matters only
 # for speed and for reading the code; every derived table of `store.schema` is named once.
@@ -62,6 +62,7 @@ KINDS = frozenset({"commit_row"} | {kind for part in REGISTRY for kind in part.k
 
 _MARKS = "derived_marks"  # conn.info: the keys marked and not yet flushed
 _BATCH = "derived_batch"  # conn.info: how many `batch` blocks are open
+AFTER_FLUSH = "derived_after_flush"  # conn.info: callable(conn, keys) run after each flush (alerts/decide.py)
 
 
 def mark(conn: Connection, keys) -> None:
@@ -90,7 +91,9 @@ def in_batch(conn: Connection) -> bool:
 
 
 def flush(conn: Connection) -> None:
-    """Refresh everything marked on this connection, each key once, part by part in registry order."""
+    """Refresh everything marked on this connection, each key once, part by part in registry order;
+    then the connection's `AFTER_FLUSH` hook sees the keys, in the same transaction (a writer that
+    decides alerts sets it: they are decided with the state that causes them)."""
     marked = conn.info.pop(_MARKS, None)
     if not marked:
         return
@@ -100,6 +103,9 @@ def flush(conn: Connection) -> None:
             mine = sorted(key for key in keys if key[0] in part.kinds)
             if mine:
                 part.refresh(conn, mine)
+    hook = conn.info.get(AFTER_FLUSH)
+    if hook is not None:
+        hook(conn, keys)
 
 
 def discard(conn: Connection) -> None:

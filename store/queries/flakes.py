@@ -43,13 +43,12 @@ from statistics import NormalDist
 
 from sqlalchemy import Text, and_, bindparam, case, cast, func, literal, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from domain.state import FAILED
 from failures.extract import base_name  # matrix legs group as the fingerprints' job scope does
 from store.queries.filters import Filters
 from store.schema import jobs, workflowruns, workflows
+from store.sqlfunctions import joined
 
 MIN_RUNS = 20
 THRESHOLD = 0.05
@@ -117,23 +116,6 @@ def job_outcomes(rows) -> dict[str, tuple[str, tuple[str, ...]]]:
             for base, named in by_base.items()}
 
 
-class _joined(FunctionElement):
-    """A group's strings joined by a separator, in no set order (SQLite group_concat, PostgreSQL string_agg)."""
-    name = "joined"
-    type = Text()
-    inherit_cache = True
-
-
-@compiles(_joined)
-def _joined_default(element, compiler, **kw):
-    return f"group_concat({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_joined, "postgresql")
-def _joined_postgresql(element, compiler, **kw):
-    return f"string_agg({compiler.process(element.clauses, **kw)})"
-
-
 # One run's jobs as one string, SEP between jobs: a job that passed on the run's first attempt (nearly all)
 # as its name alone, any other as MARK "attempt:conclusion:name" (shorter strings: a third less to build and
 # read at 30 days).
@@ -173,7 +155,7 @@ def flaky_jobs(conn: Connection, filters: Filters, *, min_runs: int = MIN_RUNS, 
         raise ValueError(f"limit must be >= 0, not {limit!r}")
     # Grouped by (createtime, id): the order the window's index gives, so SQLite needs no sort.
     rows = conn.execute(
-        select(w.id, w.workflow, w.commitid, w.createtime, _joined(_ELEMENT, literal(SEP)))
+        select(w.id, w.workflow, w.commitid, w.createtime, joined(_ELEMENT, literal(SEP)))
         .select_from(workflowruns.join(jobs, j.run_gitid == w.gitid))
         .where(*filters.conditions())
         .group_by(w.createtime, w.id))

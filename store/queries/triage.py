@@ -12,8 +12,6 @@ from dataclasses import replace
 
 from sqlalchemy import and_, bindparam, case, exists, func, literal, literal_column, select, tuple_
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.orm import aliased
 
 from domain.state import DECISIVE, FAILED
@@ -24,6 +22,7 @@ from store.queries.filters import Filters
 from store.queries.streaks import streak_lengths
 from store.schema import (branches, commits, rollup_days, rollup_pairs, rollup_workflow_days, runattempts,
                           workflowruns, workflows)
+from store.sqlfunctions import distinct_list
 
 w = workflowruns.c
 RUNS_PER_GROUP = 20
@@ -94,22 +93,6 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
                              for r in rows]})
     # In order of each group's newest run; object columns keep None as None.
     return pd.DataFrame(out, columns=columns, dtype=object)
-
-
-class distinct_list(FunctionElement):
-    """A group's distinct values as a JSON array (SQLite json_group_array, PostgreSQL json_agg)."""
-    name = "distinct_list"
-    inherit_cache = True
-
-
-@compiles(distinct_list)
-def _distinct_list_sqlite(element, compiler, **kw):
-    return f"json_group_array(DISTINCT {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(distinct_list, "postgresql")
-def _distinct_list_postgresql(element, compiler, **kw):
-    return f"json_agg(DISTINCT {compiler.process(element.clauses, **kw)})"
 
 
 def _each(conn: Connection, statement, params: list[dict]):

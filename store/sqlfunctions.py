@@ -1,0 +1,48 @@
+"""SQL that SQLite and PostgreSQL spell differently: each difference in one place.
+
+Queries use the aggregates as SQLAlchemy functions, and the compiler picks each dialect's spelling;
+`insert` gives the dialect's INSERT, for its ON CONFLICT clauses.
+"""
+from sqlalchemy import Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class distinct_list(FunctionElement):
+    """A group's distinct values as a JSON array (SQLite json_group_array, PostgreSQL json_agg)."""
+    name = "distinct_list"
+    inherit_cache = True
+
+
+@compiles(distinct_list)
+def _distinct_list_sqlite(element, compiler, **kw):
+    return f"json_group_array(DISTINCT {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(distinct_list, "postgresql")
+def _distinct_list_postgresql(element, compiler, **kw):
+    return f"json_agg(DISTINCT {compiler.process(element.clauses, **kw)})"
+
+
+class joined(FunctionElement):
+    """A group's strings joined by a separator, in no set order (SQLite group_concat, PostgreSQL string_agg)."""
+    name = "joined"
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(joined)
+def _joined_default(element, compiler, **kw):
+    return f"group_concat({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(joined, "postgresql")
+def _joined_postgresql(element, compiler, **kw):
+    return f"string_agg({compiler.process(element.clauses, **kw)})"
+
+
+def insert(conn: Connection, table: Table):
+    """`table`'s INSERT for the connection's dialect (both offer `on_conflict_do_nothing`/`_do_update`)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
