@@ -55,6 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-logs", dest="logs", action="store_false",
                    help="do not fetch the failed jobs' logs and annotations after the backfill (by default, with "
                         "a token, each repository's failed jobs waiting for them are fetched into failure lines)")
+    p.add_argument("--send-alerts", action="store_true",
+                   help="with ALERTS_CONFIG set: send the alerts the backfilled history holds (by default they are "
+                        "recorded, not sent: history pages no one)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar on stderr (default: when stderr is a terminal)")
     args = p.parse_args(argv)
@@ -126,8 +129,12 @@ def main(argv=None) -> int:
         print("demo data:", " ".join(f"{k}={v}" for k, v in counts.items()))
     if args.replay:
         from ingest.delivery import replay
+        from store import derived
 
-        with engine.execution_options(**writer_options()).begin() as conn:
+        # Replayed deliveries are news that failed to land: their alerts are decided, and sent by the server.
+        decider = alert_decider(quiet=False)
+        with engine.execution_options(**writer_options()).begin() as conn, \
+                derived.after_flush(conn, decider and decider.after_flush):
             counts = replay(conn)
         print("replayed deliveries:", " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none failed")
     if args.repos or args.reconcile:
@@ -144,8 +151,9 @@ def github(engine, args) -> int:
         print("warning: no GitHub token (-k or GITHUB_TOKEN): 60 requests/hour, public repositories only",
               file=sys.stderr)
     client = Client(args.api_url, args.token, retries=args.retries)
-    logs = log_fetcher(engine, args)
-    backfill = Backfill(engine, client, batch=args.batch, progress=args.progress, logs=logs)
+    decider = alert_decider(quiet=not args.send_alerts)
+    logs = log_fetcher(engine, args, decider)
+    backfill = Backfill(engine, client, batch=args.batch, progress=args.progress, logs=logs, decider=decider)
     total = Stats()
     try:
         for repo in args.repos:
@@ -170,7 +178,25 @@ def github(engine, args) -> int:
     return 0
 
 
-def log_fetcher(engine, args):
+def alert_decider(*, quiet: bool):
+    """The alerts of ALERTS_CONFIG decided as this command writes (None without it): `quiet` records
+    them without sending; the server's sender delivers the rest."""
+    path = os.environ.get("ALERTS_CONFIG", "").strip()
+    if not path:
+        return None
+    from alerts.config import ConfigError, load
+    from alerts.decide import Decider
+
+    try:
+        config = load(path, github_token=os.environ.get("GITHUB_TOKEN", ""),
+                      github_api_url=os.environ.get("GITHUB_API_URL", ""))
+    except ConfigError as exc:
+        sys.exit(f"alerts: {exc}")
+    return Decider(config, quiet=quiet, stale_hours=float(os.environ.get("STALE_HOURS") or 24),
+                   dashboard_url=f"http://{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or 8050}")
+
+
+def log_fetcher(engine, args, decider=None):
     """The fetcher of failed jobs' logs for the backfill (ingest/joblogs.py), with the server's settings
     (FAILURE_RULES, LOG_MAX_BYTES, LOG_READ_SECONDS, LOG_FETCH_TRIES); None with --no-logs, LOG_FETCH=off
     or no token."""
@@ -190,7 +216,8 @@ def log_fetcher(engine, args):
     return joblogs.Fetcher(engine, token=args.token, api_url=args.api_url, rules=rules,
                            max_bytes=int(env("LOG_MAX_BYTES") or joblogs.DEFAULT_MAX_BYTES),
                            read_seconds=float(env("LOG_READ_SECONDS") or joblogs.DEFAULT_READ_SECONDS),
-                           tries=int(env("LOG_FETCH_TRIES") or joblogs.DEFAULT_TRIES))
+                           tries=int(env("LOG_FETCH_TRIES") or joblogs.DEFAULT_TRIES),
+                           decide=decider.job if decider is not None else None)
 
 
 if __name__ == "__main__":

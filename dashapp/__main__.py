@@ -22,13 +22,17 @@ def serve() -> None:
 
 
 def _start(make):
-    """`make()`, or the exit with a one-line reason when a failure rules file (FAILURE_RULES) is bad."""
+    """`make()`, or the exit with a one-line reason when the failure rules (FAILURE_RULES) or the alerts
+    file (ALERTS_CONFIG) is bad."""
+    from alerts.config import ConfigError
     from failures.rules import RulesError
 
     try:
         return make()
     except RulesError as exc:
         sys.exit(f"failure rules: {exc}")
+    except ConfigError as exc:
+        sys.exit(f"alerts: {exc}")
 
 
 def worker(args) -> None:

@@ -95,6 +95,9 @@ SETTINGS = {
     "log_fetch_tries": Setting("LOG_FETCH_TRIES", "6",
                                "Tries of a job's log on server or network errors (30 s backoff, doubled each "
                                "time, at most 1 h) before it is given up as failed."),
+    "alerts_config": Setting("ALERTS_CONFIG", "",
+                             "A TOML file of alert rules and channels (README \"Alerts\"); read at start, and a "
+                             "bad file stops it with its error. Empty: no alerts."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "Rate-limit storage of the API and webhook limits (memory:// counts per "
                                      "process, redis://... across processes)."),
@@ -137,6 +140,7 @@ class Config:
     log_max_bytes: int
     log_read_seconds: float
     log_fetch_tries: int
+    alerts_config: str
 
     @property
     def protected(self) -> bool:

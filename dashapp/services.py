@@ -20,6 +20,16 @@ LAG_SHOWN = 5.0  # seconds of processing lag from which the pages' live badge sa
 LAG_CHECK = 2.0  # seconds between looks at the lag while pages are open
 
 
+def _alerts(config: Config):
+    """The alert configuration of ALERTS_CONFIG, or None (a bad file raises alerts.config.ConfigError)."""
+    if not config.alerts_config.strip():
+        return None
+    from alerts.config import load
+
+    return load(config.alerts_config.strip(), github_token=config.github_token,
+                github_api_url=config.github_api_url)
+
+
 @dataclass
 class Services:
     config: Config
@@ -31,6 +41,9 @@ class Services:
     bus: LocalBus | None = None
     rules: object = None  # failures.rules.Rules: the built-in failure rules and FAILURE_RULES
     fetcher: object = None  # ingest.joblogs.Fetcher, beside this process's processor (needs GITHUB_TOKEN)
+    alerts: object = None  # alerts.config.AlertConfig from ALERTS_CONFIG, or None
+    decider: object = None  # alerts.decide.Decider: the processor's and fetcher's decisions
+    sender: object = None  # alerts.sender.Sender, beside this process's processor
 
     def __post_init__(self):
         if self.stats is None:
@@ -42,16 +55,24 @@ class Services:
         under gunicorn, `process` means a worker process of its own, `dashapp/gunicorn_conf.py`)."""
         from failures.rules import load
 
-        # Read first: a bad FAILURE_RULES file stops the start with its error, in every process.
+        # Read first: a bad FAILURE_RULES or ALERTS_CONFIG file stops the start with its error, in every process.
         rules = load(config.failure_rules or None)
+        alerts = _alerts(config)
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
         box = Inbox(inbox_location(config.database_path, config.inbox_path), engine,
                     synchronous=config.sqlite_synchronous)
-        services = cls(config=config, engine=engine, inbox=box, rules=rules)
+        services = cls(config=config, engine=engine, inbox=box, rules=rules, alerts=alerts)
+        if alerts is not None:
+            from alerts.decide import Decider
+
+            # Decisions wait for failed jobs' failure lines (their verdicts) only when something fetches them.
+            services.decider = Decider(alerts, hold=alerts.hold_seconds if services._fetches() else 0.0,
+                                       stale_hours=config.stale_hours,
+                                       dashboard_url=f"http://{config.host}:{config.port}")
         services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
                                        stats=ProcessorStats(services.stats.registry),
-                                       retention_days=config.raw_retention_days)
+                                       retention_days=config.raw_retention_days, alerts=services.decider)
         services.bus = LocalBus(box.rundir(), {"live": services._publish_live, "inbox": services.processor.wake})
         box.on_commit = services._inbox_committed
         if config.processor != "off" if processor is None else processor:
@@ -59,9 +80,19 @@ class Services:
         return services
 
     def start_processor(self) -> None:
-        """Run the delivery processor here, and beside it the fetcher of failed jobs' logs."""
+        """Run the delivery processor here, and beside it the fetcher of failed jobs' logs and the
+        sender of alerts (each works only while this process holds the processor)."""
         self.processor.start()
         self.fetcher = self._start_fetcher()
+        if self.alerts is not None:
+            from alerts.sender import Sender
+
+            processor = self.processor
+            self.sender = Sender(self.engine, self.alerts, active=lambda: processor.lock.held,
+                                 publish=self.broadcast).start()
+
+    def _fetches(self) -> bool:
+        return self.config.log_fetch.strip().lower() != "off" and bool(self.config.github_token)
 
     def _start_fetcher(self):
         config = self.config
@@ -78,8 +109,9 @@ class Services:
         # lock: only that one's fetcher works, so GitHub is asked once per job.
         return Fetcher(self.engine, token=config.github_token, api_url=config.github_api_url, rules=self.rules,
                        max_bytes=config.log_max_bytes, read_seconds=config.log_read_seconds,
-                       tries=config.log_fetch_tries, publish=self.broadcast,
-                       active=lambda: processor.lock.held).start()
+                       tries=config.log_fetch_tries, publish=self.publish,
+                       active=lambda: processor.lock.held,
+                       decide=self.decider.job if self.decider is not None else None).start()
 
     def publish(self, messages: list) -> None:
         """Live messages of a committed batch: to every process's pages; a job in them may have failed,
@@ -87,6 +119,8 @@ class Services:
         self.broadcast(messages)
         if self.fetcher is not None and any(m.get("type") == "job" for m in messages or ()):
             self.fetcher.wake()
+        if self.sender is not None and any(m.get("type") == "alerts" for m in messages or ()):
+            self.sender.wake()
 
     def broadcast(self, messages: list) -> None:
         """Live messages to this process's pages and every other process's."""
@@ -136,6 +170,8 @@ class Services:
             self._stop_watch.set()
         if self.fetcher is not None:
             self.fetcher.stop()
+        if self.sender is not None:
+            self.sender.stop()
         if self.processor is not None:
             self.processor.stop()
         if self.bus is not None:

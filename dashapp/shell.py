@@ -15,7 +15,7 @@ from dashapp import components, inputs, live_ui
 
 ALL_REPOS = "__all__"
 VIEWS = (("nav-waterfall", "Waterfall", "/"), ("nav-triage", "Triage", "/triage"),
-         ("nav-developer", "Developer", "/developer"))
+         ("nav-developer", "Developer", "/developer"), ("nav-alerts", "Alerts", "/alerts"))
 # Query arguments that belong to one view's position, not to the selection.
 VIEW_ONLY_ARGS = ("offset",)
 # Arguments that only make sense within one repository.

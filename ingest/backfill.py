@@ -34,6 +34,7 @@ from ingest.rest import (
 from ingest.restclient import ApiError, Client, links, say
 from domain.state import ACTIVE_STATUSES
 from ingest.times import iso
+from store import derived
 from store.engine import writer_options
 from store.schema import jobs, runattempts, workflowruns
 from store.writer import apply
@@ -75,8 +76,11 @@ class Backfill:
     """Fetch from `client`, write into `engine`."""
 
     def __init__(self, engine: Engine, client: Client, *, batch: int = BATCH_RUNS, listing_cap: int = LISTING_CAP,
-                 overlap: float = OVERLAP, progress: bool | None = None, logs=None):
+                 overlap: float = OVERLAP, progress: bool | None = None, logs=None, decider=None):
         self.engine = engine
+        # An alerts.decide.Decider (quiet unless asked): the breaks in the history it loads are recorded
+        # in the transactions that load them, so no later decision takes them for news.
+        self.decider = decider
         self.client = client
         self.logs = logs  # an ingest.joblogs.Fetcher (same API and token), or None: no logs fetched
         self.batch = batch
@@ -89,7 +93,8 @@ class Backfill:
     def _write(self, items: list) -> None:
         if items:
             with self.engine.execution_options(**writer_options()).begin() as conn:
-                apply(conn, items)
+                with derived.after_flush(conn, self.decider and self.decider.after_flush):
+                    apply(conn, items)
 
     # --- one repository -----------------------------------------------------
 

@@ -224,10 +224,8 @@ class Processor(Background):
         outcomes = []
         conn = self.engine.connect().execution_options(**writer_options())
         decided = self.alerts.decided if self.alerts is not None else 0
-        if self.alerts is not None:
-            conn.info[derived.AFTER_FLUSH] = self.alerts.after_flush
         try:
-            with conn.begin():
+            with conn.begin(), derived.after_flush(conn, self.alerts and self.alerts.after_flush):
                 with derived.batch(conn):
                     for row in rows:
                         outcomes.append((row, self._record(conn, row)))
@@ -238,7 +236,6 @@ class Processor(Background):
             derived.discard(conn)
             raise
         finally:
-            conn.info.pop(derived.AFTER_FLUSH, None)
             conn.close()
         if self.alerts is not None and self.alerts.decided != decided:
             messages.append(ALERTS_MESSAGE)

@@ -125,7 +125,7 @@ class WebhookRoute:
         if self.secret and not well_formed(signature):
             return self._refused(401, "X-Hub-Signature-256 is not of the form sha256=<64 hex digits>",
                                  "signature", count=key)
-        if not self.secret and not (self.unsigned_loopback and _local(environ, client)):
+        if not self.secret and not (self.unsigned_loopback and is_local(environ, client)):
             return self._refused(401, "no webhook secret is configured: set GITHUB_WEBHOOK_SECRET "
                                       "(unsigned deliveries are refused)", "signature", count=key)
         event = environ.get("HTTP_X_GITHUB_EVENT", "")
@@ -235,7 +235,7 @@ def _do_not_drain(environ) -> None:
         stream.failed = True
 
 
-def _local(environ, client: str) -> bool:
+def is_local(environ, client: str) -> bool:
     """A loopback client with no proxy in between: a proxy on this host forwards strangers from 127.0.0.1.
 
     With TRUSTED_PROXIES set, ProxyFix has already replaced REMOTE_ADDR with the forwarded client, so a

@@ -412,6 +412,7 @@ job_logs = Table(
     Column("excerpt", LargeBinary),  # zlib of the kept lines (UTF-8): around each failure line, and the end
 )
 Index("idx_job_logs_due", job_logs.c.state, job_logs.c.next_try)
+Index("idx_job_logs_queued", job_logs.c.queued)  # alerts: the decisions held for recent failures' lines
 
 # The failure lines of each failed job, primary first (ordinal 0): what Triage groups by.
 failure_lines = Table(
@@ -430,3 +431,59 @@ failure_lines = Table(
     sqlite_with_rowid=False,
 )
 Index("idx_failure_lines_fingerprint", failure_lines.c.fingerprint, failure_lines.c.job)
+
+
+# --- alerts (alerts/): breaks of watched branches and the messages they cause
+
+# One row per alert episode: a watched (workflow, branch) that turned red (`red`), a run stuck
+# past the stale cutoff (`stale`), or an operator threshold crossed (`lag`, `failed_deliveries`).
+# At most one open row per (rule, subject); closed rows are the history.
+alert_breaks = Table(
+    "alert_breaks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rule", Text, nullable=False),  # the rule's name in ALERTS_CONFIG
+    Column("kind", Text, nullable=False),  # red | stale | lag | failed_deliveries
+    Column("subject", Text, nullable=False),  # what it is about: "workflow:branch" ids, "run:GITID", "lag"
+    Column("state", Text, nullable=False),  # open | closed
+    Column("repo", Text),
+    Column("workflow", Integer),  # workflows.id
+    Column("branch", Integer),  # branches.id
+    Column("opened", Float, nullable=False),  # when it was decided
+    Column("red_since", Float),  # createtime of the first bad run (or the stuck run's, the threshold's crossing)
+    Column("first_bad", Integer),  # commits.id: the first red commit
+    Column("last_bad", Integer),  # commits.id: the newest red commit
+    Column("last_green", Integer),  # commits.id: the green commit before the first bad (None: history starts red)
+    Column("red_count", Integer),  # red commits in the episode
+    Column("fixed_by", Integer),  # commits.id of the first green commit after it
+    Column("closed", Float),
+    Column("quiet", Integer, nullable=False, server_default="0"),  # 1: recorded, not sent (a backfill's history)
+    Column("detail", Text),  # JSON: what the open message said (the run, the figures)
+)
+Index("uq_alert_breaks_open", alert_breaks.c.rule, alert_breaks.c.subject, unique=True,
+      sqlite_where=text("state = 'open'"), postgresql_where=text("state = 'open'"))
+Index("idx_alert_breaks_subject", alert_breaks.c.rule, alert_breaks.c.subject, alert_breaks.c.opened)
+Index("idx_alert_breaks_closed", alert_breaks.c.closed)
+
+# The outbox: every message decided, written in the transaction that decided it, then delivered by
+# the sender (alerts/sender.py).  (break, channel, kind) is unique: a message is decided once.
+alert_messages = Table(
+    "alert_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("break_id", Integer),  # alert_breaks.id; None for a test message
+    Column("rule", Text),
+    Column("channel", Text, nullable=False),  # the channel's name in ALERTS_CONFIG
+    Column("kind", Text, nullable=False),  # break | recovery | reminder | test
+    Column("body", Text, nullable=False),  # JSON: the message (alerts/message.py), rendered per channel when sent
+    Column("created", Float, nullable=False),
+    Column("state", Text, nullable=False),  # pending | sending | delivered | failed (given up) | quiet (not sent)
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("next_try", Float),  # a pending message is due from then
+    Column("last_error", Text),
+    Column("sent", Float),  # when it was delivered
+    Column("ref", Text),  # what the receiver answered that later messages need (a GitHub issue's number)
+    UniqueConstraint("break_id", "channel", "kind", name="uq_alert_messages_once"),
+)
+Index("idx_alert_messages_due", alert_messages.c.state, alert_messages.c.next_try)
+Index("idx_alert_messages_created", alert_messages.c.created)

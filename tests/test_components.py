@@ -48,8 +48,10 @@ def test_url_helpers_keep_other_arguments():
         "?repo=o%2Fa&window=24h&branch=dev"
     assert shell.with_args("?repo=o%2Fa", repo=None) == ""
     hrefs, active = shell.nav_state("/triage", "?repo=o%2Fa&offset=50&author=bob")
-    assert hrefs == ["/?repo=o%2Fa&author=bob", "/triage?repo=o%2Fa&author=bob", "/developer?repo=o%2Fa&author=bob"]
-    assert active == [False, True, False]
+    # The Alerts page shows every repository; the arguments ride along, for the way back.
+    assert hrefs == ["/?repo=o%2Fa&author=bob", "/triage?repo=o%2Fa&author=bob", "/developer?repo=o%2Fa&author=bob",
+                     "/alerts?repo=o%2Fa&author=bob"]
+    assert active == [False, True, False, False]
 
 
 def test_performance_figure_has_no_empty_traces():

@@ -31,7 +31,8 @@ def backfill(db, fake, *extra):
 def counts(engine) -> dict:
     with engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in metadata.sorted_tables
-                if not t.name.startswith(("rollup_", "person_", "export_"))}  # derived: tests/test_rollups.py, test_csv.py
+                # derived: tests/test_rollups.py, test_csv.py; alert decisions: tests/test_alerts_*.py
+                if not t.name.startswith(("rollup_", "person_", "export_", "alert_"))}
 
 
 def test_backfill_fills_every_table_and_a_second_run_fetches_only_what_is_new(db_path):
@@ -203,3 +204,41 @@ def test_demo_calls_the_demo_generator(db_path, monkeypatch, capsys):
 @pytest.mark.parametrize("text,expected", [("2024-03-01", 1709251200.0), ("2024-03-01T01:00:00Z", 1709254800.0)])
 def test_since_takes_iso_dates(text, expected):
     assert init_db.parse_date(text) == expected
+
+
+ALERTS = """
+[channels.hook]
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[rules]]
+name = "main"
+ignore_verdicts = []
+channels = ["hook"]
+"""
+
+
+@pytest.mark.parametrize("send, state", [(False, "quiet"), (True, "pending")])
+def test_a_backfill_records_its_historys_breaks_quietly_unless_asked(tmp_path, send, state):
+    from store.schema import alert_breaks, alert_messages
+
+    (tmp_path / "alerts.toml").write_text(ALERTS)
+    db = str(tmp_path / "b.db")
+    with FakeGitHub(runs=12) as fake:
+        # The runs on main (every third): one workflow, green, green, then red twice (still red).
+        for i, conclusion in zip((0, 3, 6, 9), ("success", "success", "failure", "failure")):
+            for attempt in fake.attempts[5000 + i]:
+                attempt.update(conclusion=conclusion, name=fake.workflows[0]["name"],
+                               workflow_id=fake.workflows[0]["id"], path=fake.workflows[0]["path"])
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "init_db.py"), "-db", db, "-r", fake.repo, "-k",
+                               "T", "--api-url", fake.url, "--no-logs", *(["--send-alerts"] if send else [])],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "ALERTS_CONFIG": str(tmp_path / "alerts.toml")})
+    assert done.returncode == 0, done.stderr
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        breaks = conn.execute(select(alert_breaks.c.state, alert_breaks.c.quiet, alert_breaks.c.red_count)).all()
+        messages = conn.execute(select(alert_messages.c.kind, alert_messages.c.state)).all()
+    engine.dispose()
+    assert [tuple(b) for b in breaks] == [("open", int(not send), 2)]
+    assert [tuple(m) for m in messages] == [("break", state)]

@@ -1,4 +1,5 @@
-"""The REST API: build history, metric cards, one run, CSV export, failure groups, flaky jobs, OpenAPI description.
+"""The REST API: build history, metric cards, one run, CSV export, failure groups, flaky jobs, alerts, OpenAPI
+description.
 
 Every route reads `Filters` from the query string the same way (see
 `dashapp.api.params`), so `/api/metrics` with the filters of `/api/builds`
@@ -28,6 +29,8 @@ from dashapp.api.params import (
 )
 from dashapp.inputs import SQLITE_MAX, parse_int
 from dashapp.jsonerrors import error_response, json_routes
+from ingest.webhook import is_local as local_client
+from store.queries import alerts as alert_queries
 from store.queries import builds, failures, flakes
 from store.queries.cards import metric_cards
 
@@ -163,6 +166,92 @@ def flaky():
         items = flakes.flaky_jobs(conn, filters, min_runs=min_runs, threshold=threshold, limit=limit)
     return jsonify(items=items, count=len(items), min_runs=min_runs, threshold=threshold, limit=limit,
                    filters=filters.as_dict())
+
+
+# -- alerts (alerts/): their configuration, breaks and messages, and a test message per channel --------
+
+MAX_CHANNEL_NAME = 200  # a channel's name in the path; a longer one names no channel
+
+
+def alert_config():
+    """The running server's `AlertConfig`, None when ALERTS_CONFIG is not set."""
+    return getattr(_services(), "alerts", None)
+
+
+def channel_data(channel) -> dict:
+    """What the API and the page show of a channel: never its secrets (`Channel.describe` leaves them out)."""
+    return {"name": channel.name, "type": channel.type, "description": channel.describe()}
+
+
+def _rule_data(rule) -> dict:
+    return {"name": rule.name, "repos": list(rule.repos), "workflows": list(rule.workflows),
+            "branches": list(rule.branches), "consecutive": rule.consecutive,
+            "ignore_verdicts": sorted(rule.ignore_verdicts), "channels": list(rule.channels),
+            "red_hours": rule.red_hours, "stale": rule.stale}
+
+
+def refusal_to_test(config, environ) -> str | None:
+    """Why this request may not send a test message, or None when it may.
+
+    A protected server (API_TOKENS, DASHBOARD_USERS) has already checked the credential of every
+    request (`dashapp.security`).  An unprotected one takes it only from this host: else anyone who
+    reaches the server could make it post to every channel.  The client is the one past
+    TRUSTED_PROXIES, and a proxy on this host that nobody declared does not make its clients local.
+    """
+    if config.protected or local_client(environ, environ.get("REMOTE_ADDR", "")):
+        return None
+    return ("sending a test message needs a protected server (set API_TOKENS or DASHBOARD_USERS) "
+            "or a client on the server's own host")
+
+
+@bp.get("/alerts")
+def alerts():
+    """The alert rules and channels (never their secrets), the open breaks, the closed ones (newest closed
+    first, `limit` from `offset`) and the newest `limit` messages with their delivery state."""
+    check_known(request.args, ROUTE_PARAMS["/api/alerts"])
+    limit = limit_from(request.args)
+    offset = int_from(request.args, "offset", lo=0, hi=SQLITE_MAX, default=0)
+    config = alert_config()
+    now = time.time()
+    with _services().engine.connect() as conn:
+        found = {"open": alert_queries.open_breaks(conn, now=now),
+                 "history": alert_queries.history(conn, limit=limit, offset=offset),
+                 "messages": alert_queries.messages(conn, limit=limit),
+                 "counts": alert_queries.counts(conn)}
+    return jsonify(
+        configured=config is not None,
+        channels=[channel_data(c) for c in config.channels.values()] if config else [],
+        rules=[_rule_data(r) for r in config.rules] if config else [],
+        operator=None if config is None or config.operator is None else {
+            "channels": list(config.operator.channels), "max_lag_seconds": config.operator.max_lag_seconds,
+            "max_failed_deliveries": config.operator.max_failed_deliveries},
+        **found, limit=limit, offset=offset, now=now)
+
+
+@bp.post("/alerts/channels/<name>/test")
+def test_channel(name: str):
+    """Send a test message to one channel now, and say how it went (the message is in the outbox too)."""
+    check_known(request.args, ())
+    # JSON only: a cross-site form cannot send it, so a page elsewhere cannot make a browser post it.
+    if request.mimetype != "application/json":
+        raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
+    if request.get_data(cache=True).strip() and not isinstance(request.get_json(silent=True), dict):
+        raise ApiError("the body must be a JSON object (or empty)")
+    refusal = refusal_to_test(_services().config, request.environ)
+    if refusal:
+        raise ApiError(refusal, 403)
+    config = alert_config()
+    if config is None:
+        raise ApiError("alerts are not configured: set ALERTS_CONFIG (see the README, Alerts)", 409)
+    if len(name) > MAX_CHANNEL_NAME or name not in config.channels:
+        shown = name if len(name) <= 80 else name[:80] + "…"
+        raise ApiError(f"no channel named {shown!r}; channels: {', '.join(config.channels) or 'none'}", 404)
+    from alerts.sender import send_test  # the sender's module loads only when a test is asked for
+
+    services = _services()
+    outcome = send_test(services.engine, config, name, publish=services.broadcast)  # open Alerts pages redraw
+    return jsonify(channel=name, id=outcome.get("id"), state=outcome.get("state"), error=outcome.get("error"),
+                   detail=outcome.get("detail"), delivered=outcome.get("state") == "delivered")
 
 
 @bp.get("/openapi.json")

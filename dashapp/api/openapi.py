@@ -1,4 +1,5 @@
 """The OpenAPI 3 description of `/api`, written by hand; a test checks it covers every route and parameter."""
+from alerts.config import CHANNEL_TYPES
 from dashapp.api.params import (
     CURSOR_PATTERN,
     FINGERPRINT_PATTERN,
@@ -11,6 +12,7 @@ from dashapp.api.params import (
     TIME_PATTERN,
 )
 from dashapp.inputs import SQLITE_MAX
+from store.queries.alerts import MESSAGE_KINDS, MESSAGE_STATES
 from store.queries.builds import FIELDS
 
 _TEXT = {
@@ -73,6 +75,8 @@ ROUTE_PARAMS = {
     "/api/failures": tuple(_NAMES + ["limit"]),
     "/api/failures/{fingerprint}": tuple(_NAMES + ["limit", "excerpts"]),
     "/api/flaky": tuple(_NAMES + ["min_runs", "threshold", "limit"]),
+    "/api/alerts": ("limit", "offset"),
+    "/api/alerts/channels/{name}/test": (),
     "/api/openapi.json": (),
 }
 
@@ -156,6 +160,62 @@ METRICS_SCHEMA = {"type": "object", "description": "The metric cards of docs/met
     **{k: _SECONDS for k in ("build_time_avg", "build_time_p50", "build_time_p90", "queue_time_p50",
                              "queue_time_p90", "tts_p50", "tts_p90")}}}
 
+# -- alerts
+OFFSET = _param("offset", "Closed breaks skipped (the history's next page).",
+                {"type": "integer", "minimum": 0, "maximum": SQLITE_MAX, "default": 0})
+_COMMIT = {"type": ["object", "null"], "properties": {
+    "sha": {"type": "string"}, "title": {"type": "string", "description": "the message's first line"},
+    "author": _STR, "time": _NUM}}
+_DELIVERY = {"type": "object", "description": "One of a break's messages, to one channel.", "properties": {
+    "id": {"type": "integer"}, "channel": {"type": "string"}, "kind": {"type": "string", "enum": list(MESSAGE_KINDS)},
+    "state": {"type": "string", "enum": list(MESSAGE_STATES)}, "tries": {"type": "integer"}, "next_try": _NUM,
+    "sent": _NUM, "last_error": _STR}}
+BREAK_SCHEMA = {"type": "object", "description": "An alert episode: a watched workflow red on a branch (red), a "
+                                                 "run stuck (stale), an operator threshold crossed (lag, "
+                                                 "failed_deliveries).",
+                "properties": {
+                    "id": {"type": "integer"}, "rule": {"type": "string"}, "kind": {"type": "string"},
+                    "subject": {"type": "string"}, "state": {"type": "string", "enum": ["open", "closed"]},
+                    "repo": _STR, "repo_url": _STR, "workflow": _STR, "branch": _STR, "opened": {"type": "number"},
+                    "closed": _NUM, "red_since": _NUM,
+                    "red_for": {**_NUM, "description": "seconds red: to now while open, to its closing once closed"},
+                    "red_count": _INT, "quiet": {"type": "boolean", "description": "recorded, not sent (a backfill)"},
+                    **{k: _COMMIT for k in ("first_bad", "last_bad", "last_green", "fixed_by")},
+                    "title": {"type": "string"}, "deliveries": {"type": "array", "items": _DELIVERY}}}
+MESSAGE_SCHEMA = {"type": "object", "description": "A message of the outbox and its delivery.", "properties": {
+    **_DELIVERY["properties"], "break_id": _INT, "rule": _STR, "created": {"type": "number"},
+    "last_error": {**_STR, "description": "why the last try failed (never a secret)"},
+    "ref": {**_STR, "description": "what the receiver answered that later messages need (a GitHub issue's number)"},
+    "title": {"type": "string"}, "alert": _STR, "repo": _STR}}
+_NAMED = {"type": "string"}
+ALERTS_SCHEMA = {"type": "object", "properties": {
+    "configured": {"type": "boolean", "description": "false when ALERTS_CONFIG is not set (no rules, no channels)"},
+    "channels": {"type": "array", "items": {"type": "object", "properties": {
+        "name": _NAMED, "type": {"type": "string", "enum": list(CHANNEL_TYPES)},
+        "description": {"type": "string", "description": "where it goes; never a secret"}}}},
+    "rules": {"type": "array", "items": {"type": "object", "properties": {
+        "name": _NAMED, "repos": _LIST, "workflows": _LIST, "branches": _LIST, "consecutive": {"type": "integer"},
+        "ignore_verdicts": _LIST, "channels": _LIST, "red_hours": _NUM, "stale": {"type": "boolean"}}}},
+    "operator": {"type": ["object", "null"]},
+    "open": {"type": "array", "items": BREAK_SCHEMA, "description": "newest opened first"},
+    "history": {"type": "array", "items": BREAK_SCHEMA, "description": "closed breaks, newest closed first"},
+    "messages": {"type": "array", "items": MESSAGE_SCHEMA, "description": "newest first"},
+    "counts": {"type": "object", "properties": {
+        "open": {"type": "integer"}, "closed": {"type": "integer"},
+        "messages": {"type": "object", "properties": {s: {"type": "integer"} for s in MESSAGE_STATES}}}},
+    "limit": {"type": "integer"}, "offset": {"type": "integer"}, "now": {"type": "number"}}}
+CHANNEL = _param("name", "The channel's name in ALERTS_CONFIG.", {"type": "string", "minLength": 1, "maxLength": 200},
+                 "path", True)
+TEST_SCHEMA = {"type": "object", "properties": {
+    "channel": {"type": "string"}, "id": {"type": "integer", "description": "the test message's id"},
+    "state": {"type": "string", "enum": list(MESSAGE_STATES)},
+    "error": {**_STR, "description": "why it was not delivered (never a secret)"},
+    "detail": {**_STR, "description": "what was done or checked"}, "delivered": {"type": "boolean"}}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
 
 def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -221,6 +281,23 @@ def openapi() -> dict:
                     "items": {"type": "array", "items": FLAKY_SCHEMA}, "count": {"type": "integer"},
                     "min_runs": {"type": "integer"}, "threshold": {"type": "number"}, "limit": {"type": "integer"},
                     "filters": {"type": "object"}}}), "400": ERROR}}},
+            "/api/alerts": {"get": {
+                "summary": "Alerts: the rules and channels (never their secrets), open breaks, closed ones (newest "
+                           "closed first) and the newest messages with their delivery state, tries and last error.",
+                "parameters": [LIMIT, OFFSET],
+                "responses": {"200": _json(ALERTS_SCHEMA), "400": ERROR}}},
+            "/api/alerts/channels/{name}/test": {"post": {
+                "summary": "Send a test message to one channel now; answers how it went (it is in the outbox too).",
+                "description": "Needs Content-Type: application/json. On a protected server the usual token or "
+                               "login; on an unprotected one only a client on the server's own host.",
+                "parameters": [CHANNEL],
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"type": "object", "description": "nothing is read from it: {} will do"}}}},
+                "responses": {"200": _json(TEST_SCHEMA, "Tried: `state` says whether it was delivered"),
+                              "400": ERROR, "403": _error("An unprotected server and a client from elsewhere"),
+                              "404": _error("No channel of that name"),
+                              "409": _error("Alerts are not configured (ALERTS_CONFIG)"),
+                              "415": _error("Not sent as application/json")}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

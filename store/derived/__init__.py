@@ -47,7 +47,8 @@ from store.derived.part import Part
 from store.derived.rollups import day_of
 from store.schema import commits, workflowruns
 
-__all__ = ["AFTER_FLUSH", "REGISTRY", "KINDS", "Part", "batch", "day_of", "discard", "flush", "in_batch", "mark", "rebuild"]
+__all__ = ["AFTER_FLUSH", "REGISTRY", "KINDS", "Part", "after_flush", "batch", "day_of", "discard", "flush",
+           "in_batch", "mark", "rebuild"]
 
 # Refreshed and rebuilt in this order.  Parts read only base tables, so the order matters only
 # for speed and for reading the code; every derived table of `store.schema` is named once.
@@ -84,6 +85,20 @@ def batch(conn: Connection):
         conn.info[_BATCH] -= 1
         if not conn.info[_BATCH]:
             del conn.info[_BATCH]
+
+
+@contextmanager
+def after_flush(conn: Connection, hook):
+    """Inside: every `flush` on `conn` ends with `hook(conn, keys)` (None: nothing).  The hook is kept in
+    `conn.info`, which outlives a pooled connection's checkout: it is removed on the way out."""
+    if hook is None:
+        yield conn
+        return
+    conn.info[AFTER_FLUSH] = hook
+    try:
+        yield conn
+    finally:
+        conn.info.pop(AFTER_FLUSH, None)
 
 
 def in_batch(conn: Connection) -> bool:
