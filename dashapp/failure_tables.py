@@ -189,20 +189,22 @@ def capture_note(status: dict | None, *, have_groups: bool, element_id: str = "t
     status = status or {}
     pending = int(status.get("pending") or 0)
     waiting = f"{pending:,} failed job{'s' if pending != 1 else ''}"
+    wait = "waits for its log" if pending == 1 else "wait for their logs"
     if not status.get("token"):
         if not pending and have_groups:
             return None  # lines came another way (the demo, an earlier token): nothing waits
         lines = [html.Span("Failure lines need a GitHub token: set GITHUB_TOKEN (see README, Failure lines).",
                            className="fw-semibold")]
         if pending:
-            lines.append(html.Span(f" {waiting} wait for their logs.", className="fi-pending"))
+            lines.append(html.Span(f" {waiting} {wait}.", className="fi-pending"))
         return _alert(lines, "warning", element_id, "no-token")
     paused = status.get("paused_until")
     if paused and pending:
-        return _alert(f"Log capture paused: GitHub rate-limited us until {utc(paused)}; {waiting} wait for their "
-                      "logs.", "info", element_id, "paused")
+        return _alert(f"Log capture paused: GitHub rate-limited us until {utc(paused)}; {waiting} {wait}.", "info",
+                      element_id, "paused")
     if pending:
-        return html.Div(f"{waiting} still waiting for their logs: their lines will appear here.",
+        return html.Div(f"{waiting} still waiting for {'its log' if pending == 1 else 'their logs'}: "
+                        f"{'its lines' if pending == 1 else 'their lines'} will appear here.",
                         className="small text-muted px-2 py-1 border-bottom", id=element_id,
                         **{"data-state": "pending"})
     return None
