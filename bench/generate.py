@@ -233,7 +233,7 @@ class History:
                 j_start, j_end, (j_start - created) if j_start else None, (j_end - j_start) if j_end else None,
                 f"GitHub Actions {jid % 97}" if j_start else None, jid % 97 if j_start else None,
                 '["ubuntu-latest"]', f"https://github.com/{repo}/actions/runs/{run_gitid}/job/{gitid}",
-                _key(None, j_status, j_end or j_start or created)))
+                _key(None, j_status, j_end or j_start or created), "GitHub Actions" if j_start else None))
             if j == failing and j_concl in ("failure", "timed_out"):
                 self._failure_log(repo, workflow, gitid, self.rows["jobs"][-1][5], names[j % len(names)], j_concl,
                                   j_end, flaky=flaky, streak=streak)

@@ -33,6 +33,8 @@ def _start(make):
         sys.exit(f"failure rules: {exc}")
     except ConfigError as exc:
         sys.exit(f"alerts: {exc}")
+    except ValueError as exc:  # a setting that cannot be read (BILLING_MULTIPLIERS)
+        sys.exit(str(exc))
 
 
 def worker(args) -> None:

@@ -98,6 +98,11 @@ SETTINGS = {
     "alerts_config": Setting("ALERTS_CONFIG", "",
                              "A TOML file of alert rules and channels (README \"Alerts\"); read at start, and a "
                              "bad file stops it with its error. Empty: no alerts."),
+    "billing_multipliers": Setting("BILLING_MULTIPLIERS", "linux=1,windows=2,macos=10",
+                                   "Runner OS multipliers of billable minutes on the Runners page, OS=NUMBER "
+                                   "comma-separated (linux, windows, macos, unknown; left out: GitHub's 1, 2, 10, "
+                                   "and 1 for a hosted job whose labels name no OS). Self-hosted runners are never "
+                                   "billed. A bad value stops the start."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "Rate-limit storage of the API and webhook limits (memory:// counts per "
                                      "process, redis://... across processes)."),
@@ -141,6 +146,7 @@ class Config:
     log_read_seconds: float
     log_fetch_tries: int
     alerts_config: str
+    billing_multipliers: str
 
     @property
     def protected(self) -> bool:

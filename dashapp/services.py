@@ -58,6 +58,12 @@ class Services:
         # Read first: a bad FAILURE_RULES or ALERTS_CONFIG file stops the start with its error, in every process.
         rules = load(config.failure_rules or None)
         alerts = _alerts(config)
+        from domain.billing import parse_multipliers
+
+        try:
+            parse_multipliers(config.billing_multipliers)
+        except ValueError as exc:  # stops the start, as a bad rules file does
+            raise ValueError(f"BILLING_MULTIPLIERS: {exc}") from None
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
         box = Inbox(inbox_location(config.database_path, config.inbox_path), engine,

@@ -15,11 +15,12 @@ from dashapp import components, inputs, live_ui
 
 ALL_REPOS = "__all__"
 VIEWS = (("nav-waterfall", "Waterfall", "/"), ("nav-triage", "Triage", "/triage"),
-         ("nav-developer", "Developer", "/developer"), ("nav-alerts", "Alerts", "/alerts"))
+         ("nav-developer", "Developer", "/developer"), ("nav-runners", "Runners", "/runners"),
+         ("nav-alerts", "Alerts", "/alerts"))
 # Query arguments that belong to one view's position, not to the selection.
-VIEW_ONLY_ARGS = ("offset",)
+VIEW_ONLY_ARGS = ("offset", "expand")  # the Waterfall's expanded workflows are its own
 # Arguments that only make sense within one repository.
-REPO_SCOPED_ARGS = ("branch", "workflow", "offset")
+REPO_SCOPED_ARGS = ("branch", "workflow", "offset", "expand")
 
 
 def services():

@@ -188,23 +188,31 @@ def _records(rows) -> list[dict]:
 
 
 def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_url: str | None = None,
-                      failures: dict | None = None, no_token: bool = False):
+                      failures: dict | None = None, no_token: bool = False, toggles: dict | None = None,
+                      jobs: dict | None = None):
     """The HUD table: one row per commit, one glyph column per workflow.
 
     `failures` (`store.queries.failures.run_failures` of `failed_run_ids`: run id -> failed jobs) adds
     each failed cell's failing jobs and failure lines to its hover; `no_token`: the server has no GitHub
-    token, and a hover missing a line says that lines need one.
+    token, and a hover missing a line says that lines need one.  `toggles` ({workflow: href}) makes each
+    workflow's header a link that expands or collapses it; `jobs` (`store.queries.waterfall_jobs.job_groups`
+    of the expanded workflows) draws their job columns after them (`dashapp.grid_jobs`).
 
     Built as one escaped HTML string in a single component: as ~1,000 Dash
     components (50 rows × cells × links) the page's renderer blocked the
     browser for seconds.  Every text and attribute goes through `_esc`.
     """
+    from dashapp import grid_jobs  # it draws with this module's helpers
+
     workflows = grid["workflows"]
     escaped = [(name, _esc(name)) for name in workflows]
     cells = {(c["commitid"], c["workflow"]): c for c in _records(grid["cells"])}
+    jobs, toggles = jobs or {}, toggles or {}
+    failed = grid_jobs.failed_jobs(failures) if jobs else {}
     head = ('<th class="wf-state-col"></th><th class="wf-commit-col">Commit</th>'
             '<th class="wf-author-col">Author</th><th class="wf-time-col">Time</th>'
-            + "".join(f'<th{_attrs(title=name, class_="wf-col")}><div class="wf-col-name">{_esc(name)}</div></th>'
+            + "".join(grid_jobs.header(name, toggles.get(name), name in jobs)
+                      + (grid_jobs.job_headers(name, jobs[name]) if name in jobs else "")
                       for name in workflows))
     rows = []
     for commit in _records(grid["commits"]):
@@ -223,6 +231,8 @@ def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_u
             f'<td{_attrs(class_="wf-time-col", title=utc(commit.get("time")))}>{_esc(ago(commit.get("time"), now))}'
             f'</td>'
             + "".join(_glyph_cell(name, cells.get((commit["commitid"], name)), esc, failures, no_token)
+                      + (grid_jobs.job_cells(name, jobs[name]["groups"], jobs[name]["cells"], commit["commitid"],
+                                             failed, no_token=no_token) if name in jobs else "")
                       for name, esc in escaped)
             + "</tr>")
     table = (f'<table id="commit-grid-table" class="table table-sm commit-grid mb-0"><thead><tr>{head}</tr></thead>'

@@ -106,6 +106,7 @@ class Run(_Timed):
     url: str | None
     run_number: int | None = None
     title: str | None = None
+    pull_requests: tuple[int, ...] = ()  # the numbers of the pull requests it ran for (same repository)
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,4 @@ class Job(_Timed):
     labels: tuple[str, ...] = ()
     url: str | None = None
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    runner_group: str | None = None  # GitHub's runner_group_name ("GitHub Actions" for hosted runners)

@@ -110,6 +110,7 @@ class _Commit:
     time: float
     plans: list = field(default_factory=list)
     pr: object = None  # the _PR a squash merge closes, numbered later
+    head_of: object = None  # the _PR whose branch it is on (its pull_request runs are that PR's)
 
     @property
     def message(self) -> str:
@@ -254,6 +255,8 @@ class _History:
             done.append(self._commit(repo, branch, author, line, body if i == 0 else "", t,
                                      force=forces[i] if i < len(forces) else None))
             t += self._gap(40 * MIN, 1.1, 2 * MIN, 2 * DAY)
+        for c in done:
+            c.head_of = pr
         if not merge or not done:
             return pr
         if merge_at is None:
@@ -589,6 +592,7 @@ def _emit(c: _Commit, plan: _Plan, a: _Attempt, gitid: int, number: int, job_ids
             workflow_name=wf.name, head_branch=c.branch, head_sha=c.sha, status=status, conclusion=conclusion,
             createtime=j.created, starttime=start, endtime=end, runner_name=runner and runner[0],
             runner_id=runner and runner[1], labels=j.jd.labels, url=f"{run_url}/job/{job_ids[id(j)]}", steps=steps,
+            runner_group=runner and _runner_group(j.jd.labels),
         ))
     if a.end <= now:
         status, start, end, updated = "completed", a.start, a.end, a.end
@@ -601,9 +605,17 @@ def _emit(c: _Commit, plan: _Plan, a: _Attempt, gitid: int, number: int, job_ids
         repo=repo, gitid=gitid, attempt=a.number, workflow=wf.name, branch=c.branch, head_sha=c.sha,
         author=plan.actor, event=plan.event, status=status, conclusion=a.conclusion if status == "completed" else None,
         createtime=a.created, starttime=start, endtime=end, updatetime=updated, url=run_url, run_number=number,
-        title=title,
+        title=title, pull_requests=(c.head_of.number,) if plan.event == "pull_request" and c.head_of is not None
+        and c.head_of.number else (),
     )
     return [run] + jobs
+
+
+def _runner_group(labels) -> str:
+    """The runner group GitHub names a job's runner by: hosted runners' own, else the team's two pools."""
+    if "self-hosted" not in labels:
+        return "GitHub Actions"
+    return "mac-minis" if "macOS" in labels else "perf-runners"
 
 
 def _step(s: list, now: float) -> r.Step:

@@ -248,8 +248,27 @@ def _workflow_run(payload: dict, parsed: Parsed) -> None:
             url=_str(run, "html_url", where, required=False),
             run_number=_int(run, "run_number", where, required=False),
             title=_str(run, "display_title", where, required=False),
+            pull_requests=_pull_numbers(run, where),
         )
     )
+
+
+def _pull_numbers(run: dict, where: str) -> tuple[int, ...]:
+    """The numbers of `pull_requests` (GitHub lists the run's pull requests in its own repository; a
+    fork's are not listed), at most 100 of them."""
+    found = run.get("pull_requests")
+    if found is None:
+        return ()
+    if not isinstance(found, list):
+        raise PayloadError(f"{_at(where, 'pull_requests')}: expected an array")
+    numbers = []
+    for i, pull in enumerate(found[:100]):
+        if not isinstance(pull, dict):
+            raise PayloadError(f"{where}.pull_requests[{i}]: expected an object")
+        number = _int(pull, "number", f"{where}.pull_requests[{i}]")
+        if number < 2**31:
+            numbers.append(number)
+    return tuple(sorted(set(numbers)))
 
 
 def _workflow_job(payload: dict, parsed: Parsed) -> None:
@@ -303,6 +322,7 @@ def job_record(job: dict, repo: str, where: str = "job") -> r.Job:
         labels=tuple(labels),
         url=_str(job, "html_url", where, required=False),
         steps=tuple(steps),
+        runner_group=_str(job, "runner_group_name", where, required=False),
     )
 
 

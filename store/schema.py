@@ -196,6 +196,7 @@ jobs = Table(
     Column("labels", Text),  # JSON array of the runs-on labels
     Column("url", Text),
     Column("statekey", Text, nullable=False),
+    Column("runner_group", Text),  # GitHub's runner_group_name, when told (NULL before migration 0013)
 )
 Index("idx_jobs_run", jobs.c.run_gitid, jobs.c.run_attempt)
 # The failed jobs of each run with what the failure groups read of them (store/queries/failures.py): a
@@ -220,6 +221,17 @@ steps = Table(
 )
 
 # Every webhook delivery as received, so any can be inspected or replayed.
+# The pull requests each run ran for (workflow_run.pull_requests): every report's numbers are kept, so any
+# arrival order ends in the same rows.
+run_pulls = Table(
+    "run_pulls",
+    metadata,
+    Column("run", BigInteger, primary_key=True),  # workflowruns.gitid
+    Column("number", Integer, primary_key=True),
+    Column("repo", Text, nullable=False),
+)
+Index("idx_run_pulls_repo_number", run_pulls.c.repo, run_pulls.c.number)
+
 deliveries = Table(
     "deliveries",
     metadata,

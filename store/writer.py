@@ -22,8 +22,8 @@ from domain.state import FAILED, job_key, run_key
 from store import derived
 from store.derived.failure_causes import FAILED_JOB
 from store.prepared import execute_prepared
-from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, runattempts, steps, workflowruns,
-                          workflows)
+from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, run_pulls, runattempts, steps,
+                          workflowruns, workflows)
 
 # A report that wins replaces all of these; `repo` too, so the row's repository always agrees with
 # its branch, commit and workflow ids (GitHub's run id names one run wherever its repository moves).
@@ -34,7 +34,7 @@ ATTEMPT_FIELDS = ("author", "status", "conclusion", "createtime", "starttime", "
                   "queuetime", "url", "statekey")
 JOB_FIELDS = ("run_gitid", "run_attempt", "repo", "name", "workflow_name", "head_branch", "head_sha", "status",
               "conclusion", "createtime", "starttime", "endtime", "queuetime", "runtime", "runner_name", "runner_id",
-              "labels", "url", "statekey")
+              "labels", "url", "statekey", "runner_group")
 # The columns of a stored run that name its derived keys: its day and pair (branch, workflow,
 # createtime), its commit's group (branch, commitid) and whether it has a failure cause.
 _RUN_BEFORE = ("id", "branch", "commitid", "workflow", "createtime", "conclusion")
@@ -119,6 +119,9 @@ def _statements(dialect_name: str) -> dict:
     s["job_log_drop"] = job_logs.delete().where(job_logs.c.job == bindparam("g"))
     s["failure_lines_drop"] = failure_lines.delete().where(failure_lines.c.job == bindparam("g"))
     s["steps_insert"] = steps.insert()
+    # Every report's pull requests are kept: whichever report wins, the run ran for all of them.
+    s["run_pulls"] = dialect.insert(run_pulls).on_conflict_do_nothing(index_elements=[run_pulls.c.run,
+                                                                                        run_pulls.c.number])
     return s
 
 
@@ -193,6 +196,9 @@ def _run(conn, s, run: r.Run, _now) -> dict | None:
         "conclusion": run.conclusion, "createtime": run.createtime, "starttime": run.starttime,
         "endtime": run.endtime, "updatetime": run.updatetime, "runtime": run.runtime, "queuetime": run.queuetime,
         "url": run.url, "statekey": key}).rowcount
+    if run.pull_requests:
+        _exec(conn, s, "run_pulls", [{"run": run.gitid, "number": n, "repo": run.repo}
+                                     for n in sorted(set(run.pull_requests))])
     if not (replaced or attempt or earlier):
         return None
     # The row after the write, told without reading it: this report's ids if it replaced the
@@ -234,7 +240,7 @@ def _job(conn, s, job: r.Job, now) -> dict | None:
         "head_sha": job.head_sha, "status": job.status, "conclusion": job.conclusion, "createtime": job.createtime,
         "starttime": job.starttime, "endtime": job.endtime, "queuetime": job.queuetime, "runtime": job.runtime,
         "runner_name": job.runner_name, "runner_id": job.runner_id, "labels": json.dumps(list(job.labels)),
-        "url": job.url, "statekey": job_key(job)}).first()  # RETURNING its id; None: the stored job stays
+        "url": job.url, "statekey": job_key(job), "runner_group": job.runner_group}).first()  # RETURNING its id; None: the stored job stays
     if written is None:
         return None
     job_id = written[0]

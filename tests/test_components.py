@@ -50,8 +50,8 @@ def test_url_helpers_keep_other_arguments():
     hrefs, active = shell.nav_state("/triage", "?repo=o%2Fa&offset=50&author=bob")
     # The Alerts page shows every repository; the arguments ride along, for the way back.
     assert hrefs == ["/?repo=o%2Fa&author=bob", "/triage?repo=o%2Fa&author=bob", "/developer?repo=o%2Fa&author=bob",
-                     "/alerts?repo=o%2Fa&author=bob"]
-    assert active == [False, True, False, False]
+                     "/runners?repo=o%2Fa&author=bob", "/alerts?repo=o%2Fa&author=bob"]
+    assert active == [False, True, False, False, False]
 
 
 def test_performance_figure_has_no_empty_traces():

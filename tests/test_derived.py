@@ -15,7 +15,7 @@ from tests.builders import T0, commit, run
 # job_logs and failure_lines are what GitHub's logs of failed jobs said (failures/, ingest/joblogs.py);
 # alert_breaks and alert_messages are decisions made once and kept (alerts/), not recomputable state.
 BASE_TABLES = {"repos", "branches", "commits", "workflows", "workflowruns", "runattempts", "jobs", "steps",
-               "deliveries", "alembic_version", "job_logs", "failure_lines"}
+               "deliveries", "alembic_version", "job_logs", "failure_lines", "run_pulls"}
 DECISION_TABLES = {"alert_breaks", "alert_messages"}
 
 

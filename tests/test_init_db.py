@@ -43,7 +43,7 @@ def test_backfill_fills_every_table_and_a_second_run_fetches_only_what_is_new(db
         # 8 runs, every third with 2 attempts: 11 attempts, 2 jobs of 10 steps each per attempt;
         # commits: 5 from the listing + 8 runs' head commits.
         assert counts(engine) == dict(repos=1, branches=3, commits=13, workflows=2, workflowruns=8,
-                                      runattempts=11, jobs=22, steps=220, deliveries=0, job_logs=10,
+                                      runattempts=11, jobs=22, steps=220, deliveries=0, job_logs=10, run_pulls=0,
                                       failure_lines=counts(engine)["failure_lines"])
         with engine.connect() as conn:  # every failed job's log was fetched and gave failure lines
             assert conn.execute(select(job_logs.c.state, func.count()).group_by(job_logs.c.state)).all() == [

@@ -1,5 +1,6 @@
 """`ingest.parse` on every GitHub example payload we take."""
 import copy
+import dataclasses
 
 import pytest
 
@@ -138,3 +139,31 @@ def test_malformed_workflow_run_says_why(mutate, message):
 def test_not_an_object():
     with pytest.raises(PayloadError):
         parse("push", [1, 2])
+
+
+def test_a_runs_pull_requests_and_a_jobs_runner_group_are_read():
+    payload = fixture_json("workflow_run/completed.with-pull-requests.payload.json")
+    [run] = [item for item in parse("workflow_run", payload).records if isinstance(item, r.Run)]
+    assert run.pull_requests == (2,)
+    payload["workflow_run"]["pull_requests"] = [{"number": "2"}]
+    with pytest.raises(PayloadError, match=r"workflow_run.pull_requests\[0\].number"):
+        parse("workflow_run", payload)
+    job = fixture_json("workflow_job/completed.failure.with-organization.payload.json")
+    [record] = [item for item in parse("workflow_job", job).records if isinstance(item, r.Job)]
+    assert record.runner_group == "GitHub Actions"
+
+
+def test_every_reports_pull_requests_are_kept_whichever_report_wins(tmp_path):
+    from sqlalchemy import select
+
+    from store.schema import run_pulls
+    from tests.builders import commit, run, store_with
+
+    first = run(7, sha="c1", status="in_progress")
+    last = run(7, sha="c1")
+    engine = store_with(tmp_path / "b.db", [commit("c1"), dataclasses.replace(last, pull_requests=(5,)),
+                                            dataclasses.replace(first, pull_requests=(4, 5))])
+    with engine.connect() as conn:
+        assert conn.execute(select(run_pulls.c.run, run_pulls.c.number, run_pulls.c.repo)
+                            .order_by(run_pulls.c.number)).all() == [(7, 4, "o/app"), (7, 5, "o/app")]
+    engine.dispose()

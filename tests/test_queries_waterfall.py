@@ -197,3 +197,91 @@ def test_busy_and_quiet_branches_page_the_same_commits(demo_store, monkeypatch):
     for quiet, busy in zip(pages[10 ** 9], pages[1]):
         assert quiet[0].values.tolist() == busy[0].values.tolist() and quiet[1] == busy[1]
     assert len(pages[1][0][0]) > 0
+
+
+# --- the jobs of expanded workflows (store.queries.waterfall_jobs) ------------------------------
+
+def _job(gitid, run_gitid, name, conclusion="success", *, attempt=1, status="completed"):
+    from domain import records as r
+
+    return r.Job(repo="o/app", gitid=gitid, run_gitid=run_gitid, run_attempt=attempt, name=name, workflow_name="CI",
+                 head_branch="main", head_sha=None, status=status,
+                 conclusion=conclusion if status == "completed" else None, createtime=T0,
+                 starttime=T0 + 1 if status != "queued" else None, endtime=T0 + 31 if status == "completed" else None,
+                 runner_name="r1", runner_id=1, url=f"https://github.com/o/app/actions/runs/{run_gitid}/job/{gitid}")
+
+
+def test_job_groups_of_expanded_workflows(tmp_path):
+    from store.queries.waterfall_jobs import job_groups, worst
+
+    records = [commit("c1", time=T0 - 120), commit("c2", time=T0 - 60),
+               # c1: CI attempt 1 failed at "test (3.11, ubuntu)"; attempt 2 passed (that job F); lint skipped.
+               run(1, sha="c1", conclusion="failure", created=T0 - 100),
+               run(1, sha="c1", conclusion="success", created=T0 - 50, attempt=2),
+               _job(10, 1, "test (3.11, ubuntu)", "failure"), _job(11, 1, "test (3.12, ubuntu)"),
+               _job(12, 1, "test (3.11, ubuntu)", attempt=2), _job(13, 1, "test (3.12, ubuntu)", attempt=2),
+               _job(14, 1, "lint", "skipped", attempt=2),
+               # c2: CI failed at one matrix leg, another still running; Lint's jobs are never read.
+               run(2, sha="c2", conclusion="failure", created=T0),
+               _job(20, 2, "test (3.11, ubuntu)", "failure"), _job(21, 2, "test (3.12, ubuntu)", status="in_progress"),
+               _job(22, 2, "Build"), run(3, sha="c2", workflow="Lint", created=T0), _job(30, 3, "eslint")]
+    engine = store_with(tmp_path / "jobs.db", records)
+    with engine.connect() as conn:
+        grid = q.grid_records(conn, "o/app", "main")
+        found = job_groups(conn, grid["cells"], ["CI"])
+        assert job_groups(conn, grid["cells"], []) == {}
+    ids = {c["sha"]: c["commitid"] for c in grid["commits"]}
+    ci = found["CI"]
+    assert list(found) == ["CI"] and ci["groups"] == ["Build", "lint", "test"]  # base names, case-insensitive
+    c1_test = ci["cells"][(ids["c1"], "test")]
+    assert c1_test["glyph"] == "F"  # the latest attempt's jobs; 3.11 failed in attempt 1
+    assert [(m["name"], m["glyph"], m["earlier_failed"]) for m in c1_test["members"]] == [
+        ("test (3.11, ubuntu)", "F", True), ("test (3.12, ubuntu)", "O", False)]
+    assert ci["cells"][(ids["c1"], "lint")]["glyph"] == "S"
+    assert (ids["c1"], "Build") not in ci["cells"]  # not run on c1
+    c2_test = ci["cells"][(ids["c2"], "test")]
+    assert c2_test["glyph"] == "X"  # the worst member: X before ?
+    assert [m["glyph"] for m in c2_test["members"]] == ["X", "?"]
+    assert c2_test["members"][0]["url"] == "https://github.com/o/app/actions/runs/2/job/20"
+    assert c2_test["members"][0]["duration"] == 30
+    assert worst(["O", "S", "C"]) == "C" and worst(["O", "F", "?"]) == "F" and worst([]) == ""
+
+
+def test_job_groups_read_once_for_the_page(tmp_path):
+    """One statement for every expanded cell of the page, however many workflows are expanded."""
+    from sqlalchemy import event
+
+    from store.queries.waterfall_jobs import job_groups
+
+    records = [commit(f"c{i}", time=T0 + i) for i in range(30)]
+    records += [run(100 * (k + 1) + i, sha=f"c{i}", workflow=wf, created=T0 + i + k)
+                for i in range(30) for k, wf in enumerate(("CI", "Lint"))]
+    records += [_job(1000 + i, 100 + i, "test") for i in range(30)]
+    engine = store_with(tmp_path / "many.db", records)
+    statements = []
+    with engine.connect() as conn:
+        grid = q.grid_records(conn, "o/app", "main")
+        event.listen(conn, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        found = job_groups(conn, grid["cells"], ["CI", "Lint"])
+    assert len(statements) == 1
+    assert len(found["CI"]["cells"]) == 30 and found["Lint"]["cells"] == {}
+
+
+def test_expand_in_the_url_names_known_workflows_only(tmp_path):
+    """`expand=`: comma-joined or repeated; a workflow whose name holds a comma still matches; unknown
+    names and other repositories' workflows are dropped; the header links toggle one name."""
+    from dashapp.callbacks.waterfall import resolve_selection
+    from dashapp.grid_jobs import expanded_names, toggle_href
+
+    engine = store_with(tmp_path / "expand.db", [
+        commit("c1"), run(1, sha="c1"), run(2, sha="c1", workflow="Build, test"),
+        commit("d1", repo="o/lib"), run(3, sha="d1", repo="o/lib", workflow="Docs")])
+    with engine.connect() as conn:
+        sel = resolve_selection(conn, {"repo": "o/app", "expand": ["Build, test,CI", "Docs,nope"]})
+        assert sel["expand"] == ["Build, test", "CI"]  # in the order of the repository's workflows
+        assert resolve_selection(conn, {"repo": "o/app", "expand": "x" * 5000})["expand"] == []
+        assert resolve_selection(conn, {"repo": "o/app"})["expand"] == []
+    assert expanded_names(None, ["CI"]) == [] and expanded_names([7, None], ["CI"]) == []
+    assert toggle_href("?repo=o%2Fapp&offset=50", [], "CI") == "/?repo=o%2Fapp&offset=50&expand=CI"
+    assert toggle_href("?repo=o%2Fapp&expand=CI%2CLint", ["CI", "Lint"], "CI") == "/?repo=o%2Fapp&expand=Lint"
+    assert toggle_href("?expand=CI", ["CI"], "CI") == "/"

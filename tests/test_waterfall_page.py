@@ -238,3 +238,61 @@ def test_wf009_failed_cell_hover_names_the_failure_line(dash_duo, tmp_path):
     assert "\n" not in _cell(dash_duo, "c1", "CI").find_element(By.TAG_NAME, "a").get_attribute("title")
     assert not dash_duo.find_elements("#commit-grid-table b")
     assert dash_duo.get_logs() == []
+
+
+def _job_cell(dash_duo, sha, workflow, job):
+    return dash_duo.find_element(f"tr[data-sha='{sha}'] td[data-workflow='{workflow}'][data-job='{job}']")
+
+
+def _job_columns(dash_duo):
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#commit-grid-table thead th.wf-job-col'))"
+        ".map(th => th.textContent.trim());")
+
+
+def test_wf010_a_workflow_expands_into_its_jobs_in_place_and_from_the_url(dash_duo, demo_db):
+    import time
+
+    from dashapp.components import format_rate
+    from store.engine import make_engine
+    from store.queries.kpis import trunk_health
+
+    _start(dash_duo, demo_db, "?repo=acme/webapp")
+    first_bad, job = RED_STREAK["first_bad_sha"], "test"  # RED_STREAK["job"] is the matrix leg "test (ubuntu-latest)"
+    assert not _job_columns(dash_duo)
+    dash_duo.driver.execute_script("window.stillThisPage = true;")
+    _click(dash_duo, "#commit-grid-table a.wf-expand[data-workflow='CI']")
+    until(lambda: "expand=CI" in _url(dash_duo), timeout=10)
+    until(lambda: "test" in _job_columns(dash_duo), timeout=10)
+    assert dash_duo.driver.execute_script("return window.stillThisPage === true;")  # no reload: in place
+    assert _job_cell(dash_duo, first_bad, "CI", job).text == "X"
+    assert _cell(dash_duo, first_bad, "CI").text == "X"  # the workflow's own column stays
+    assert _job_cell(dash_duo, RED_STREAK["last_green_sha"], "CI", job).text == "O"
+    title = _job_cell(dash_duo, first_bad, "CI", job).find_element(By.TAG_NAME, "a").get_attribute("title")
+    lines = title.split("\n")
+    assert lines[0] == "CI / test: failure · 2 jobs"
+    assert lines[1].startswith(f"{RED_STREAK['job']} — failure")  # the failing leg first, with its line
+    assert len(lines[1].split(" — ")) == 3 and lines[2].startswith("test (windows-latest) — success")
+    assert "build" in _job_columns(dash_duo) and "Lint" not in _job_columns(dash_duo)
+
+    # A reload, and the shared link, draw the same expansion (the first screen too).
+    dash_duo.driver.refresh()
+    _wait_loaded(dash_duo)
+    until(lambda: _job_columns(dash_duo) and _job_cell(dash_duo, first_bad, "CI", job).text == "X", timeout=10)
+    assert "expand=CI" in _url(dash_duo)
+
+    # The trunk health strip: the default branch in the window, as the query computes it.
+    engine = make_engine(demo_db)
+    with engine.connect() as conn:
+        expected = trunk_health(conn, "acme/webapp", since=time.time() - 7 * 86400)
+    engine.dispose()
+    dash_duo.wait_for_contains_text("#wf-kpi-strip", "Trunk health", timeout=10)
+    assert dash_duo.find_element("#kpi-red .kpi-value").text == format_rate(expected["red_share"])
+    assert "main · last 7 days" in dash_duo.find_element("#wf-kpi-strip .kpi-scope").text
+    assert dash_duo.find_element("#kpi-signal .kpi-value").text.startswith("p50 ")
+
+    # Collapsing again drops it from the URL.
+    _click(dash_duo, "#commit-grid-table a.wf-expand[data-workflow='CI']")
+    until(lambda: "expand" not in _url(dash_duo), timeout=10)
+    until(lambda: not _job_columns(dash_duo), timeout=10)
+    assert dash_duo.get_logs() == []

@@ -8,15 +8,17 @@ import time
 from dash import Input, Output, State, callback, dcc, html, no_update
 from sqlalchemy import bindparam, select
 
-from dashapp import inputs, urlstate
+from dashapp import grid_jobs, inputs, urlstate
 from dashapp.inputs import checker
-from dashapp.components import download_csv_link, empty_state, metric_cards_row
+from dashapp.components import download_csv_link, empty_state, format_duration, format_rate, metric_cards_row
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
 from dashapp.tables import commit_grid_table, failed_run_ids
 from store.queries import failures as failure_queries
+from store.queries import kpis
 from store.queries import selection as names
 from store.queries import waterfall as q
+from store.queries.waterfall_jobs import job_groups
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
 from store.schema import repos
@@ -39,6 +41,8 @@ def resolve_selection(conn, query: dict) -> dict:
     for key, options in (("branch", "branches"), ("workflow", "workflows")):
         if selection[key] and selection[key] not in selection[options]:
             selection[options] = [selection[key]] + selection[options]
+    # Every value of a repeated `expand=` (clean_args keeps one value a key), each comma-joined.
+    selection["expand"] = grid_jobs.expanded_names((query or {}).get("expand"), selection["workflows"])
     return selection
 
 
@@ -57,6 +61,49 @@ def cards_section(sel: dict):
     with svc.engine.connect() as conn:
         cards = metric_cards(conn, selection_filters(sel), stale_hours=svc.config.stale_hours)
     return metric_cards_row(cards)
+
+
+def kpi_section(sel: dict, *, now: float | None = None):
+    """The trunk health strip (`store.queries.kpis.trunk_health`): the selected repository's default
+    branch in the selected window (and workflow), whatever branch the grid shows."""
+    if sel.get("empty") or not sel.get("known"):
+        return None
+    seconds = urlstate.window_seconds(sel.get("window"))
+    now = time.time() if now is None else now
+    with services().engine.connect() as conn:
+        k = kpis.trunk_health(conn, sel["repo"], since=None if seconds is None else now - seconds,
+                              workflow=sel.get("workflow"), now=now)
+    if not k["branch"]:
+        return None
+    label = next((lbl for value, lbl, _s in urlstate.WINDOWS if value == sel.get("window")), "")
+    scope = [html.Span("Trunk health", className="kpi-heading"),
+             html.Span(f"{k['branch']} · {label.lower()}" + (f" · {sel['workflow']}" if sel.get("workflow") else ""),
+                       className="kpi-scope")]
+    red = f"{k['red']} of {k['settled']} settled commits"
+    split = None
+    if k["verdicts"] and k["flaky"] is not None:
+        of = f"of the newest {k['judged']} red: " if k["judged"] < k["red"] else ""
+        split = f"{of}{k['broken']} broken, {k['flaky']} flaky"
+    items = [
+        _kpi("Commits red", format_rate(k["red_share"]), [red, split], "kpi-red",
+             "Red commits (any workflow X or T) ÷ settled commits (not pending) whose first run was created in "
+             "the window; flaky: every failed job of every red workflow has the verdict FLAKY, else broken."),
+        _kpi("Time to red signal", f"p50 {format_duration(k['signal_p50'])}",
+             [f"p90 {format_duration(k['signal_p90'])}", f"{k['signals']} red commits"], "kpi-signal",
+             "From a commit's first run on the branch being created to its first failed run's attempt completing."),
+        _kpi("Time to recovery", f"p50 {format_duration(k['recovery_p50'])}",
+             [f"{k['recoveries']} break{'s' if k['recoveries'] != 1 else ''} fixed",
+              f"{k['open_breaks']} still red" if k["open_breaks"] else None], "kpi-recovery",
+             f"A break: {kpis.BREAK_COMMITS} or more red commits of a workflow in a row; from its first red run "
+             f"completing to the next green run of that workflow completing (green runs created in the window)."),
+    ]
+    return html.Div([html.Div(scope, className="kpi-title"), *items], className="kpi-strip", id="wf-kpi-strip")
+
+
+def _kpi(title: str, value: str, details: list, kpi_id: str, meaning: str):
+    return html.Div([html.Div(title, className="kpi-name"), html.Div(value, className="kpi-value"),
+                     html.Div(" · ".join(d for d in details if d), className="kpi-detail")],
+                    className="kpi", id=kpi_id, title=meaning)
 
 
 _REPO_URL = select(repos.c.url).where(repos.c.name == bindparam("name"))
@@ -81,13 +128,17 @@ def grid_section(sel: dict, search: str | None):
                               offset=sel.get("offset", 0))
         repo_url = conn.execute(_REPO_URL, {"name": sel["repo"]}).scalar()
         failures = cell_failures(conn, grid)
+        expanded = [name for name in sel.get("expand") or [] if name in grid["workflows"]]
+        jobs = job_groups(conn, grid["cells"], expanded) if expanded else {}
     pager = _pager(grid, search)
     if not grid["commits"]:
         what = f" of workflow “{sel['workflow']}”" if sel.get("workflow") else ""
         older = " on this page (try Newer)" if grid["offset"] else ""
         return [empty_state(f"No runs{what} on branch “{sel['branch']}”{older}.", id="wf-grid-empty"), pager]
+    open_now = [name for name in sel.get("expand") or []]
+    toggles = {name: grid_jobs.toggle_href(search, open_now, name) for name in grid["workflows"]}
     table = commit_grid_table(grid, sel["repo"], repo_url=repo_url, failures=failures,
-                              no_token=not services().config.github_token)
+                              no_token=not services().config.github_token, toggles=toggles, jobs=jobs)
     return [html.Div(table, className="table-responsive"), pager]
 
 
@@ -137,6 +188,7 @@ SELECTION = {
     "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
     "offset": checker(inputs.integer, hi=urlstate.MAX_OFFSET, default=0),
     "branches": inputs.texts, "workflows": inputs.texts,
+    "expand": checker(inputs.texts, max_items=grid_jobs.MAX_EXPANDED),
 }
 
 
@@ -148,6 +200,10 @@ def register() -> None:
     @callback(Output("wf-cards", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
     def _cards(sel, _version):
         return cards_section(selection(sel))
+
+    @callback(Output("wf-kpis", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
+    def _kpis(sel, _version):
+        return kpi_section(selection(sel))
 
     # Not at start: the page's layout draws the grid (see dashapp.pages.waterfall); live updates redraw it.
     @callback(Output("wf-grid", "children"), Input("wf-selection", "data"), Input("live-version", "data"),

@@ -1,6 +1,6 @@
 """The Waterfall view (`/`): is the branch green, what broke, who broke it.
 
-Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=&offset=`):
+Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=&offset=&expand=`):
 `layout` resolves the selection once (the repository's default branch when
 none is given) and puts it in `wf-selection`; the callbacks in
 `dashapp.callbacks.waterfall` fill the sections from it, and again on every
@@ -88,6 +88,7 @@ def layout(**query):
                    workflow=sel["workflow"], window=sel["window"], extra=[html.Div(id="wf-csv")]),
         # No spinner over the cards and the grid: live updates re-query them, and they must not flash.
         html.Div(id="wf-cards", className="wf-cards-slot"),
+        html.Div(id="wf-kpis", className="wf-kpis-slot"),
         # The grid comes drawn with the page (no round-trip before the first paint); its callback
         # redraws it on live updates only.
         _section("Commits", html.Div(callbacks.grid_section(sel, _search(query)), id="wf-grid",

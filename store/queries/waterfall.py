@@ -71,7 +71,7 @@ def _branch_id(conn: Connection, repo: str, branch: str) -> int | None:
 _BRANCH_ID = select(branches.c.id).where(branches.c.repo == bindparam("repo"), branches.c.name == bindparam("name"))
 PAGE_COLUMNS = ["commitid", "sha", "message", "author", "time"]
 CELL_COLUMNS = ["commitid", "workflow", "status", "conclusion", "url", "attempts", "earlier_failed",
-                "starttime", "endtime", "queuetime", "duration", "glyph", "gitid"]
+                "starttime", "endtime", "queuetime", "duration", "glyph", "gitid", "attempt"]
 
 
 _ON_BRANCH = workflowruns.alias("on_branch")  # built once (an alias's column set-up is not free)
@@ -122,7 +122,7 @@ def _cells_statement(by_workflow: bool):
     ranked = (
         select(
             w.commitid, w.archivedworkflowname.label("workflow"), ra.status, ra.conclusion,
-            func.coalesce(ra.url, w.url).label("url"), ra.starttime, ra.endtime, ra.queuetime, w.gitid,
+            func.coalesce(ra.url, w.url).label("url"), ra.starttime, ra.endtime, ra.queuetime, w.gitid, ra.attempt,
             func.row_number().over(partition_by=part,
                                    order_by=(desc(ra.createtime), desc(ra.attempt), desc(w.gitid))).label("rn"),
             func.count().over(partition_by=part).label("attempts"),
@@ -145,14 +145,14 @@ def _cell_records(conn: Connection, branch_id: int, commit_ids: list[int], workf
         return []
     params = {"branch": branch_id, "ids": commit_ids, **({"workflow": workflow} if workflow else {})}
     out = []
-    for (commitid, name, status, conclusion, url, starttime, endtime, queuetime, gitid, attempts,
+    for (commitid, name, status, conclusion, url, starttime, endtime, queuetime, gitid, attempt, attempts,
          earlier) in conn.execute(_CELLS[bool(workflow)], params).all():
         earlier_failed = bool(earlier)
         out.append({"commitid": commitid, "workflow": name, "status": status, "conclusion": conclusion, "url": url,
                     "attempts": attempts, "earlier_failed": earlier_failed, "starttime": starttime,
                     "endtime": endtime, "queuetime": queuetime,
                     "duration": endtime - starttime if endtime is not None and starttime is not None else None,
-                    "glyph": cell_state(status, conclusion, earlier_failed), "gitid": gitid})
+                    "glyph": cell_state(status, conclusion, earlier_failed), "gitid": gitid, "attempt": attempt})
     return out
 
 
@@ -161,7 +161,7 @@ def commit_cells(conn: Connection, repo: str, branch: str, commit_ids, *,
     """Per (commit, workflow) of `commit_ids` on the branch: the latest attempt and the attempt history.
 
     Columns: commitid, workflow, status, conclusion, url, attempts, earlier_failed,
-    starttime, endtime, queuetime, duration, glyph, gitid (the run's GitHub id).
+    starttime, endtime, queuetime, duration, glyph, gitid (the run's GitHub id), attempt (the latest's number).
     """
     commit_ids = [int(c) for c in commit_ids]
     branch_id = _branch_id(conn, repo, branch) if commit_ids else None
