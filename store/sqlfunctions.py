@@ -1,9 +1,10 @@
 """SQL that SQLite and PostgreSQL spell differently: each difference in one place.
 
-Queries use the aggregates as SQLAlchemy functions, and the compiler picks each dialect's spelling;
+Queries use the aggregates and the arithmetic (minutes_up, floor_div) as SQLAlchemy functions, and the
+compiler picks each dialect's spelling;
 `insert` gives the dialect's INSERT, for its ON CONFLICT clauses.
 """
-from sqlalchemy import Table, Text
+from sqlalchemy import Integer, Table, Text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
@@ -46,3 +47,43 @@ def _joined_postgresql(element, compiler, **kw):
 def insert(conn: Connection, table: Table):
     """`table`'s INSERT for the connection's dialect (both offer `on_conflict_do_nothing`/`_do_update`)."""
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+class minutes_up(FunctionElement):
+    """A duration in seconds rounded up to the whole minute, 0 when not positive (`billing.minutes`)."""
+    name = "minutes_up"
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(minutes_up)
+def _minutes_up_sqlite(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    # SQLite's CAST truncates; a remainder adds the minute.
+    return (f"(CASE WHEN {x} > 0 THEN CAST(({x}) / 60.0 AS INTEGER) + "
+            f"(({x}) / 60.0 > CAST(({x}) / 60.0 AS INTEGER)) ELSE 0 END)")
+
+
+@compiles(minutes_up, "postgresql")
+def _minutes_up_postgresql(element, compiler, **kw):
+    x = compiler.process(element.clauses, **kw)
+    return f"(CASE WHEN {x} > 0 THEN CAST(CEIL(({x}) / 60.0) AS INTEGER) ELSE 0 END)"
+
+
+class floor_div(FunctionElement):
+    """floor(x / size) of a time x in epoch seconds and a whole number of seconds: its bucket's number."""
+    name = "floor_div"
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(floor_div)
+def _floor_div_sqlite(element, compiler, **kw):
+    x, size = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(({x}) / ({size}) AS INTEGER)"  # CAST truncates: floor for the positive times stored
+
+
+@compiles(floor_div, "postgresql")
+def _floor_div_postgresql(element, compiler, **kw):
+    x, size = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(FLOOR(({x}) / ({size})) AS BIGINT)"

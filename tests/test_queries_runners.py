@@ -4,6 +4,7 @@ import pytest
 from domain import billing
 from domain import records as r
 from store.queries import runners as q
+from store.sqlfunctions import minutes_up
 from store.queries.filters import Filters
 from tests.builders import T0, commit, run, store_with
 
@@ -158,4 +159,4 @@ def test_rq008_sql_rounding_equals_the_python_rounding(engine, seconds):
     from sqlalchemy import literal, select
 
     with engine.connect() as conn:
-        assert conn.execute(select(q._minutes_up(literal(float(seconds))))).scalar_one() == billing.minutes(seconds)
+        assert conn.execute(select(minutes_up(literal(float(seconds))))).scalar_one() == billing.minutes(seconds)

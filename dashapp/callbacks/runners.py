@@ -7,19 +7,19 @@ window's every job: re-reading them on each delivery would cost more than it tel
 import time
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, no_update
+from dash import Input, Output, callback
 
 from dashapp import inputs, urlstate
+from dashapp.callbacks.filters import ALL, filters_to_url  # noqa: F401 (ALL: the pages read it here)
 from dashapp.components import empty_state
 from dashapp.inputs import checker
 from dashapp.runner_tables import (billing_cards, billing_grid, graph, group_grid, hours_figure, label_grid,
                                    oldest_text, queue_figure, queue_note, waiting_grid)
-from dashapp.shell import services, with_args
+from dashapp.shell import services
 from domain import billing
 from store.queries import runners as q
 from store.queries.filters import Filters
 
-ALL = "__all__"
 THEMES = ("light", "dark")
 
 
@@ -157,15 +157,4 @@ def register() -> None:
     def _billing(sel):
         return billing_section(selection(sel))
 
-    @callback(Output("url", "search", allow_duplicate=True),
-              Input("rn-branch", "value"), Input("rn-workflow", "value"), Input("rn-window", "value"),
-              State("rn-selection", "data"), State("url", "search"), prevent_initial_call=True)
-    def _filters_to_url(branch, workflow, window, sel, search):
-        branch, workflow = inputs.text(branch, "rn-branch.value"), inputs.text(workflow, "rn-workflow.value")
-        window = inputs.choice(window, "rn-window.value", urlstate.WINDOW_VALUES)
-        sel, search = selection(sel), inputs.search(search, "url.search")
-        branch = None if branch in (None, ALL) else branch
-        if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
-            return no_update
-        new = with_args(search, branch=branch, workflow=workflow, window=window)
-        return new if new != (search or "") else no_update
+    filters_to_url("rn", selection)

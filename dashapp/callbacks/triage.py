@@ -5,13 +5,14 @@
 import time
 from dataclasses import replace
 
-from dash import Input, Output, State, callback, no_update
+from dash import Input, Output, callback
 
 from dashapp import inputs, urlstate
 from dashapp.inputs import checker
+from dashapp.callbacks.filters import ALL, filters_to_url  # noqa: F401 (ALL: the pages read it here)
 from dashapp.components import empty_state
 from dashapp.failure_tables import NEWEST_SHOWN, capture_note, flaky_jobs_table, groups_table
-from dashapp.shell import services, with_args
+from dashapp.shell import services
 from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
 from store.queries import failures as fq
 from store.queries import flakes
@@ -20,7 +21,6 @@ from store.queries.streaks import broken_main
 from store.queries.filters import Filters
 from store.schema import repos
 
-ALL = "__all__"
 # The sample and bound of the flaky-jobs table: the defaults of `flaky_jobs`, which `/api/flaky` uses too.
 FLAKE_SAMPLE = {"min_runs": flakes.MIN_RUNS, "threshold": flakes.THRESHOLD, "confidence": flakes.CONFIDENCE}
 FLAKY_JOBS_SHOWN = 50
@@ -143,18 +143,7 @@ def register() -> None:
         callback(Output(output, "children"), Input("tr-selection", "data"), Input("live-version", "data"))(
             _section_callback(build))
 
-    @callback(Output("url", "search", allow_duplicate=True),
-              Input("tr-branch", "value"), Input("tr-workflow", "value"), Input("tr-window", "value"),
-              State("tr-selection", "data"), State("url", "search"), prevent_initial_call=True)
-    def _filters_to_url(branch, workflow, window, sel, search):
-        branch, workflow = inputs.text(branch, "tr-branch.value"), inputs.text(workflow, "tr-workflow.value")
-        window = inputs.choice(window, "tr-window.value", urlstate.WINDOW_VALUES)
-        sel, search = selection(sel), inputs.search(search, "url.search")
-        branch = None if branch in (None, ALL) else branch
-        if (branch, workflow, window) == (sel.get("branch"), sel.get("workflow"), sel.get("window")):
-            return no_update
-        new = with_args(search, branch=branch, workflow=workflow, window=window)
-        return new if new != (search or "") else no_update
+    filters_to_url("tr", selection)
 
 
 def _section_callback(build):

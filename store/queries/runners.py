@@ -11,7 +11,7 @@ and bills again); "waiting now" ignores the window, as the Active builds card do
 - **Runner group**: `jobs.runner_group` (GitHub's runner_group_name, migration 0013); NULL (not recorded: jobs
   stored before, or events without it) is its own row.
 - **Busiest hours**: jobs that started, by the UTC weekday and hour of their `starttime`.
-- **Minutes**: `domain.billing`; each job rounded up in SQL (`_minutes_up`, the same arithmetic as
+- **Minutes**: `domain.billing`; each job rounded up in SQL (`store.sqlfunctions.minutes_up`, the same arithmetic as
   `billing.minutes`: a test checks them equal), summed per repository, workflow and label set.
 
 Cost: one read of the window's runs (createtime index) joined to their jobs (`idx_jobs_run`) per section.
@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Float, Integer, and_, cast, func, select
+from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from domain import billing
 from domain.state import ACTIVE_STATUSES, QUEUED_STATUSES
@@ -31,6 +29,7 @@ from store import metrics
 from store.prepared import literals
 from store.queries.filters import Filters
 from store.schema import jobs, workflowruns
+from store.sqlfunctions import floor_div, minutes_up
 
 w = workflowruns.c
 j = jobs.c
@@ -38,46 +37,6 @@ j = jobs.c
 RUNNER_GROUP = j.runner_group if "runner_group" in j else None
 PERCENTILES = (50, 90, 99)
 SERIES_LABEL_SETS = 8  # the chart draws the label sets with the most started jobs; the table has them all
-
-
-class _minutes_up(FunctionElement):
-    """A duration in seconds rounded up to the whole minute, 0 when not positive (`billing.minutes`)."""
-    name = "minutes_up"
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(_minutes_up)
-def _minutes_up_sqlite(element, compiler, **kw):
-    x = compiler.process(element.clauses, **kw)
-    # SQLite's CAST truncates; a remainder adds the minute.
-    return (f"(CASE WHEN {x} > 0 THEN CAST(({x}) / 60.0 AS INTEGER) + "
-            f"(({x}) / 60.0 > CAST(({x}) / 60.0 AS INTEGER)) ELSE 0 END)")
-
-
-@compiles(_minutes_up, "postgresql")
-def _minutes_up_postgresql(element, compiler, **kw):
-    x = compiler.process(element.clauses, **kw)
-    return f"(CASE WHEN {x} > 0 THEN CAST(CEIL(({x}) / 60.0) AS INTEGER) ELSE 0 END)"
-
-
-class _floor_div(FunctionElement):
-    """floor(x / size) of a time x in epoch seconds and a whole number of seconds: its bucket's number."""
-    name = "floor_div"
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(_floor_div)
-def _floor_div_sqlite(element, compiler, **kw):
-    x, size = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(({x}) / ({size}) AS INTEGER)"  # CAST truncates: floor for the positive times stored
-
-
-@compiles(_floor_div, "postgresql")
-def _floor_div_postgresql(element, compiler, **kw):
-    x, size = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(FLOOR(({x}) / ({size})) AS BIGINT)"
 
 
 def _window_jobs(filters: Filters, *columns):
@@ -114,7 +73,7 @@ def queue_times(conn: Connection, filters: Filters, *, bucket: int = 86400) -> d
     entered the queue) floored to `bucket`; the series has the `SERIES_LABEL_SETS` busiest label sets.
     """
     group = RUNNER_GROUP if RUNNER_GROUP is not None else func.null()
-    query = _window_jobs(filters, j.labels, group, _floor_div(j.createtime, bucket), j.queuetime)
+    query = _window_jobs(filters, j.labels, group, floor_div(j.createtime, bucket), j.queuetime)
     # One dict operation per job (the window's jobs are 100,000s): cells of (stored labels, group, bucket).
     cells: dict[tuple, list] = {}
     for labels, runner_group, number, queue in _plain_rows(conn, query):
@@ -188,7 +147,7 @@ def waiting_now(conn: Connection, filters: Filters, *, stale_hours: float, now: 
 
 def busiest_hours(conn: Connection, filters: Filters) -> list[list[int]]:
     """Jobs started per UTC weekday (rows, Monday first) and hour of day (columns): a 7 × 24 matrix."""
-    hour = _floor_div(j.starttime, 3600)
+    hour = floor_div(j.starttime, 3600)
     # No condition on the jobs in WHERE: with one, SQLite (no statistics) scanned every job instead of reading
     # the window's runs first; jobs that never started fall in the NULL hour, left out here.
     rows = conn.execute(_window_jobs(filters, hour, func.count()).group_by(hour)).all()
@@ -210,7 +169,7 @@ def minutes_by_labels(conn: Connection, filters: Filters) -> list[dict]:
     runtime = cast(j.runtime, Float)
     # Jobs without a duration are left out by the aggregates, not by WHERE (see `busiest_hours`).
     query = (_window_jobs(filters, w.repo, w.archivedworkflowname, j.labels, func.count(j.runtime),
-                          func.sum(runtime), func.sum(_minutes_up(runtime)))
+                          func.sum(runtime), func.sum(minutes_up(runtime)))
              .group_by(w.repo, w.archivedworkflowname, j.labels))
     return [{"repo": repo, "workflow": workflow, "labels": labels, "jobs": n, "seconds": float(seconds or 0),
              "minutes": int(minutes or 0)}
