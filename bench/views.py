@@ -10,8 +10,9 @@ Triage with its failures by cause, the biggest failure group's page, a
 developer's page; the production server, gunicorn, serves them); every
 callback request the page makes is recorded from Chromium's network log, then
 replayed `--repeat` times over HTTP.  Printed: p50/p95/max milliseconds per
-callback (named by its output), and the page load time until the Waterfall's
-commit grid is drawn.  With `--cpu`, the same requests are replayed again through the app in
+callback (named by its output), the page load time until the Waterfall's
+commit grid is drawn, and every page's time to first content under its filters
+(`bench.pages`).  With `--cpu`, the same requests are replayed again through the app in
 this process and each callback's thread CPU time is printed too (steadier than
 wall clock when other processes share the machine).
 """
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bench import pages
 from bench.server import Server, free_port
 
 
@@ -292,8 +294,17 @@ def main(argv=None) -> int:
                                                     biggest_failure(database)))
             timings = measure(server.url, [], args.repeat, recorded)
         loads = page_load(server.url, tries=args.loads or (2 if args.quick else 5), milestones=milestones)
+        page_times, sections = {}, {}
+        if not args.page_load_only:
+            urls = pages.page_urls(database)
+            if args.quick:  # the test suite's run: one URL a page, once
+                urls = {page: paths[:1] for page, paths in urls.items()}
+            page_times = pages.time_pages(server.url, urls, loads=1 if args.quick else (args.loads or 5),
+                                          sections=sections)
         rss = server.rss_kb()
     report(timings, loads)
+    if page_times:
+        pages.report(page_times, sections=sections)
     if args.cpu and not args.page_load_only:
         report(measure_cpu(database, recorded, args.repeat), [], title="callback, in-process thread CPU ms")
     report_milestones(milestones)

@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     server.extensions["buildmon"] = services
+    server.extensions["buildmon.dash"] = app  # what a request's code may ask of the app (`dashapp.rawhtml`)
 
     from dashapp import inputs, jsonerrors
     from dashapp.api import bp as api_bp

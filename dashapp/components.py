@@ -141,6 +141,12 @@ def download_csv_link(filters) -> html.A:
 # --- static HTML of a layout (the page's first screen, before its JavaScript runs) -------------
 
 _VOID = {"input", "br", "hr", "img"}
+# The html.* props drawn as attributes besides class, href, target, title, style, data-*, aria-* and role
+# (React's name: the HTML one).  Nothing that runs script or loads from elsewhere.
+_HTML_ATTRS = {"colSpan": "colspan", "rowSpan": "rowspan", "scope": "scope", "htmlFor": "for",
+               "tabIndex": "tabindex", "hidden": "hidden", "open": "open", "dateTime": "datetime",
+               "lang": "lang", "dir": "dir", "alt": "alt", "width": "width", "height": "height",
+               "rel": "rel", "download": "download", "type": "type", "disabled": "disabled"}
 _DBC_CLASSES = {
     "Card": "card", "CardHeader": "card-header", "CardBody": "card-body", "Row": "row",
     "Container": "container", "NavbarBrand": "navbar-brand", "NavItem": "nav-item", "NavLink": "nav-link",
@@ -194,11 +200,15 @@ def static_html(node, *, ids: bool = False) -> str:
         if namespace == "dash_html_components":
             tag = kind.lower()
             href = _href(props.get("href"))
-            tag_attrs = attrs(**{"class": cls}, href=href, target=props.get("target"), **common)
+            more = {_HTML_ATTRS[k]: (_HTML_ATTRS[k] if v is True else v) for k, v in props.items()
+                    if k in _HTML_ATTRS and v is not None and not isinstance(v, (dict, list))}
+            tag_attrs = attrs(**{"class": cls}, href=href, target=props.get("target"), **more, **common)
             return f"<{tag}{tag_attrs}>" + ("" if tag in _VOID else f"{render(children)}</{tag}>")
         if namespace == "dash_core_components":
             if kind == "Link":
-                link = attrs(href=_href(props.get("href")), **common)
+                # data-dash-link: inside the live page's raw HTML (`dashapp.compact`), `assets/rawhtml.js`
+                # follows it in place as dcc.Link would; in the static first screen it is a plain link.
+                link = attrs(href=_href(props.get("href")), **common, **{"data-dash-link": "1"})
                 return f'<a{link}{attrs(**{"class": cls})}>{render(children)}</a>'
             if kind == "Markdown" and props.get("dangerously_allow_html"):
                 # Only the app's own tables use raw HTML, and they escape every text themselves.
@@ -246,8 +256,9 @@ def static_html(node, *, ids: bool = False) -> str:
             href = _href(props.get("href")) if tag == "a" else None
             return (f'<{tag}{attrs(**{"class": " ".join(c for c in classes if c)}, href=href, **common)}>'
                     f'{render(children)}</{tag}>')
-        if kind == "RawHtml":  # dashapp.tables.RawHtml: the app's own escaped tables
-            return f'<div{attrs(**{"class": cls})}>{props.get("html") or ""}</div>'
+        if kind == "RawHtml":  # dashapp.rawhtml.RawHtml: the app's own escaped markup
+            tag = props.get("tag") or "div"
+            return f'<{tag}{attrs(**{"class": cls}, **common)}>{props.get("html") or ""}</{tag}>'
         return ""
 
     return render(node)

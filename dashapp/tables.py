@@ -10,32 +10,11 @@ from urllib.parse import quote
 
 import dash_ag_grid as dag
 from dash import dcc, html
-from dash.development.base_component import Component
 
 from dashapp.components import format_duration
+from dashapp.rawhtml import RawHtml
 from domain.text import as_text, clip, html_text, link_url, one_line
 from store.queries.waterfall import GLYPHS
-
-
-
-class RawHtml(Component):
-    """A `<div>` holding `html` as markup (`assets/rawhtml.js`), for the app's own escaped tables.
-
-    Unlike dcc.Markdown it needs no lazily loaded Markdown parser: the live page draws the
-    commit grid as soon as its layout arrives.  Never give it text that `_esc` has not escaped.
-    """
-    _namespace = "buildmon_components"
-    _type = "RawHtml"
-    _prop_names = ["id", "html", "className"]
-    _valid_wildcard_attributes = []
-    available_properties = ["id", "html", "className"]
-    available_wildcard_properties = []
-    _base_nodes = []
-    _children_props = []
-
-    def __init__(self, html=None, id=None, className=None, **kwargs):  # noqa: A002 (Dash's prop names)
-        given = {"html": html, "id": id, "className": className}
-        super().__init__(**{k: v for k, v in given.items() if v is not None}, **kwargs)
 
 
 ROW_LABELS = {"red": "red", "flaky": "flaky", "pending": "pending", "green": "green"}

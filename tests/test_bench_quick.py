@@ -101,3 +101,8 @@ def test_views_quick(capsys):
     # Failure intelligence: Triage's failures by cause and the biggest failure group's page.
     assert "tr-causes.children" in out and "fl-occurrences.children" in out and "fl-header.children" in out
     assert "live grid" in out
+    # Every page's time to first content: each drew its sections (a page whose content never came shows inf).
+    table = out[out.index("time to first content"):].splitlines()
+    for page in ("Waterfall", "Triage", "Runners", "Alerts", "Developer", "Failure", "Commit", "Pull request"):
+        row = next(line for line in table if line.startswith(page + " "))
+        assert "inf" not in row, row

@@ -45,11 +45,12 @@ def _excerpt(line: str, n: int) -> str:
 
 
 def _latest_failed_jobs(conn, repo: str, name: str, since: float) -> list[int]:
-    """Failed jobs of the latest attempts of `repo`'s runs since `since` named `name` (what Triage groups)."""
+    """Failed jobs of the latest attempts of `repo`'s failed runs since `since` named `name` (what Triage groups:
+    not the failed jobs of a cancelled run, which the demo has on some days)."""
     return list(conn.execute(text(
         "SELECT j.gitid FROM jobs j JOIN workflowruns w ON w.gitid = j.run_gitid AND w.run_attempt = j.run_attempt"
         " WHERE j.repo = :repo AND j.name = :name AND j.conclusion IN ('failure', 'timed_out')"
-        " AND w.createtime >= :since ORDER BY j.gitid"), {"repo": repo, "name": name, "since": since}).scalars())
+        " AND w.conclusion IN ('failure', 'timed_out') AND w.createtime >= :since ORDER BY j.gitid"), {"repo": repo, "name": name, "since": since}).scalars())
 
 
 def _save(conn, job: int, repo: str, line: str, klass: str, excerpt: str) -> None:

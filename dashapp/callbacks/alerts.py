@@ -17,6 +17,7 @@ from dashapp.alerts_tables import cards, channels_table, history_table, messages
 from dashapp.api import alert_config, channel_data, refusal_to_test
 from dashapp.components import empty_state
 from dashapp.shell import services
+from dashapp.rawhtml import compact
 from store.queries import alerts as aq
 
 MESSAGES_SHOWN = 50  # the newest messages drawn (GET /api/alerts?limit= reads more)
@@ -102,7 +103,7 @@ def register() -> None:
     @callback(Output("al-cards", "children"), Output("al-open", "children"), Output("al-messages", "children"),
               Output("al-history", "children"), Input("live-version", "data"), Input("al-sent", "data"))
     def _overview(_version, _sent):
-        return overview()
+        return compact(overview())
 
     clientside_callback(_CLICKED, Output("al-test-request", "data"), Input({"type": "al-test", "channel": ALL},
                                                                             "n_clicks"), prevent_initial_call=True)
@@ -113,4 +114,4 @@ def register() -> None:
         request = inputs.record(request, "al-test-request.data", TEST_REQUEST)
         if not request["channel"]:
             raise PreventUpdate
-        return send_test(request["channel"])
+        return compact(send_test(request["channel"]))

@@ -18,6 +18,7 @@ from dashapp import inputs
 from dashapp.commit_tables import commit_header, neighbours_table, pull_header, pull_table, runs_section
 from dashapp.components import empty_state
 from dashapp.shell import services
+from dashapp.rawhtml import compact
 from store.queries import commit as cq
 
 MAX_PULL = 2 ** 31 - 1  # GitHub's pull-request numbers are 32-bit
@@ -68,7 +69,7 @@ def commit_content(commit_id: int, *, now: float | None = None):
         html.Div([html.H2("Runs", className="h6 mb-2"),
                   runs_section(runs, repo=commit["repo"])], id="cm-runs-section"),
     ]
-    return content, _digest(commit, runs, around, url)
+    return compact(content), _digest(commit, runs, around, url)
 
 
 def pull_content(repo: str, number: int, *, now: float | None = None):
@@ -84,7 +85,7 @@ def pull_content(repo: str, number: int, *, now: float | None = None):
         _section("Head commits", "pushed last first; each workflow's latest run on the commit (hover for its failed "
                  "jobs); a commit opens its own page", pull_table(repo, commits, now=now), "pl-commits-section"),
     ]
-    return content, _digest(commits, url)
+    return compact(content), _digest(commits, url)
 
 
 GONE = empty_state("This commit is no longer in the store.", id="cm-gone")

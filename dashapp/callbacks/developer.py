@@ -13,6 +13,7 @@ from dashapp.failure_tables import failure_href
 from dashapp.shell import services, with_args
 from dashapp.tables import capture_notice, person_failures_table
 from dashapp.triage_tables import unfixed_list
+from dashapp.rawhtml import compact
 from store.queries import developer as q
 from store.queries import failures as failure_queries
 from store.queries.cards import metric_cards
@@ -105,15 +106,15 @@ def selection(value) -> dict:
 def register() -> None:
     @callback(Output("dev-cards", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _cards(sel, _version):
-        return cards_section(selection(sel))
+        return compact(cards_section(selection(sel)))
 
     @callback(Output("dev-unfixed", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _unfixed(sel, _version):
-        return unfixed_section(selection(sel))
+        return compact(unfixed_section(selection(sel)))
 
     @callback(Output("dev-failures", "children"), Input("dev-selection", "data"), Input("live-version", "data"))
     def _failures(sel, _version):
-        return failures_section(selection(sel))
+        return compact(failures_section(selection(sel)))
 
     @callback(Output("dev-history", "getRowsResponse"), Output("dev-history-count", "children"),
               Input("dev-history", "getRowsRequest"), State("dev-selection", "data"), prevent_initial_call=True)

@@ -11,6 +11,7 @@ from dashapp.components import empty_state
 from dashapp.failure_tables import FINGERPRINT, failure_header, occurrences_table
 from dashapp.inputs import BadInput, checker
 from dashapp.shell import services, with_args
+from dashapp.rawhtml import compact
 from store.queries import failures as fq
 from store.queries.filters import Filters
 
@@ -98,13 +99,13 @@ def selection(value) -> dict:
 def register() -> None:
     @callback(Output("fl-header", "children"), Input("fl-selection", "data"), Input("live-version", "data"))
     def _header(sel, _version):
-        return header_section(selection(sel))
+        return compact(header_section(selection(sel)))
 
     @callback(Output("fl-occurrences", "children"), Output("fl-occurrences-jobs", "data"),
               Input("fl-selection", "data"), Input("live-version", "data"), State("fl-occurrences-jobs", "data"))
     def _occurrences(sel, _version, shown):
         sel, shown = selection(sel), job_ids(shown, "fl-occurrences-jobs.data")
-        return occurrences_section(sel, shown if ctx.triggered_id == "live-version" else None)
+        return compact(occurrences_section(sel, shown if ctx.triggered_id == "live-version" else None))
 
     @callback(Output("url", "search", allow_duplicate=True), Input("fl-window", "value"),
               State("fl-selection", "data"), State("url", "search"), prevent_initial_call=True)

@@ -16,6 +16,7 @@ from dashapp.inputs import checker
 from dashapp.runner_tables import (billing_cards, billing_grid, graph, group_grid, hours_figure, label_grid,
                                    oldest_text, queue_figure, queue_note, waiting_grid)
 from dashapp.shell import services
+from dashapp.rawhtml import compact
 from domain import billing
 from store.queries import runners as q
 from store.queries.filters import Filters
@@ -142,19 +143,19 @@ def register() -> None:
     @callback(Output("rn-labels", "children"), Output("rn-groups", "children"),
               Input("rn-selection", "data"), Input("theme", "data"))
     def _queue(sel, theme):
-        return queue_sections(selection(sel), _theme(theme))
+        return compact(queue_sections(selection(sel), _theme(theme)))
 
     @callback(Output("rn-waiting", "children"), Output("rn-waiting-oldest", "children"),
               Input("rn-selection", "data"), Input("live-version", "data"))
     def _waiting(sel, _version):
-        return waiting_section(selection(sel))
+        return compact(waiting_section(selection(sel)))
 
     @callback(Output("rn-hours", "children"), Input("rn-selection", "data"), Input("theme", "data"))
     def _hours(sel, theme):
-        return hours_section(selection(sel), _theme(theme))
+        return compact(hours_section(selection(sel), _theme(theme)))
 
     @callback(Output("rn-billing", "children"), Input("rn-selection", "data"))
     def _billing(sel):
-        return billing_section(selection(sel))
+        return compact(billing_section(selection(sel)))
 
     filters_to_url("rn", selection)

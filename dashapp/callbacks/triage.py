@@ -9,6 +9,7 @@ from dash import Input, Output, callback
 
 from dashapp import inputs, urlstate
 from dashapp.inputs import checker
+from dashapp.rawhtml import compact
 from dashapp.callbacks.filters import ALL, filters_to_url  # noqa: F401 (ALL: the pages read it here)
 from dashapp.components import empty_state
 from dashapp.failure_tables import NEWEST_SHOWN, capture_note, flaky_jobs_table, groups_table
@@ -148,6 +149,6 @@ def register() -> None:
 
 def _section_callback(build):
     def _fill(sel, _version):
-        return build(selection(sel))
+        return compact(build(selection(sel)))
     _fill.__name__ = f"_{build.__name__}"
     return _fill

@@ -14,6 +14,7 @@ from dashapp.components import download_csv_link, empty_state, format_duration, 
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
 from dashapp.tables import commit_grid_table, failed_run_ids
+from dashapp.rawhtml import compact
 from store.queries import failures as failure_queries
 from store.queries import kpis
 from store.queries import selection as names
@@ -199,11 +200,11 @@ def selection(value) -> dict:
 def register() -> None:
     @callback(Output("wf-cards", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
     def _cards(sel, _version):
-        return cards_section(selection(sel))
+        return compact(cards_section(selection(sel)))
 
     @callback(Output("wf-kpis", "children"), Input("wf-selection", "data"), Input("live-version", "data"))
     def _kpis(sel, _version):
-        return kpi_section(selection(sel))
+        return compact(kpi_section(selection(sel)))
 
     # Not at start: the page's layout draws the grid (see dashapp.pages.waterfall); live updates redraw it.
     @callback(Output("wf-grid", "children"), Input("wf-selection", "data"), Input("live-version", "data"),
