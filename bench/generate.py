@@ -17,6 +17,10 @@ same failing job and step, flaky runs re-run to green, a few runs active
 now.  Steps are stored for failed jobs (where Triage reads the failing step)
 and skipped for passing ones to keep a 5M-job store on a small disk.
 
+Jobs run where their names say (`runner_of`: the OS matrix on GitHub's hosted Windows and macOS runners,
+heavy suites on a self-hosted pool, the rest on ubuntu-latest), and a feature branch's runs belong to its
+pull request (`run_pulls`), so the Runners and pull-request pages have something to show.
+
 Every failed job (failure or timed out) has its log captured (`job_logs`, state
 done, source "bench", the kept excerpt) and its failure lines (`failure_lines`),
 as `store.joblogs.save` stores them: the log is made from the causes of
@@ -37,8 +41,8 @@ from store import derived
 from store.engine import make_engine
 from store.migrate import upgrade
 from bench.failpool import Failures
-from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, runattempts, steps, workflowruns,
-                          workflows)
+from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, run_pulls, runattempts, steps,
+                          workflowruns, workflows)
 
 DAY = 86400.0
 WORKFLOWS = (  # name, median seconds, jobs, base failure rate, runs on pull requests
@@ -49,6 +53,19 @@ WORKFLOWS = (  # name, median seconds, jobs, base failure rate, runs on pull req
     ("Release", 600, ("package", "sign", "publish", "announce"), 0.05, False),
     ("Nightly", 2400, ("bench", "fuzz", "soak", "report", "matrix-a", "matrix-b", "matrix-c"), 0.12, False),
 )
+# Where a job runs, from its name (no random draw: the history stays the one the seed gave before):
+# (runs-on labels as stored, runner group).  Heavy suites on a self-hosted pool, the OS matrix on GitHub's
+# hosted runners, the rest on ubuntu-latest.
+SELF_HOSTED = ('["self-hosted", "linux", "x64"]', "linux-pool")
+HOSTED = ('["ubuntu-latest"]', "GitHub Actions")
+RUNNERS = {"windows": ('["windows-latest"]', "GitHub Actions"), "macos": ('["macos-14"]', "GitHub Actions"),
+           "e2e": SELF_HOSTED, "bench": SELF_HOSTED, "fuzz": SELF_HOSTED, "soak": SELF_HOSTED}
+
+
+def runner_of(job_name: str) -> tuple[str, str]:
+    return next((where for word, where in RUNNERS.items() if word in job_name), HOSTED)
+
+
 STEPS = ("Set up job", "Checkout", "Set up toolchain", "Install dependencies", "Run tests", "Post Checkout",
          "Complete job")
 STEP_NUMBERS = (1, 2, 3, 4, 5, 14, 15)  # GitHub's numbers are not contiguous
@@ -76,7 +93,7 @@ class History:
         mean_jobs = sum(len(w[2]) for ws in per_repo for w in ws) / sum(len(ws) for ws in per_repo)
         self.job_scale = jobs_per_run / mean_jobs
         self.rows = {t: [] for t in ("repos", "branches", "commits", "workflows", "workflowruns", "runattempts",
-                                     "jobs", "steps", "job_logs", "failure_lines")}
+                                     "jobs", "steps", "job_logs", "failure_lines", "run_pulls")}
         self.workflow_ids, self.branch_ids = {}, {}
         self.red = {}  # (repo, workflow) -> commits left in the current red streak on the default branch
         self.streak = {}  # (repo, workflow) -> number of its latest red streak
@@ -203,6 +220,8 @@ class History:
         if age > 2 * DAY and status != "completed" and rng.random() < 0.999:
             status, conclusion = "completed", "cancelled"
         wid = self.workflow_ids[(repo, name)]
+        if branch != "main":  # a feature branch's runs are its pull request's (one per branch, numbered by it)
+            self.rows["run_pulls"].append((gitid, branch_id, repo))
         self.rows["workflowruns"].append((
             run_id, branch_id, cid, wid, author, runtime, created, s, e, qt, status, conclusion, url, gitid,
             branch, sha, name, repo, attempts, "push" if branch == "main" else "pull_request", updated,
@@ -226,14 +245,15 @@ class History:
             j_concl = (conclusion if j == failing else ("success" if conclusion != "cancelled" else "cancelled")) \
                 if j_status == "completed" else None
             gitid = 30_000_000_000 + jid
+            labels, group = runner_of(names[j % len(names)])
             self.rows["jobs"].append((
                 jid, gitid, run_gitid, attempt, repo,
                 names[j] if j < len(names) else f"{names[j % len(names)]} (shard {j // len(names)})", workflow, branch,
                 sha, j_status, j_concl, created,
                 j_start, j_end, (j_start - created) if j_start else None, (j_end - j_start) if j_end else None,
                 f"GitHub Actions {jid % 97}" if j_start else None, jid % 97 if j_start else None,
-                '["ubuntu-latest"]', f"https://github.com/{repo}/actions/runs/{run_gitid}/job/{gitid}",
-                _key(None, j_status, j_end or j_start or created), "GitHub Actions" if j_start else None))
+                labels, f"https://github.com/{repo}/actions/runs/{run_gitid}/job/{gitid}",
+                _key(None, j_status, j_end or j_start or created), group if j_start else None))
             if j == failing and j_concl in ("failure", "timed_out"):
                 self._failure_log(repo, workflow, gitid, self.rows["jobs"][-1][5], names[j % len(names)], j_concl,
                                   j_end, flaky=flaky, streak=streak)
@@ -260,7 +280,7 @@ class History:
 
 TABLES = {"repos": repos, "branches": branches, "commits": commits, "workflows": workflows,
           "workflowruns": workflowruns, "runattempts": runattempts, "jobs": jobs, "steps": steps,
-          "job_logs": job_logs, "failure_lines": failure_lines}
+          "job_logs": job_logs, "failure_lines": failure_lines, "run_pulls": run_pulls}
 
 
 def generate(database: str, *, runs: int, jobs_per_run: float = 5.0, seed: int = 1, now: float | None = None,

@@ -7,7 +7,7 @@ API never touch it.  A module that wants it lazily writes
     from __future__ import annotations  # annotations like `-> pd.DataFrame` stay unevaluated
     from store.lazymodules import pandas as pd
 
-and uses `pd` as usual: the first attribute read imports pandas (under
+and uses `pd` as usual (`numpy` likewise): the first attribute read imports it (under
 Python's import lock, so concurrent first calls are safe), and each later
 read is one attribute lookup more.
 """
@@ -34,3 +34,4 @@ class LazyModule:
 
 
 pandas = LazyModule("pandas")
+numpy = LazyModule("numpy")

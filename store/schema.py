@@ -313,6 +313,26 @@ rollup_workflow_days = Table(
 )
 Index("idx_rollup_workflow_days_day", rollup_workflow_days.c.day)
 
+# Per workflow × UTC day (of the run's createtime) × stored runner labels × runner group ('' when not
+# recorded): the jobs of every attempt, for the Runners page's long windows (`store/derived/runner_days.py`).
+rollup_runner_days = Table(
+    "rollup_runner_days",
+    metadata,
+    Column("workflow", Integer, primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("labels", Text, primary_key=True),
+    Column("runner_group", Text, primary_key=True),
+    Column("repo", Text, nullable=False),
+    Column("jobs", Integer, nullable=False),
+    Column("finished", Integer, nullable=False),  # with a duration (started and ended)
+    Column("seconds", Float, nullable=False),  # their durations
+    Column("minutes", Integer, nullable=False),  # each rounded up to the minute (`domain.billing.minutes`)
+    Column("queue", Text, nullable=False),  # JSON [[whole seconds, jobs], ...] of the started jobs' queue times
+    Column("hours", Text, nullable=False),  # JSON [[UTC hour of the week (Monday 00:00 = 0), jobs started], ...]
+    sqlite_with_rowid=False,
+)
+Index("idx_rollup_runner_days_day", rollup_runner_days.c.day, rollup_runner_days.c.repo)
+
 # Time to signal of each commit on a branch, over one workflow's runs or all (workflow 0), once
 # every first attempt completed; counted on the day of its first run (the `tts` histograms).
 rollup_signals = Table(

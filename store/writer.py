@@ -260,8 +260,8 @@ def _job(conn, s, job: r.Job, now) -> dict | None:
         if job.conclusion not in FAILED_JOB:  # it did not fail after all: what its log said goes too, as
             _exec(conn, s, "job_log_drop", {"g": job.gitid})  # if the reports had come in the other order
             _exec(conn, s, "failure_lines_drop", {"g": job.gitid})
-    if failing:
-        derived.mark(conn, {("run", gitid) for gitid in failing})
+    moved = {job.run_gitid} | ({before[0]} if before is not None else set())
+    derived.mark(conn, {("run", gitid) for gitid in failing} | {("job_run", gitid) for gitid in moved})
     return {"type": "job", "gitid": job.gitid, "run_gitid": job.run_gitid, "attempt": job.run_attempt,
             "repo": job.repo}
 

@@ -89,7 +89,7 @@ def test_a_batch_defers_the_refresh_to_one_flush(tmp_path, refreshed):
         assert not derived.in_batch(conn)
         assert _day_rows(conn) == 2
     assert refreshed and max(refreshed.values()) == 1, "every touched key refreshed once"
-    assert {name for name, _key in refreshed} == {"failure_causes", "rollups", "streaks", "people"}
+    assert {name for name, _key in refreshed} == {"failure_causes", "rollups", "streaks", "people", "runner_days"}
 
 
 def test_discard_forgets_the_marks_of_a_rolled_back_transaction(tmp_path, refreshed):

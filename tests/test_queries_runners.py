@@ -6,6 +6,7 @@ from domain import records as r
 from store.queries import runners as q
 from store.sqlfunctions import minutes_up
 from store.queries.filters import Filters
+from store.schema import rollup_runner_days
 from tests.builders import T0, commit, run, store_with
 
 NOW = T0 + 7200  # two hours after the runs were created
@@ -160,3 +161,17 @@ def test_rq008_sql_rounding_equals_the_python_rounding(engine, seconds):
 
     with engine.connect() as conn:
         assert conn.execute(select(minutes_up(literal(float(seconds))))).scalar_one() == billing.minutes(seconds)
+
+
+@pytest.mark.parametrize("since", [None, T0 - 6 * 86400, T0 - 3600, T0 + 30])
+def test_rq009_the_rollup_of_whole_days_equals_reading_every_job(engine, since):
+    """`rollup_runner_days` serves the whole days (and the partial first day is read from the jobs); a branch
+    filter reads every job: on this store (every run on main) both give the same numbers."""
+    rolled, raw = Filters(repo="o/app", since=since), Filters(repo="o/app", branch="main", since=since)
+    with engine.connect() as conn:
+        day = rollup_runner_days.c.day  # which path each takes:
+        assert q._split(conn, rolled, day)[1] != rolled and q._split(conn, raw, day) == ([], raw)
+        assert q.queue_times(conn, rolled) == q.queue_times(conn, raw)
+        assert q.busiest_hours(conn, rolled) == q.busiest_hours(conn, raw)
+        key = lambda row: (row["workflow"], row["labels"])  # noqa: E731
+        assert sorted(q.minutes_by_labels(conn, rolled), key=key) == sorted(q.minutes_by_labels(conn, raw), key=key)

@@ -35,6 +35,7 @@ Keys (tuples; a key holding None is ignored):
   expanded once, when flushed, to ``("commit_author", commit)`` and the
   ``"pair"`` and ``"commit"`` keys of its runs;
 - ``("run", gitid)``: a run whose failing job and step may have changed;
+- ``("job_run", gitid)``: a run one of whose jobs was written (its runner numbers);
 - ``("pair", workflow, branch)``, ``("commit_author", commit)``.
 """
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from store.derived import export_lines, failure_causes, people, rollups, streaks
+from store.derived import export_lines, failure_causes, people, rollups, runner_days, streaks
 from store.derived.part import Part
 from store.derived.rollups import day_of
 from store.schema import commits, workflowruns
@@ -57,6 +58,7 @@ REGISTRY: tuple[Part, ...] = (
     rollups.PART,  # rollup_days, rollup_hist, rollup_signals, rollup_pairs, rollup_workflow_days
     streaks.PART,  # rollup_streaks
     people.PART,  # person_runs, person_signals
+    runner_days.PART,  # rollup_runner_days
     export_lines.PART,  # export_lines (kept by SQLite triggers)
 )
 KINDS = frozenset({"commit_row"} | {kind for part in REGISTRY for kind in part.kinds})

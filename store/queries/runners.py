@@ -14,10 +14,13 @@ and bills again); "waiting now" ignores the window, as the Active builds card do
 - **Minutes**: `domain.billing`; each job rounded up in SQL (`store.sqlfunctions.minutes_up`, the same arithmetic as
   `billing.minutes`: a test checks them equal), summed per repository, workflow and label set.
 
-Cost: one read of the window's runs (createtime index) joined to their jobs (`idx_jobs_run`) per section.
+Cost: a window's whole days are read from `rollup_runner_days` (a few rows per workflow and day; queue times
+there are whole seconds, which GitHub's are), its partial first day from the runs (createtime index) joined
+to their jobs (`idx_jobs_run`); a branch or author filter reads every job from the runs.
 """
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import Float, and_, cast, func, select
@@ -25,10 +28,13 @@ from sqlalchemy.engine import Connection
 
 from domain import billing
 from domain.state import ACTIVE_STATUSES, QUEUED_STATUSES
-from store import metrics
+from store.derived.rollups import DAY
+from store.derived.runner_days import NO_GROUP
+from store.lazymodules import numpy as np
 from store.prepared import literals
+from store.queries import rollup
 from store.queries.filters import Filters
-from store.schema import jobs, workflowruns
+from store.schema import jobs, rollup_runner_days, workflowruns, workflows
 from store.sqlfunctions import floor_div, minutes_up
 
 w = workflowruns.c
@@ -58,51 +64,98 @@ def _plain_rows(conn: Connection, statement) -> list[tuple]:
         cursor.close()
 
 
-def _stats(values: list) -> dict:
-    """p50/p90/p99 of the queue times (seconds, no None), as `store.metrics.percentile` (sorted once)."""
-    values.sort()
-    return {f"p{q}": metrics._sorted_percentile(values, q) for q in PERCENTILES}
+def _split(conn: Connection, filters: Filters, *columns) -> tuple[list, Filters | None]:
+    """(`columns` of the `rollup_runner_days` rows of the window's whole days, the filters of what is left to
+    read from the jobs: its partial first day, or everything, or None: nothing).
+
+    The rollup serves repository, workflow and window (`store.queries.rollup.scope`), not a branch or author."""
+    found = rollup.scope(conn, filters)
+    if found is None or found.branch_ids is not None:
+        return [], filters
+    rows = conn.execute(select(*columns).where(*found.conditions(rollup_runner_days))).all()
+    return rows, found.raw
 
 
-def queue_times(conn: Connection, filters: Filters, *, bucket: int = 86400) -> dict:
+def _stats(parts: list) -> dict:
+    """p50/p90/p99 of queue times given as (values, counts) list pairs: `store.metrics.percentile_counts`'s
+    arithmetic (linear interpolation between order statistics), over arrays: a long window's are 100,000s."""
+    values = np.fromiter((v for vs, _ns in parts for v in vs), dtype=float)
+    counts = np.fromiter((n for _vs, ns in parts for n in ns), dtype=np.int64)
+    total = int(counts.sum())
+    if not total:
+        return {f"p{q}": None for q in PERCENTILES}
+    order = np.argsort(values, kind="stable")
+    values, ends = values[order], np.cumsum(counts[order])
+
+    def at(rank: int) -> float:
+        return float(values[np.searchsorted(ends, rank, side="right")])
+
+    out = {}
+    for q in PERCENTILES:
+        pos = (total - 1) * q / 100.0
+        low = int(pos // 1)
+        low_value, high_value = at(low), at(min(low + 1, total - 1))
+        out[f"p{q}"] = float(low_value + (high_value - low_value) * (pos - low))
+    return out
+
+
+def queue_times(conn: Connection, filters: Filters, *, bucket: int = DAY) -> dict:
     """Queue time per label set, per runner group, and the p90 per label set per `bucket` seconds.
 
     {"labels": [{label_set, jobs, started, p50, p90, p99}], "groups": the same with `runner_group` instead
     (None when the schema has no runner groups), "series": [{label_set, bucket (epoch s), started, p90}],
-    "shown_sets", "all_sets"}: rows by jobs, most first; a job's series bucket is its `createtime` (when it
-    entered the queue) floored to `bucket`; the series has the `SERIES_LABEL_SETS` busiest label sets.
+    "shown_sets", "all_sets"}: rows by jobs, most first; a job's series bucket is its run's `createtime`
+    floored to `bucket`; the series has the `SERIES_LABEL_SETS` busiest label sets.  Whole days come from
+    `rollup_runner_days` when `bucket` is a day (queue times there are whole seconds, as GitHub's are).
     """
-    group = RUNNER_GROUP if RUNNER_GROUP is not None else func.null()
-    query = _window_jobs(filters, j.labels, group, floor_div(j.createtime, bucket), j.queuetime)
-    # One dict operation per job (the window's jobs are 100,000s): cells of (stored labels, group, bucket).
+    # Cells of (stored labels, group, bucket number): [jobs, queue values, how many of each].
     cells: dict[tuple, list] = {}
-    for labels, runner_group, number, queue in _plain_rows(conn, query):
-        cell = cells.get((labels, runner_group, number))
-        if cell is None:
-            cell = cells[(labels, runner_group, number)] = []
-        cell.append(queue)
+    days, rest = _split(conn, filters, rollup_runner_days.c.labels, rollup_runner_days.c.runner_group,
+                        rollup_runner_days.c.day, rollup_runner_days.c.jobs, rollup_runner_days.c.queue) \
+        if bucket == DAY else ([], filters)
+    for labels, runner_group, day, n, queue in days:
+        cell = cells.setdefault((labels or None, runner_group if runner_group != NO_GROUP else None, day),
+                                [0, [], []])
+        cell[0] += n
+        for value, count in json.loads(queue):
+            cell[1].append(value)
+            cell[2].append(count)
+    if rest is not None:
+        group = RUNNER_GROUP if RUNNER_GROUP is not None else func.null()
+        # One dict operation per job (the window's jobs are 100,000s).
+        for labels, runner_group, number, queue in _plain_rows(conn, _window_jobs(
+                rest, j.labels, group, floor_div(w.createtime, bucket), j.queuetime)):
+            cell = cells.get((labels, runner_group, number))
+            if cell is None:
+                cell = cells[(labels, runner_group, number)] = [0, [], []]
+            cell[0] += 1
+            if queue is not None:
+                cell[1].append(queue)
+                cell[2].append(1)
     names = {stored: billing.label_set(billing.parse_labels(stored)) for stored in {k[0] for k in cells}}
     by_set: dict[str, list] = {}
     by_group: dict = {}
     series: dict = {}
-    for (stored, runner_group, number), values in cells.items():
+    for (stored, runner_group, number), cell in cells.items():
         name = names[stored]
-        by_set.setdefault(name, []).append(values)
-        by_group.setdefault(runner_group, []).append(values)
-        series.setdefault((name, None if number is None else int(number) * bucket), []).append(values)
+        by_set.setdefault(name, []).append(cell)
+        by_group.setdefault(runner_group, []).append(cell)
+        series.setdefault((name, None if number is None else int(number) * bucket), []).append(cell)
 
     def row(parts: list) -> dict:
-        started = [q for part in parts for q in part if q is not None]
-        return {"jobs": sum(map(len, parts)), "started": len(started), **_stats(started)}
+        return {"jobs": sum(p[0] for p in parts), "started": sum(sum(p[2]) for p in parts),
+                **_stats([(p[1], p[2]) for p in parts])}
 
     labels_out = [{"label_set": name, **row(parts)} for name, parts in by_set.items()]
     busiest = sorted(labels_out, key=lambda r: (-r["started"], r["label_set"]))
     top = {r["label_set"] for r in busiest[:SERIES_LABEL_SETS]}
     series_out = []
     for (name, start), parts in sorted(series.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-        stats = row(parts)
-        if name in top and start is not None and stats["started"]:
-            series_out.append({"label_set": name, "bucket": start, "started": stats["started"], "p90": stats["p90"]})
+        if name in top and start is not None:
+            stats = row(parts)
+            if stats["started"]:
+                series_out.append({"label_set": name, "bucket": start, "started": stats["started"],
+                                   "p90": stats["p90"]})
     groups_out = None if RUNNER_GROUP is None else sorted(
         ({"runner_group": g, **row(parts)} for g, parts in by_group.items()),
         key=lambda r: (-r["jobs"], r["runner_group"] is None, r["runner_group"] or ""))
@@ -147,12 +200,17 @@ def waiting_now(conn: Connection, filters: Filters, *, stale_hours: float, now: 
 
 def busiest_hours(conn: Connection, filters: Filters) -> list[list[int]]:
     """Jobs started per UTC weekday (rows, Monday first) and hour of day (columns): a 7 × 24 matrix."""
+    grid = [[0] * 24 for _ in range(7)]
+    days, rest = _split(conn, filters, rollup_runner_days.c.hours)
+    for (hours,) in days:
+        for hour, n in json.loads(hours):  # of the week, Monday 00:00 UTC = 0
+            grid[hour // 24][hour % 24] += n
+    if rest is None:
+        return grid
     hour = floor_div(j.starttime, 3600)
     # No condition on the jobs in WHERE: with one, SQLite (no statistics) scanned every job instead of reading
     # the window's runs first; jobs that never started fall in the NULL hour, left out here.
-    rows = conn.execute(_window_jobs(filters, hour, func.count()).group_by(hour)).all()
-    grid = [[0] * 24 for _ in range(7)]
-    for number, n in rows:
+    for number, n in conn.execute(_window_jobs(rest, hour, func.count()).group_by(hour)).all():
         if number is None:
             continue
         day, hour_of_day = divmod(int(number), 24)
@@ -166,14 +224,29 @@ def minutes_by_labels(conn: Connection, filters: Filters) -> list[dict]:
     [{repo, workflow, labels (JSON text), jobs, seconds, minutes}]: only jobs with a duration (started and
     ended) count; `minutes` = Σ `billing.minutes(runtime)`.
     """
-    runtime = cast(j.runtime, Float)
-    # Jobs without a duration are left out by the aggregates, not by WHERE (see `busiest_hours`).
-    query = (_window_jobs(filters, w.repo, w.archivedworkflowname, j.labels, func.count(j.runtime),
-                          func.sum(runtime), func.sum(minutes_up(runtime)))
-             .group_by(w.repo, w.archivedworkflowname, j.labels))
-    return [{"repo": repo, "workflow": workflow, "labels": labels, "jobs": n, "seconds": float(seconds or 0),
-             "minutes": int(minutes or 0)}
-            for repo, workflow, labels, n, seconds, minutes in conn.execute(query).all() if n]
+    r = rollup_runner_days.c
+    days, rest = _split(conn, filters, r.repo, r.workflow, r.labels, r.finished, r.seconds, r.minutes)
+    names = dict(conn.execute(select(workflows.c.id, workflows.c.name).where(
+        workflows.c.id.in_({wf for _repo, wf, *_rest in days}))).all()) if days else {}
+    out: dict[tuple, list] = {}
+
+    def add(repo, workflow, labels, n, seconds, minutes):
+        cell = out.setdefault((repo, workflow, labels or None), [0, 0.0, 0])
+        cell[0] += n
+        cell[1] += float(seconds or 0)
+        cell[2] += int(minutes or 0)
+
+    for repo, wf, labels, n, seconds, minutes in days:
+        add(repo, names.get(wf), labels, n, seconds, minutes)
+    if rest is not None:
+        runtime = cast(j.runtime, Float)
+        # Jobs without a duration are left out by the aggregates, not by WHERE (see `busiest_hours`).
+        for row in conn.execute(_window_jobs(rest, w.repo, w.archivedworkflowname, j.labels, func.count(j.runtime),
+                                             func.sum(runtime), func.sum(minutes_up(runtime)))
+                                .group_by(w.repo, w.archivedworkflowname, j.labels)).all():
+            add(*row)
+    return [{"repo": repo, "workflow": workflow, "labels": labels, "jobs": n, "seconds": seconds, "minutes": minutes}
+            for (repo, workflow, labels), (n, seconds, minutes) in out.items() if n]
 
 
 def billing_rows(rows: list[dict], multipliers: dict[str, float]) -> list[dict]:
