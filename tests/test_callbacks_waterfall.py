@@ -31,3 +31,26 @@ def test_defaults_and_unknowns(tmp_path):
 def test_empty_store(tmp_path):
     sel = _resolve(store_with(tmp_path / "empty.db", []))
     assert sel["empty"] and not sel["known"] and sel["repo"] is None
+
+
+def test_the_trunk_strip_reads_at_most_90_days_and_says_so(tmp_path):
+    from dashapp import create_app
+    from dashapp.callbacks.waterfall import KPI_DAYS, kpi_section
+    from dashapp.components import static_html
+    from dashapp.config import Config
+    from store.queries.kpis import trunk_health
+
+    # Red commits 100 and 10 days before "now": all time holds both, the strip the newer one.
+    now = T0 + 100 * 86400
+    engine = store_with(tmp_path / "k.db", [
+        commit("old", time=T0), commit("new", time=now - 10 * 86400),
+        run(1, sha="old", created=T0, conclusion="failure"),
+        run(2, sha="new", created=now - 10 * 86400, conclusion="failure")])
+    app = create_app(Config.from_env({}, database_path=str(tmp_path / "k.db"), webhook_secret="s"))
+    with app.server.app_context(), engine.connect() as conn:
+        sel = resolve_selection(conn, {"repo": "o/app", "window": "all"})
+        strip = static_html(kpi_section(sel, now=now))
+        assert trunk_health(conn, "o/app", since=None, now=now)["red"] == 2
+        assert trunk_health(conn, "o/app", since=now - KPI_DAYS * 86400, now=now)["red"] == 1
+    assert "main · last 90 days (the longest it reads)" in strip and "1 of 1 settled commits" in strip
+    app.server.extensions["buildmon"].close()
