@@ -93,11 +93,17 @@ def page_urls(database: str) -> dict[str, list[str]]:
 
     fingerprint = biggest_failure(database)
     windows = ("24h", "30d", "90d", "all")
+    # Besides the windows: each of the two busiest repositories, then one of them narrowed to a workflow or
+    # a branch (the Runners page reads every job for a branch).
+    narrowed = f"repo={quote(repos[0])}&workflow=CI&window=90d" if repos else "window=90d"
     urls = {
-        "Waterfall": ["/"] + [f"/?window={w}" for w in windows] + [f"/?repo={quote(r)}&window=30d" for r in repos],
-        "Triage": ["/triage"] + [f"/triage?window={w}" for w in windows] + [f"/triage?repo={quote(r)}" for r in repos],
+        "Waterfall": ["/"] + [f"/?window={w}" for w in windows] + [f"/?repo={quote(r)}&window=30d" for r in repos]
+                     + [f"/?{narrowed}"],
+        "Triage": ["/triage"] + [f"/triage?window={w}" for w in windows] + [f"/triage?repo={quote(r)}" for r in repos]
+                  + [f"/triage?{narrowed}"],
         "Runners": ["/runners"] + [f"/runners?window={w}" for w in windows]
-                   + [f"/runners?repo={quote(r)}&window=30d" for r in repos],
+                   + [f"/runners?repo={quote(r)}&window=30d" for r in repos]
+                   + [f"/runners?repo={quote(r)}&branch=main&window=30d" for r in repos[:1]],
         "Alerts": ["/alerts"],
     }
     if author:
