@@ -72,10 +72,29 @@ dagfuncs.wfUtc = function (epoch) {
   return new Date(epoch * 1000).toISOString().replace("T", " ").slice(0, 16) + " UTC";
 };
 
+dagfuncs.wfCommitTitle = function (row) {
+  return row.title || (row.message || "").split("\n")[0];
+};
+
 dagfuncs.wfCommitText = function (row) {
   if (!row) return "";
-  var title = row.title || (row.message || "").split("\n")[0];
-  return (row.sha || "").slice(0, 7) + "  " + title;
+  return (row.sha || "").slice(0, 7) + "  " + dagfuncs.wfCommitTitle(row);
+};
+
+/* This site's page of a commit, exactly as dashapp.tables.commit_href writes it: `/commit/<sha>?repo=<repo>`
+ * (the repo quoted as Python's urlencode quotes it: encodeURIComponent leaves !'()* and writes a space as
+ * %20), `/commit/<sha>` without a repo; null when `sha` is not 1 to 64 letters and digits (nothing else may go
+ * into the path) or the repo cannot be encoded (a lone surrogate). */
+dagfuncs.wfCommitHref = function (repo, sha) {
+  if (typeof sha !== "string" || !/^[0-9A-Za-z]{1,64}$/.test(sha)) return null;
+  if (typeof repo !== "string" || repo === "") return "/commit/" + sha;
+  try {
+    return "/commit/" + sha + "?repo=" + encodeURIComponent(repo).replace(/[!'()*]/g, function (c) {
+      return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+    }).replace(/%20/g, "+");
+  } catch (e) {
+    return null;
+  }
 };
 
 dagcomponentfuncs.RunGlyph = function (props) {
@@ -124,18 +143,32 @@ dagcomponentfuncs.RunLink = function (props) {
     text || "run");
 };
 
-/* Runs of a failure group: `value` is [{label, url}], newest first; `data.more` runs not listed.
- * Each label is text, a link only to an http(s) URL: no text of the data can add a link or markup. */
-dagcomponentfuncs.RunLinks = function (props) {
-  var runs = Array.isArray(props.value) ? props.value : [];
+/* A sha's first 7 characters linking to its commit's page here, text alone when it cannot be linked.  The link
+ * carries `data-dash-link`: assets/rawhtml.js follows it in place, as a dcc.Link drawn as markup. */
+function wfShaLink(repo, sha) {
+  var href = dagfuncs.wfCommitHref(repo, sha);
+  var short = typeof sha === "string" ? sha.slice(0, 7) : "";
+  return href ? React.createElement("a", {href: href, "data-dash-link": "1", className: "commit-link"}, short)
+    : React.createElement("span", null, short);
+}
+
+/* A run's commit: its short sha linking to its page, then its title, as text. */
+dagcomponentfuncs.CommitLink = function (props) {
+  var row = props.data || {};
+  return React.createElement("span", null, wfShaLink(row.repo, row.sha), " ", dagfuncs.wfCommitTitle(row));
+};
+
+/* The commits of a failure group's newest runs: `value` is their shas, newest first, each linking to its page
+ * (in `data.repo`); `data.more` runs not listed.  Only a checked sha makes a link: no text of the data can add a
+ * link or markup. */
+dagcomponentfuncs.CommitLinks = function (props) {
+  var shas = Array.isArray(props.value) ? props.value : [];
+  var repo = props.data ? props.data.repo : null;
   var children = [];
-  runs.forEach(function (run) {
-    if (!run || typeof run !== "object") return;
-    var label = run.label === null || run.label === undefined ? "" : String(run.label);
-    var url = dagfuncs.wfLinkUrl(run.url);
+  shas.forEach(function (sha) {
+    if (typeof sha !== "string" || !sha) return;
     if (children.length) children.push(" ");
-    children.push(url ? React.createElement("a", {href: url, target: "_blank", rel: "noopener"}, label || "run")
-      : React.createElement("span", null, label));
+    children.push(wfShaLink(repo, sha));
   });
   var more = props.data && typeof props.data.more === "number" ? props.data.more : 0;
   if (more > 0) children.push(" \u2026 +" + more + " more");

@@ -12,9 +12,10 @@
     }
   });
 
-  /* A dcc.Link drawn as markup (`a[data-dash-link]`) is followed as dcc.Link follows it: the URL changes
-   * in place and Dash's page router draws the page (no reload).  In the static first screen, before the
-   * app runs, and with a modifier key (a new tab), it stays a plain link. */
+  /* A dcc.Link drawn as markup (`a[data-dash-link]`; the grids' commit links too, `CommitLink` in
+   * assets/dashAgGridFunctions.js) is followed as dcc.Link follows it: the URL changes in place and Dash's
+   * page router draws the page (no reload).  In the static first screen, before the app runs, and with a
+   * modifier key (a new tab), it stays a plain link. */
   document.addEventListener('click', function (event) {
     var link = event.target && event.target.closest ? event.target.closest('a[data-dash-link]') : null;
     if (!link || event.defaultPrevented || event.button !== 0 || link.target ||

@@ -2,9 +2,9 @@
 
 Pure functions of what `store.queries.alerts` returns and of the alert configuration (no queries).
 Every text from the store (names, commit titles, message titles, receivers' errors) goes into Dash
-components as children or attribute values (React writes them as text) after `as_text`; links are
-made only from `link_url` URLs (a commit on GitHub).  A channel is shown by its name, type and
-`Channel.describe()`, which never holds a secret.
+components as children or attribute values (React writes them as text) after `as_text`; the only links
+are to commits' pages here (`commit_href`, whose sha is checked to be letters and digits).  A channel is
+shown by its name, type and `Channel.describe()`, which never holds a secret.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashapp.components import format_duration, metric_card
-from dashapp.failure_tables import link
-from dashapp.tables import ago, commit_url, utc
+from dashapp.tables import ago, short_sha_link, utc
 from domain.text import as_text, clip, one_line
 
 NAME_SHOWN = 60  # characters of a repository, workflow, branch or channel name in a cell
@@ -80,14 +79,12 @@ def state_badge(state, tries=0, **kwargs) -> html.Span:
                      **{"data-state": _text(state)}, **kwargs)
 
 
-def commit_cell(repo, repo_url, commit: dict | None, *, klass: str = "al-commit"):
-    """A commit as its short sha linking to it on GitHub, then its title (the whole title and author on hover)."""
+def commit_cell(repo, commit: dict | None, *, klass: str = "al-commit"):
+    """A commit as its short sha linking to its page here, then its title (the whole title and author on hover)."""
     if not commit or not commit.get("sha"):
         return _dash()
-    sha, title = _text(commit.get("sha")), one_line(commit.get("title"))
-    author = _text(commit.get("author"))
-    href = commit_url(_text(repo), sha, repo_url) if repo else None
-    return html.Span([link(sha[:7], href, className="font-monospace me-2 al-sha", title=sha),
+    title, author = one_line(commit.get("title")), _text(commit.get("author"))
+    return html.Span([short_sha_link(_text(repo), commit.get("sha"), className="font-monospace me-2 al-sha"),
                       html.Span(clip(title, TITLE_SHOWN) or "(no message)", title=title),
                       html.Span(f" · {clip(author, NAME_SHOWN)}", className="text-muted") if author else None],
                      className=klass)
@@ -143,7 +140,7 @@ def open_table(breaks: list[dict], *, now: float | None = None) -> html.Div:
             *_subject(brk),
             html.Td(format_duration(red_for), title=f"red since {utc(brk.get('red_since'))}" if brk.get("red_since")
                     else None, className="text-nowrap al-red-for"),
-            html.Td(commit_cell(brk.get("repo"), brk.get("repo_url"), brk.get("first_bad"))),
+            html.Td(commit_cell(brk.get("repo"), brk.get("first_bad"))),
             html.Td("—" if brk.get("red_count") is None else f"{int(brk['red_count']):,}",
                     className="text-end al-red-count"),
             html.Td(deliveries_cell(brk.get("deliveries"))),
@@ -189,7 +186,7 @@ def history_table(breaks: list[dict], *, now: float | None = None) -> html.Div:
             *_subject(brk),
             html.Td(format_duration(brk.get("red_for")), className="text-nowrap al-red-for"),
             html.Td("—" if brk.get("red_count") is None else f"{int(brk['red_count']):,}", className="text-end"),
-            html.Td(commit_cell(brk.get("repo"), brk.get("repo_url"), brk.get("fixed_by"), klass="al-fixed-by")),
+            html.Td(commit_cell(brk.get("repo"), brk.get("fixed_by"), klass="al-fixed-by")),
         ], className="al-history-row" + (" text-muted" if brk.get("quiet") else ""),
             title="recorded by a backfill: no message was sent" if brk.get("quiet") else None,
             **{"data-break": str(brk.get("id"))}))

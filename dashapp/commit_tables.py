@@ -7,21 +7,20 @@ whose variable parts are checked first.
 """
 from __future__ import annotations
 
-import re
 import time
 from urllib.parse import quote
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from dashapp import urlstate
 from dashapp.components import format_duration
 from dashapp.failure_tables import evidence_links, failure_href, link, verdict_badge
-from dashapp.tables import ago, commit_url, utc
+# SHA, commit_href: the commit page and its tests import them from here (they live in dashapp.tables: every table
+# links shas).
+from dashapp.tables import SHA, ago, commit_href, commit_url, pull_href, short_sha_link, utc  # noqa: F401
 from domain.text import as_text, clip, link_url, one_line
 from store.queries.waterfall import GLYPHS
 
-SHA = re.compile(r"[0-9A-Za-z]{1,64}")  # what a commit page's path may hold: a sha or its prefix (hex, or a test's)
 NAME = 80  # characters of a workflow, job, branch or runner name drawn (the title has it all)
 LINE = 240  # characters of a failure line drawn (CSS cuts it further; the title has it all)
 FAILED_GLYPHS = ("X", "T")
@@ -35,22 +34,6 @@ def _text(value) -> str:
 
 def _name(value, limit: int = NAME) -> str:
     return clip(one_line(value), limit)
-
-
-def commit_href(repo, sha) -> str | None:
-    """This site's page of a commit (`/commit/<sha>?repo=owner/name`); None when `sha` is not 1 to 64 letters
-    and digits (nothing else may go into the path).  `repo` rides along so a sha in two repositories (a fork)
-    opens the right one; without it the page searches every repository."""
-    if not isinstance(sha, str) or not SHA.fullmatch(sha):
-        return None
-    return urlstate.href(f"/commit/{quote(sha, safe='')}", repo=repo if isinstance(repo, str) else None)
-
-
-def pull_href(repo, number) -> str | None:
-    """This site's page of a pull request (`/pull/<n>?repo=owner/name`); None unless `number` is a positive int."""
-    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2 ** 31:
-        return None
-    return urlstate.href(f"/pull/{number}", repo=repo if isinstance(repo, str) else None)
 
 
 def github_pull_url(repo, number, repo_url=None) -> str | None:
@@ -91,14 +74,6 @@ def _joined(items, sep=", ") -> list:
             out.append(sep)
         out.append(item)
     return out
-
-
-def short_sha_link(repo, sha, **kwargs):
-    """The first 7 characters of `sha` linking to its commit page (text alone when it cannot be linked)."""
-    text = _text(sha)
-    href = commit_href(repo, text)
-    kwargs.setdefault("className", "font-monospace")
-    return dcc.Link(text[:7], href=href, title=text, **kwargs) if href else html.Span(text[:7], title=text, **kwargs)
 
 
 # -- the commit page ------------------------------------------------------------------------------------

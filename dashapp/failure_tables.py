@@ -4,7 +4,8 @@ Pure functions of what `store.queries.failures` and `store.queries.flakes` retur
 Every text here comes from logs or deliveries: it goes into Dash components as children or
 attribute values (React writes them as text) after `as_text` (control and bidi characters
 removed); no markup is ever built from it, and links are made only from `link_url` URLs or
-from this site's own paths (`failure_href`, whose fingerprint is checked to be hex).
+from this site's own paths (`failure_href`, whose fingerprint is checked to be hex; `commit_href`, whose sha is
+checked to be letters and digits).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp import urlstate
-from dashapp.tables import ago, utc
+from dashapp.tables import ago, commit_href, short_sha_link, utc
 from domain.text import as_text, clip, link_url, one_line
 
 FINGERPRINT = re.compile(r"[0-9a-f]{16}")
@@ -103,17 +104,24 @@ def _sha(value) -> str:
 
 
 def evidence_links(verdict: dict | None, *, limit: int = 5) -> list:
-    """Links to the runs that justify a verdict: "abc1234 passed" (branch, attempt and time on hover)."""
+    """The runs that justify a verdict: "abc1234 passed", the sha linking to its commit's page here and the word to
+    the run (or job) on GitHub (branch, attempt and time on its hover).  Evidence names no repository (a known
+    failure's may be another's): the commit page finds the sha wherever it is.  A sha that cannot be linked
+    stays in the run's link ("#123 passed" when there is none)."""
     out = []
     for ev in ((verdict or {}).get("evidence") or [])[:limit]:
         if not isinstance(ev, dict):
             continue
         word = CONCLUSION_WORDS.get(ev.get("conclusion"), _text(ev.get("conclusion")))
-        label = " ".join(x for x in (_sha(ev.get("sha")) or f"#{_text(ev.get('run_gitid'))}", word) if x)
         hover = " · ".join(x for x in (clip(one_line(ev.get("branch")), NAME_SHOWN),
                                        f"attempt {ev.get('attempt')}" if ev.get("attempt") else "",
                                        utc(ev.get("createtime"))) if x)
-        out.append(link(label, ev.get("url"), className="fi-evidence", title=hover))
+        if commit_href(None, _text(ev.get("sha"))):
+            parts = [short_sha_link(None, ev.get("sha")), " ", link(word or "run", ev.get("url"), title=hover)]
+        else:
+            label = " ".join(x for x in (_sha(ev.get("sha")) or f"#{_text(ev.get('run_gitid'))}", word) if x)
+            parts = [link(label, ev.get("url"), title=hover)]
+        out.append(html.Span(parts, className="fi-evidence"))
     return out
 
 
@@ -126,14 +134,18 @@ GROUP_HEADS = ("Failure line", "Class", "Verdict", "Jobs", "Runs", "First seen",
 def _newest_links(occurrences) -> list:
     out = []
     for occ in (occurrences or [])[:NEWEST_SHOWN]:
-        label = _sha(occ.get("sha")) or f"#{_text(occ.get('run_gitid'))}"
         hover = " · ".join(x for x in (clip(one_line(occ.get("workflow")), NAME_SHOWN),
                                        clip(one_line(occ.get("job_name")), NAME_SHOWN),
                                        clip(one_line(occ.get("branch")), NAME_SHOWN), utc(occ.get("createtime")))
                            if x)
         if out:
             out.append(" ")
-        out.append(link(label, occ.get("run_url"), className="font-monospace fi-run", title=hover))
+        # The run's commit page here (the run is on it, failed jobs first); else the run on GitHub.
+        if commit_href(occ.get("repo"), _text(occ.get("sha"))):
+            out.append(short_sha_link(occ.get("repo"), occ.get("sha"), className="font-monospace fi-run", title=hover))
+        else:
+            out.append(link(_sha(occ.get("sha")) or f"#{_text(occ.get('run_gitid'))}", occ.get("run_url"),
+                            className="font-monospace fi-run", title=hover))
     return out
 
 
@@ -362,7 +374,7 @@ def occurrences_table(occurrences: list[dict], *, now: float | None = None, show
                      html.Span(f" · attempt {attempt}", className="text-muted small")
                      if isinstance(attempt, int) and attempt > 1 else None]),
             html.Td(clip(one_line(occ.get("branch")), NAME_SHOWN), title=one_line(occ.get("branch"))),
-            html.Td([html.Span(_sha(occ.get("sha")), className="font-monospace me-2", title=_text(occ.get("sha"))),
+            html.Td([short_sha_link(occ.get("repo"), occ.get("sha"), className="font-monospace me-2"),
                      html.Span(title, title=_text(occ.get("title")))], className="fi-commit"),
             html.Td(clip(one_line(occ.get("author")), NAME_SHOWN) or "—"),
             html.Td([verdict_badge(occ.get("verdict")) or html.Span("—", className="text-muted"), " ",

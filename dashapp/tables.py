@@ -1,23 +1,54 @@
-"""Tables built from query frames: the commit grid (HTML) and the build stream's columns (AG Grid).
+"""Tables built from query frames: the commit grid (HTML) and the build stream's columns (AG Grid); and the
+site's commit and pull-request pages' hrefs, which every table's shas and numbers link to.
 
 The commit grid is a plain HTML table (one escaped string): every cell is a link to the run on
-GitHub with its glyph, a colour class and a hover title.  The build
+GitHub with its glyph, a colour class and a hover title; each commit's sha links to its page here.  The build
 stream's rows stay raw `RUN_COLUMNS` dicts; every format is a JS function
 in `assets/dashAgGridFunctions.js`, so rows pushed live look the same.
 """
+import re
 import time
 from urllib.parse import quote
 
 import dash_ag_grid as dag
 from dash import dcc, html
 
+from dashapp import urlstate
 from dashapp.components import format_duration
 from dashapp.rawhtml import RawHtml
-from domain.text import as_text, clip, html_text, link_url, one_line
+from domain.text import as_text, clip, html_text, is_relative_link, link_url, one_line
 from store.queries.waterfall import GLYPHS
 
 
 ROW_LABELS = {"red": "red", "flaky": "flaky", "pending": "pending", "green": "green"}
+SHA = re.compile(r"[0-9A-Za-z]{1,64}")  # what a commit page's path may hold: a sha or its prefix (hex, or a test's)
+
+
+def commit_href(repo, sha) -> str | None:
+    """This site's page of a commit (`/commit/<sha>?repo=owner/name`); None when `sha` is not 1 to 64 letters
+    and digits (nothing else may go into the path).  `repo` rides along so a sha in two repositories (a fork)
+    opens the right one; without it the page searches every repository.  `wfCommitHref`
+    (`assets/dashAgGridFunctions.js`) writes the same href for the grids' rows."""
+    if not isinstance(sha, str) or not SHA.fullmatch(sha):
+        return None
+    return urlstate.href(f"/commit/{quote(sha, safe='')}", repo=repo if isinstance(repo, str) else None)
+
+
+def pull_href(repo, number) -> str | None:
+    """This site's page of a pull request (`/pull/<n>?repo=owner/name`); None unless `number` is a positive int."""
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 < number < 2 ** 31:
+        return None
+    return urlstate.href(f"/pull/{number}", repo=repo if isinstance(repo, str) else None)
+
+
+def short_sha_link(repo, sha, **kwargs):
+    """The first 7 characters of `sha` linking to its commit page (text alone when it cannot be linked); the whole
+    sha is the hover unless `title` says otherwise."""
+    text = as_text(sha).strip()
+    href = commit_href(repo, text)
+    kwargs.setdefault("className", "font-monospace")
+    kwargs.setdefault("title", text)
+    return dcc.Link(text[:7], href=href, **kwargs) if href else html.Span(text[:7], **kwargs)
 
 
 def _clean(value):
@@ -119,11 +150,11 @@ def _attrs(**attrs) -> str:
                    for name, value in attrs.items() if value is not None)
 
 
-def _link(text: str, url, **attrs) -> str:
-    """A link that opens on GitHub; text only unless the URL is an absolute http(s) one (`link_url`)."""
-    url = link_url(url)
-    if url:
-        return f'<a{_attrs(href=url, target="_blank", rel="noopener", **attrs)}>{_esc(text)}</a>'
+def _page_link(text: str, href, **attrs) -> str:
+    """A link to a page of this site (`href` as `commit_href` makes it: a path, or None for text only), followed
+    in place as a dcc.Link is (`data-dash-link`, `assets/rawhtml.js`)."""
+    if is_relative_link(href):
+        return f'<a{_attrs(href=href, data_dash_link="1", **attrs)}>{_esc(text)}</a>'
     return f"<span{_attrs(**attrs)}>{_esc(text)}</span>"
 
 
@@ -166,9 +197,8 @@ def _records(rows) -> list[dict]:
     return rows.to_dict("records") if hasattr(rows, "to_dict") else rows
 
 
-def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_url: str | None = None,
-                      failures: dict | None = None, no_token: bool = False, toggles: dict | None = None,
-                      jobs: dict | None = None):
+def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, failures: dict | None = None,
+                      no_token: bool = False, toggles: dict | None = None, jobs: dict | None = None):
     """The HUD table: one row per commit, one glyph column per workflow.
 
     `failures` (`store.queries.failures.run_failures` of `failed_run_ids`: run id -> failed jobs) adds
@@ -204,7 +234,7 @@ def commit_grid_table(grid: dict, repo: str, *, now: float | None = None, repo_u
             f'<td class="wf-state-col"><span class="row-badge row-badge-{_esc(state)}">'
             f'{_esc(ROW_LABELS[state])}</span></td>'
             f'<td class="wf-commit-col">'
-            f'{_link(sha[:7], commit_url(repo, sha, repo_url), class_="wf-sha font-monospace", title=sha)}'
+            f'{_page_link(sha[:7], commit_href(repo, sha), class_="wf-sha font-monospace", title=sha)}'
             f'<span{_attrs(class_="wf-title", title=message)}>{_esc(title)}</span></td>'
             f'<td class="wf-author-col">{_esc(_clean(commit.get("author")) or "")}</td>'
             f'<td{_attrs(class_="wf-time-col", title=utc(commit.get("time")))}>{_esc(ago(commit.get("time"), now))}'
@@ -234,8 +264,8 @@ STREAM_COLUMNS = [
     {"headerName": "Branch", "field": "branch", "flex": 1, "minWidth": 90,
      "tooltipField": "branch"},
     {"headerName": "Commit", "field": "sha", "colId": "commit", "flex": 2.4, "minWidth": 180,
-     "valueGetter": {"function": "wfCommitText(params.data)"}, "tooltipValueGetter": {"function":
-                                                                                      "params.data && params.data.message"}},
+     "cellRenderer": "CommitLink", "valueGetter": {"function": "wfCommitText(params.data)"},
+     "tooltipValueGetter": {"function": "params.data && params.data.message"}},
     {"headerName": "Author", "field": "author", "width": 105},
     {"headerName": "Duration", "field": "runtime", "width": 100, "type": "rightAligned",
      "valueFormatter": {"function": "wfRunDuration(params.data)"}},

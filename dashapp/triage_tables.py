@@ -2,7 +2,8 @@
 
 Pure functions of frames (no queries).  Run rows in AG Grids stay raw
 `RUN_COLUMNS` dicts, formatted by the shared functions of
-`assets/dashAgGridFunctions.js` (`wfAgo`, `wfDuration`, `RunGlyph`, `RunLink`).
+`assets/dashAgGridFunctions.js` (`wfAgo`, `wfDuration`, `RunGlyph`, `RunLink`, `CommitLink`).  Every sha links to
+its commit's page here (`commit_href`).
 """
 from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
 
@@ -11,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 from dashapp.components import format_duration
-from dashapp.tables import ago, commit_url, utc
+from dashapp.tables import ago, short_sha_link, utc
 from domain.text import as_text, clip, link_url
 from store.lazymodules import pandas as pd
 
@@ -62,10 +63,11 @@ FAILURE_COLUMNS = [
     {"headerName": "Commits", "field": "commits", "width": 100, "type": "numericColumn"},
     {"headerName": "Authors", "field": "authors_text", "minWidth": 130, "flex": 1.2, "filter": True,
      "tooltipField": "authors_text"},
-    # Links drawn by `RunLinks` (assets/dashAgGridFunctions.js) from {label, url} pairs: no data goes through
-    # Markdown, so no text can make a link of its own.
-    {"headerName": "Runs (newest first)", "field": "runs", "minWidth": 260, "flex": 2.5, "cellRenderer": "RunLinks",
-     "cellDataType": False, "sortable": False, "autoHeight": True, "wrapText": True, "cellClass": "tr-run-links"},
+    # The runs' commits, linked to their pages by `CommitLinks` (assets/dashAgGridFunctions.js) from their shas:
+    # no data goes through Markdown, so no text can make a link of its own.
+    {"headerName": "Runs (newest first)", "field": "runs", "minWidth": 260, "flex": 2.5,
+     "cellRenderer": "CommitLinks", "cellDataType": False, "sortable": False, "autoHeight": True, "wrapText": True,
+     "cellClass": "tr-run-links"},
 ]
 
 
@@ -74,7 +76,7 @@ def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]
     for g in _records(groups):
         step = _clean(g["step"])
         number = _clean(g["step_number"])
-        runs = [{"label": as_text(x.get("sha"))[:7], "url": link_url(x.get("url"))} for x in g["runs"]]
+        runs = [as_text(x.get("sha")) for x in g["runs"]]
         more = g["count"] - len(g["runs"])
         rows.append({
             "workflow": (f"{g['repo']} · " if show_repo else "") + str(g["workflow"]),
@@ -82,13 +84,13 @@ def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]
             "step": f"#{int(number)} {step}" if step and number is not None else (step or "—"),
             "count": int(g["count"]), "commits": int(g["commits"]),
             "first_seen": g["first_seen"], "last_seen": g["last_seen"], "authors_text": ", ".join(g["authors"]),
-            "runs": runs, "more": max(more, 0),
+            "repo": g["repo"], "runs": runs, "more": max(more, 0),
         })
     return rows
 
 
 def failure_grid(groups: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid:
-    """One row per same failure, with links to its newest runs (labelled by commit)."""
+    """One row per same failure, with links to its newest runs' commits."""
     return dag.AgGrid(
         id="tr-failures-grid", rowData=failure_rows(groups, show_repo=show_repo),
         columnDefs=FAILURE_COLUMNS, defaultColDef={"resizable": True, "sortable": True},
@@ -145,14 +147,12 @@ def analysis_grid(frame: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid
 
 # -- Broken main ---------------------------------------------------------------------------
 
-def broken_main_table(frame: pd.DataFrame, repo_urls: dict | None = None) -> dbc.Table:
+def broken_main_table(frame: pd.DataFrame) -> dbc.Table:
     """One row per workflow red on a default branch: streak, first bad commit, red for how long."""
-    repo_urls = repo_urls or {}
     head = html.Thead(html.Tr([html.Th(h) for h in ("Workflow", "Branch", "Streak", "First bad commit", "Author",
                                                    "Red for", "Newest failure")]))
     body = []
     for r in _records(frame):
-        sha = r["sha"] or ""
         after = {"success": None, None: "history starts with the streak",
                  "cancelled": "after a cancelled build"}.get(r["after"], f"after {r['after']}")
         body.append(html.Tr([
@@ -160,8 +160,7 @@ def broken_main_table(frame: pd.DataFrame, repo_urls: dict | None = None) -> dbc
                      html.Div(_short(r["repo"]), className="small text-muted", title=r["repo"])]),
             html.Td(_short(r["branch"]), title=r["branch"]),
             html.Td(html.Span(f"{r['streak']} red", className="badge text-bg-danger")),
-            html.Td([_link(sha[:7], commit_url(r["repo"], sha, repo_urls.get(r["repo"])),
-                           className="font-monospace me-2 tr-first-bad-sha", title=sha),
+            html.Td([short_sha_link(r["repo"], r["sha"], className="font-monospace me-2 tr-first-bad-sha"),
                      html.Span(_first_line(r["message"]), className="tr-first-bad-title"),
                      html.Div(after, className="small text-muted") if after else None]),
             html.Td(_clean(r["commit_author"]) or "—", className="tr-first-bad-author"),
@@ -179,7 +178,8 @@ FLAKY_COLUMNS = [
      "valueGetter": {"function": "'#' + params.data.id"}},
     {"headerName": "Workflow", "field": "workflow", "minWidth": 110, "flex": 1, "filter": True},
     {"headerName": "Branch", "field": "branch", "minWidth": 110, "flex": 1, "filter": True},
-    {"headerName": "Commit", "field": "commit", "minWidth": 220, "flex": 2.5, "tooltipField": "commit"},
+    {"headerName": "Commit", "field": "commit", "minWidth": 220, "flex": 2.5, "cellRenderer": "CommitLink",
+     "tooltipField": "commit"},
     {"headerName": "Author", "field": "author", "width": 120, "filter": True},
     {"headerName": "Attempts", "field": "history_text", "minWidth": 170, "flex": 1.4,
      "tooltipField": "history_text"},
@@ -202,6 +202,7 @@ def flaky_grid(frame: pd.DataFrame) -> dag.AgGrid:
         "id": r["id"], "url": link_url(r["url"]),
         "workflow": r["workflow"], "branch": r["branch"], "author": r["author"],
         "commit": f"{(r['sha'] or '')[:7]} {_first_line(r['message'])}", "createtime": r["createtime"],
+        "repo": r["repo"], "sha": r["sha"], "title": _first_line(r["message"]),
         "history_text": " → ".join(str(h) for h in r["history"]),
     } for r in _records(frame)]
     return dag.AgGrid(
@@ -224,7 +225,7 @@ def unfixed_list(frame: pd.DataFrame, *, now: float, shown: int = UNFIXED_SHOWN)
         _link(f"{_short(r['workflow'])} #{r['id']}", r["url"], className="me-2", title=r["workflow"]),
         html.Span(r["conclusion"], className="badge text-bg-danger me-2"),
         html.Span(f"{_short(r['repo'])} · {_short(r['branch'])} · ", className="text-muted"),
-        html.Span((r["sha"] or "")[:7], className="font-monospace me-1"),
+        short_sha_link(r["repo"], r["sha"], className="font-monospace me-1"),
         html.Span(_first_line(r["message"] or r["title"])),
         html.Span(f" · {ago(r['createtime'], now)}", className="text-muted", title=utc(r["createtime"])),
     ], className="list-group-item dev-unfixed-item") for r in _records(frame.head(shown))]
@@ -245,7 +246,7 @@ HISTORY_COLUMNS = [
     {"headerName": "Repository", "field": "repo", "minWidth": 120, "flex": 1, **TEXT_FILTER},
     {"headerName": "Branch", "field": "branch", "minWidth": 120, "flex": 1.2, "tooltipField": "branch",
      **TEXT_FILTER},
-    {"headerName": "Commit", "field": "sha", "minWidth": 200, "flex": 2.4,
+    {"headerName": "Commit", "field": "sha", "minWidth": 200, "flex": 2.4, "cellRenderer": "CommitLink",
      "valueGetter": {"function": "params.data && wfCommitText(params.data)"},
      "tooltipValueGetter": {"function": "params.data && params.data.message"}, **TEXT_FILTER},
     {"headerName": "Event", "field": "event", "width": 100, **TEXT_FILTER},

@@ -102,7 +102,7 @@ def test_al001_breaks_messages_history_and_channels(dash_duo, engine, start, rec
     cells = [_text(td) for td in web.find_elements(By.TAG_NAME, "td")]
     assert cells[:4] == ["acme/web", "CI", "main", "2h 00m"] and cells[5] == "2"
     sha = web.find_element(By.CSS_SELECTOR, ".al-commit a")
-    assert sha.text == "w2" and sha.get_attribute("href") == "https://github.com/acme/web/commit/w2"
+    assert sha.text == "w2" and sha.get_attribute("href") == live.url + "/commit/w2?repo=acme%2Fweb"
     assert "Bump the session library" in cells[4] and "bob" in cells[4]
     chips = {c.get_attribute("data-channel"): _text(c, ".al-state") for c in web.find_elements(By.CSS_SELECTOR,
                                                                                                ".al-delivery")}
@@ -130,7 +130,7 @@ def test_al001_breaks_messages_history_and_channels(dash_duo, engine, start, rec
     history = _rows(dash_duo, "tr.al-history-row")
     assert [int(r.get_attribute("data-break")) for r in history] == [story["api"], story["mobile"]]
     fix = history[0].find_element(By.CSS_SELECTOR, ".al-fixed-by a")
-    assert fix.get_attribute("href") == "https://github.com/acme/api/commit/a4"
+    assert fix.get_attribute("href") == live.url + "/commit/a4?repo=acme%2Fapi"
     assert "Revert: Break the API" in _text(history[0], ".al-fixed-by")
 
     # Channels: name, type and where, never a secret; every button usable from this (loopback) client.

@@ -8,6 +8,7 @@ huge and non-finite numbers, None, lists, nested objects.  Then the envelope its
 and the cases that used to be 500s are checked one by one.
 """
 import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
@@ -25,7 +26,10 @@ UPDATE = "/_dash-update-component"
 ROWS_REQUEST = {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "createtime", "sort": "desc"}],
                 "filterModel": {"workflow": {"filterType": "text", "type": "contains", "filter": "CI"},
                                 "attempt": {"filterType": "number", "type": "greaterThan", "filter": 0}}}
-PAGES = ("/", "/triage", "/developer")
+# Every page, with the element it draws whatever its URL says (commit c1 and pull request 7 are in the store).
+PAGE_IDS = {"/": "waterfall-page", "/triage": "triage-page", "/developer": "developer-page",
+            "/commit/c1": "commit-page", "/pull/7": "pull-page", "/runners": "runners-page"}
+PAGES = tuple(PAGE_IDS)
 SEARCHES = ("", "?repo=o/app&branch=main&window=24h&offset=50", "?author=alice&window=all", "?repo=o/lib",
             "?offset=99999999999999999999999&window=%00", "?author=%D9%A3&repo=" + "x" * 600)
 ODD = ["", " ", "\x00", "\ud800", "\udfff", "\u0663", "\uff11", "\u202e", "🙂", "9" * 30, "-1", "1e999", "NaN",
@@ -39,8 +43,9 @@ URL_KEYS = ["repo", "branch", "workflow", "author", "window", "offset", "status"
 def live(tmp_path_factory):
     path = tmp_path_factory.mktemp("cbfuzz") / "cb.db"
     records = [commit("c1"), commit("c2", author="bob", time=T0), commit("d1", repo="o/lib")]
-    records += [run(i, sha=f"c{1 + i % 2}", conclusion=("success", "failure", "cancelled")[i % 3],
-                    workflow=("CI", "Lint")[i % 2], author=("alice", "bob")[i % 2], created=T0 + i * 60)
+    records += [replace(run(i, sha=f"c{1 + i % 2}", conclusion=("success", "failure", "cancelled")[i % 3],
+                            workflow=("CI", "Lint")[i % 2], author=("alice", "bob")[i % 2], created=T0 + i * 60),
+                        pull_requests=(7,) if i % 4 == 0 else ())
                 for i in range(1, 25)]
     records += [run(100, repo="o/lib", sha="d1", branch="trunk", created=T0 + 5000)]
     store_with(path, records).dispose()
@@ -116,7 +121,7 @@ def examples(live, callbacks):
     found = {}
     _props(requests.get(live.url + "/_dash-layout", timeout=30).json(), found)
     router = next(d for d in callbacks if "_pages_content.children" in d["output"])
-    for page, search in [(p, "") for p in PAGES] + [("/developer", "?author=alice")]:
+    for page, search in [(p, "") for p in PAGES] + [("/developer", "?author=alice"), ("/pull/7", "?repo=o/app")]:
         answer = _post(live, _body(router, [page, search], []))
         assert answer.status_code == 200, answer.text[:300]
         _props(answer.json()["response"], found)
@@ -126,6 +131,15 @@ def examples(live, callbacks):
     found[("live-version", "data")] = [0, 7]
     found[("theme", "data")] = ["light", "dark"]
     return found
+
+
+def test_commit_and_pull_pages_draw_the_stores_own(live, callbacks):
+    """The pages the fuzzing starts from hold real content (their redraws' selections are real ones)."""
+    router = _dep(callbacks, "_pages_content.children")
+    for page, search, content in (("/commit/c1", "", "cm-content"), ("/pull/7", "", "pl-content"),
+                                  ("/pull/7", "?repo=o/app", "pl-content")):
+        answer = _post(live, _body(router, [page, search], []))
+        assert answer.status_code == 200 and content in answer.text, (page, search, answer.text[:300])
 
 
 def test_every_callback_answers_its_real_inputs(live, callbacks, examples):
@@ -277,7 +291,7 @@ def test_junk_url_parameters_fall_back_and_the_page_draws(live, callbacks, page,
     response = _post(live, _body(_dep(callbacks, "_pages_content.children"), [page, search], []))
     assert response.status_code == 200, response.text[:300]
     drawn = json.dumps(response.json()["response"]["_pages_content"]["children"])
-    assert {"/": "waterfall-page", "/triage": "triage-page", "/developer": "developer-page"}[page] in drawn
+    assert PAGE_IDS[page] in drawn
 
 
 @pytest.mark.parametrize("body, reason", [

@@ -83,10 +83,14 @@ def test_commit_grid_table_marks_red_rows_and_links_cells():
                                 "earlier_failed": True, "queuetime": 12.0, "duration": 492.0, "glyph": "X"}]),
     }
     text = _text(tables.commit_grid_table(grid, "o/app", now=1_700_000_000.0 + 7200))
-    for expected in ("commit-red", "abcdef1", "fix: it", "2h ago", "https://github.com/o/app/commit/abcdef123",
-                     "CI: failure \\u00b7 2 attempts \\u00b7 an earlier attempt failed \\u00b7 duration 8m 12s "
+    for expected in ("commit-red", "abcdef1", "fix: it", "2h ago", "CI: failure \\u00b7 2 attempts \\u00b7 an earlier attempt failed \\u00b7 duration 8m 12s "
                      "\\u00b7 queued 12s", "/actions/runs/9"):
         assert expected in text
+    # The sha opens the commit's page here, in place (assets/rawhtml.js follows data-dash-link).
+    markup = tables.commit_grid_table(grid, "o/app").html
+    assert ('<a href="/commit/abcdef123?repo=o%2Fapp" data-dash-link="1" class="wf-sha font-monospace" '
+            'title="abcdef123">abcdef1</a>') in markup
+    assert "github.com/o/app/commit" not in markup
 
 
 def test_commit_grid_table_from_records_equals_from_frames():
@@ -115,10 +119,14 @@ def test_commit_grid_html_escapes_everything_and_keeps_one_html_block():
                                 "conclusion": "failure", "url": "javascript:alert(1)", "attempts": 1,
                                 "earlier_failed": False, "queuetime": None, "duration": None, "glyph": "X"}]),
     }
-    markup = tables.commit_grid_table(grid, "o/app").html
+    markup = tables.commit_grid_table(grid, 'o/<b>"app"</b>').html
     assert "<img" not in markup and "<script" not in markup and "<b>" not in markup
     assert "&lt;img src=x onerror=alert(1)&gt;" in markup and "javascript:" not in markup
     assert "\n" not in markup  # no raw line break in any text or attribute
+    assert 'href="/commit/abc?repo=o%2F%3Cb%3E%22app%22%3C%2Fb%3E"' in markup
+    odd_sha = {**grid, "commits": grid["commits"].assign(sha='"><b>x')}
+    odd = tables.commit_grid_table(odd_sha, "o/app").html  # no commit page for it: the sha is text
+    assert "/commit/" not in odd and '<span class="wf-sha font-monospace" title="&quot;&gt;&lt;b&gt;x">' in odd
 
 
 def test_unfixed_list_shows_the_newest_and_counts_the_rest():
@@ -133,4 +141,6 @@ def test_unfixed_list_shows_the_newest_and_counts_the_rest():
     items = shown.children
     assert [i.className for i in items].count("list-group-item dev-unfixed-item") == 5
     assert items[0].children[0].children == "CI #0" and items[-1].children == "… and 2 older unfixed failures, not listed."
+    sha = items[0].children[3]
+    assert (sha.children, sha.href, sha.title) == ("abcdef1", "/commit/abcdef123?repo=o%2Fr", "abcdef123")
     assert len(unfixed_list(pd.DataFrame(rows), now=1e9, shown=7).children) == 7

@@ -5,6 +5,7 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
+from dashapp.tables import commit_href
 from domain import records as r
 from failures import Extraction, FailureLine
 from ingest.demo import FLAKY_EXAMPLE, RED_STREAK
@@ -68,6 +69,11 @@ def test_dev001_metrics_unfixed_and_history(dash_duo, demo_db):
     dash_duo.wait_for_contains_text("#dev-history-count", f"{expected['runs']} runs", timeout=20)
     first = _history_rows(dash_duo)[0]
     assert first.find_element(By.CSS_SELECTOR, "a").get_attribute("href").startswith("https://github.com/")
+    data = dash_duo.driver.execute_script("return dash_ag_grid.getApi('dev-history').getDisplayedRowAtIndex("
+                                          "Number(arguments[0].getAttribute('row-index'))).data;", first)
+    commit_link = first.find_element(By.CSS_SELECTOR, ".ag-cell[col-id='sha'] a.commit-link")
+    assert commit_link.text == data["sha"][:7]
+    assert commit_link.get_attribute("href") == dash_duo.server_url + commit_href(data["repo"], data["sha"])
     assert dash_duo.get_logs() == []
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from dashapp import create_app
 from dashapp.config import Config
 from dashapp.failure_tables import NEWEST_SHOWN, capture_note, excerpt_block, failure_href
+from dashapp.tables import commit_href
 from domain.text import clean
 from failures import Extraction, FailureLine
 from ingest.demo import RED_STREAK
@@ -158,8 +159,9 @@ def test_fi001_triage_groups_by_cause_and_opens_the_group_page(dash_duo, fi_stor
     assert row.find_element(By.CSS_SELECTOR, ".fi-verdict").text == expected["verdict"]["kind"]
     assert row.find_element(By.CSS_SELECTOR, ".fi-jobs").text == str(expected["jobs"]) == str(len(cause_jobs))
     assert RED_STREAK["job"] in row.find_element(By.CSS_SELECTOR, ".fi-line-where").get_attribute("textContent")
-    runs = row.find_elements(By.CSS_SELECTOR, ".fi-runs-cell a")
-    assert [a.get_attribute("href") for a in runs] == [o["run_url"] for o in expected["newest"][:NEWEST_SHOWN]]
+    runs = row.find_elements(By.CSS_SELECTOR, ".fi-runs-cell a")  # each run's commit, on its page here
+    assert [a.get_attribute("href") for a in runs] == [dash_duo.server_url + commit_href(o["repo"], o["sha"])
+                                                       for o in expected["newest"][:NEWEST_SHOWN]]
     # No token, and the demo's other failed jobs wait: the section says so, with how many.
     pending = _query(path, fq.capture_status, token=False)["pending"]
     assert pending > 0
@@ -185,6 +187,8 @@ def test_fi001_triage_groups_by_cause_and_opens_the_group_page(dash_duo, fi_stor
     rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "tr.fi-occ-row")
     assert [int(r.get_attribute("data-job")) for r in rows] == [o["job"] for o in occurrences]
     assert rows[0].find_element(By.CSS_SELECTOR, ".fi-job-link").get_attribute("href") == occurrences[0]["job_url"]
+    assert rows[0].find_element(By.CSS_SELECTOR, ".fi-commit a").get_attribute("href") == \
+        dash_duo.server_url + commit_href(occurrences[0]["repo"], occurrences[0]["sha"])
     excerpt = dash_duo.find_element("#fl-excerpt-0 pre")
     assert not excerpt.is_displayed()
     _click(dash_duo, "#fl-excerpt-0 summary")

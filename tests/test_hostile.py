@@ -4,7 +4,8 @@ Names, messages, titles, logins, branches, job and step names, labels and URLs f
 (markup, quotes, NUL and other control characters, bidi controls, formula prefixes full-width included,
 `javascript:`/`data:` URLs, huge lengths) go through `POST /webhook` into the store, then out through the
 API, the CSV export, live messages and every page in headless Chromium: no element, attribute or link
-that the data did not legitimately make appears, and every CSV row is whole and defused.
+that the data did not legitimately make appears (a link to a commit's or pull request's page here names one
+the store holds), and every CSV row is whole and defused.
 """
 import csv
 import io
@@ -23,15 +24,16 @@ from sqlalchemy import select
 
 from dashapp import create_app
 from dashapp.api.csvexport import cells, generate
+from dashapp.commit_tables import github_pull_url
 from dashapp.config import Config
-from dashapp.tables import commit_url
+from dashapp.tables import commit_href, commit_url, pull_href
 from domain.text import FORMULA_START, clean, clip, csv_text, link_url
 from ingest.parse import MAX_TEXT
 from live import messages
 from store.queries import builds
 from store.queries.builds import FIELDS
 from store.queries.filters import Filters
-from store.schema import jobs, workflowruns
+from store.schema import jobs, run_pulls, workflowruns
 from tests import builders as b
 from tests.helpers import SECRET, LiveServer, post
 from tests.hostile import (DAY, HOSTILE_TEXT, HOSTILE_URL, REMOVED, SHORT_TEXT, START, URL_FIELDS, deliveries, sha,
@@ -234,14 +236,35 @@ LINKED = {**NASTY, "workflow": "Build & <Test>", "message": "fix: <b>" + "long l
           "repo_url": "HTTPS://GITHUB.COM/o/r", "branch": "b\u202emainz", "login": "u" + "x" * 150 + "z"}
 
 
-def _allowed_links(server_url: str, repo: str, v: dict, shas) -> set:
-    """Every href the data may legitimately make: its http(s) URLs, and its commits' pages."""
+def _allowed_links(server_url: str, repo: str, v: dict, shas, pull: int) -> set:
+    """Every href the data may legitimately make: its http(s) URLs, and its commits' and pull request's pages on
+    GitHub (the commit and pull-request pages link them)."""
     urls = {link_url(stored(v[f])) for f in URL_FIELDS} - {None}
     urls |= {commit_url(stored(repo), sha, stored(v["repo_url"])) for sha in shas}
+    urls |= {github_pull_url(stored(repo), pull, stored(v["repo_url"]))} - {None}
     return urls
 
 
-def _inspect(dash_duo, server_url: str, allowed: set, where: str) -> None:
+def _site_pages(engine) -> set:
+    """The commit and pull-request pages here that the store's data may make: each run's commit in its repository,
+    and alone (a verdict's evidence names no repository), and each pull request a run names."""
+    with engine.connect() as conn:
+        commits = conn.execute(select(workflowruns.c.repo, workflowruns.c.archivedcommithash)).all()
+        pulls = conn.execute(select(run_pulls.c.repo, run_pulls.c.number)).all()
+    return ({commit_href(repo, sha) for repo, sha in commits} | {commit_href(None, sha) for _repo, sha in commits}
+            | {pull_href(repo, number) for repo, number in pulls}) - {None}
+
+
+def _with_pull(event: str, body: bytes, number: int) -> bytes:
+    """A delivery whose run names pull request `number` (for the pull request's page)."""
+    if event != "workflow_run":
+        return body
+    payload = json.loads(body)
+    payload["workflow_run"]["pull_requests"] = [{"number": number}]
+    return json.dumps(payload).encode()
+
+
+def _inspect(dash_duo, server_url: str, allowed: set, where: str, pages: set) -> None:
     found = dash_duo.driver.execute_script(INSPECT)
     assert found["dialogs"] == [], where
     assert found["bad"] == [], where
@@ -249,8 +272,17 @@ def _inspect(dash_duo, server_url: str, allowed: set, where: str) -> None:
         same_site = value.startswith("/") and not value.startswith(("//", "/\\"))
         if tag in ("script", "link") or name == "src" and same_site:
             continue
+        if tag == "image" and value.startswith("data:image/png;base64,"):  # Plotly draws a heatmap as a PNG
+            continue
         assert name == "href" and (same_site or value in allowed or value.startswith(server_url + "/")), \
             (where, tag, name, value[:200])
+        if same_site and value.startswith(("/commit/", "/pull/")):
+            assert value in pages, (where, value[:200])
+
+
+def _hrefs(dash_duo, selector: str) -> list[str]:
+    return dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(a => a.getAttribute('href'));", selector)
 
 
 def _shot(dash_duo, path) -> None:
@@ -284,10 +316,11 @@ def test_hostile_text_is_inert_on_every_page(dash_duo, db_path, tmp_path):
         n = next(counter)
         repo, base = f"o{n}/<b>r</b>&\"'{n}", 8_000_000 + n * 10
         for event, body in deliveries(repo, v, base):
-            assert post(url, event, body).status_code == 202
+            assert post(url, event, _with_pull(event, body, n)).status_code == 202  # pull request #n: its runs
         services.settle()
         shas = [sha(base + i) for i in (1, 2, 4)]
-        allowed = _allowed_links(url, repo, v, shas)
+        allowed = _allowed_links(url, repo, v, shas, n)
+        commit_pages = {commit_href(stored(repo), s) for s in shas}
         name = stored(v["workflow"]) or "test"
         shot = tmp_path / f"hostile-{n}" if n == 1 else None
 
@@ -317,7 +350,10 @@ def test_hostile_text_is_inert_on_every_page(dash_duo, db_path, tmp_path):
             var box = document.querySelector('.hoverlayer .hovertext');
             return box ? box.textContent : null;""")
         assert hover is not None and clip(" ".join(name.splitlines()), 60) in hover
-        _inspect(dash_duo, url, allowed, "waterfall")
+        # Every sha links to its commit's page here, the grid's (Python) and the stream's (JavaScript) alike.
+        assert len(set(_hrefs(dash_duo, "#commit-grid-table a.wf-sha")) & commit_pages) >= 2
+        assert set(_hrefs(dash_duo, "#stream-grid a.commit-link")) == commit_pages
+        _inspect(dash_duo, url, allowed, "waterfall", _site_pages(services.engine))
         if shot:
             _shot(dash_duo, str(shot) + "-waterfall")
 
@@ -326,15 +362,12 @@ def test_hostile_text_is_inert_on_every_page(dash_duo, db_path, tmp_path):
         for selector in ("#tr-broken-table", "#tr-failures-grid .ag-row", "#tr-analysis-grid .ag-row",
                          "#tr-flaky-grid .ag-row"):
             dash_duo.wait_for_element(selector, timeout=30)
-        runs_cell = dash_duo.driver.execute_script(
-            "var c = document.querySelector('#tr-failures-grid .tr-run-links');"
-            "return c ? [c.textContent, c.querySelectorAll('a').length] : null;")
-        # One newest failed run: a link only when its URL is http(s) (the page may refuse a URL the server passed,
-        # e.g. a host name the browser's URL parser rejects, never the other way round).
-        assert runs_cell is not None and runs_cell[1] <= (1 if link_url(stored(v["run_url"])) else 0)
-        if v["run_url"] == GOOD_URL:
-            assert runs_cell[1] == 1
-        _inspect(dash_duo, url, allowed, "triage")
+        # Each failure group's newest failed runs: their commits' pages here, whatever the runs' URLs say.
+        runs = _hrefs(dash_duo, "#tr-failures-grid .tr-run-links a")
+        assert runs and set(runs) <= commit_pages
+        assert set(_hrefs(dash_duo, "#tr-broken-table a.tr-first-bad-sha")) <= commit_pages
+        assert _hrefs(dash_duo, "#tr-flaky-grid a.commit-link") == [commit_href(stored(repo), shas[0])]
+        _inspect(dash_duo, url, allowed, "triage", _site_pages(services.engine))
         if shot:
             _shot(dash_duo, str(shot) + "-triage")
 
@@ -347,9 +380,32 @@ def test_hostile_text_is_inert_on_every_page(dash_duo, db_path, tmp_path):
         dash_duo.driver.get(f"{url}/developer?{urlencode({'author': stored(v['login']), 'window': 'all'})}")
         dash_duo.wait_for_element(".dev-unfixed-item", timeout=30)
         dash_duo.wait_for_element("#dev-history .ag-row", timeout=30)
-        _inspect(dash_duo, url, allowed, "developer")
+        assert set(_hrefs(dash_duo, ".dev-unfixed-item a[href^='/commit/']")) & commit_pages
+        assert set(_hrefs(dash_duo, "#dev-history a.commit-link")) & commit_pages
+        _inspect(dash_duo, url, allowed, "developer", _site_pages(services.engine))
         if shot:
             _shot(dash_duo, str(shot) + "-developer")
+
+        # The newest run's commit page: its runs, their jobs, failure lines and verdicts, its neighbours.
+        dash_duo.driver.get(url + commit_href(stored(repo), shas[1]))
+        dash_duo.wait_for_element("#cm-summary", timeout=30)
+        dash_duo.wait_for_element("#cm-runs", timeout=30)
+        assert dash_duo.find_element("#cm-sha").text == shas[1]
+        _inspect(dash_duo, url, allowed, "commit", _site_pages(services.engine))
+        if shot:
+            _shot(dash_duo, str(shot) + "-commit")
+
+        # The pull request's page: its two head commits, each linking to its page here.
+        dash_duo.driver.get(url + pull_href(stored(repo), n))
+        dash_duo.wait_for_element("#pl-commits-table", timeout=30)
+        assert set(_hrefs(dash_duo, "#pl-commits-table a.pl-sha")) == {commit_href(stored(repo), s) for s in shas[:2]}
+        _inspect(dash_duo, url, allowed, "pull", _site_pages(services.engine))
+
+        # Runners: queue times by (hostile) label and runner group, busiest hours, billable minutes.
+        dash_duo.driver.get(f"{url}/runners?{urlencode({'repo': stored(repo), 'window': 'all'})}")
+        for section in ("rn-labels", "rn-groups", "rn-waiting", "rn-hours", "rn-billing"):
+            dash_duo.wait_for_element(f"#{section} > *", timeout=30)
+        _inspect(dash_duo, url, allowed, "runners", _site_pages(services.engine))
         assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
 
     check()

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from dashapp import create_app
 from dashapp.config import Config
+from dashapp.tables import commit_href
 from ingest.demo import FLAKY_EXAMPLE, RED_STREAK, demo_facts
 from store.engine import make_engine
 
@@ -78,7 +79,8 @@ def test_tr001_every_section_filled_and_red_streak_in_broken_main(dash_duo, demo
     assert f"{RED_STREAK['length']} red" in row.text
     sha = row.find_element(By.CSS_SELECTOR, ".tr-first-bad-sha")
     assert sha.text == RED_STREAK["first_bad_sha"][:7]
-    assert sha.get_attribute("href").endswith(f"/commit/{RED_STREAK['first_bad_sha']}")
+    assert sha.get_attribute("href") == \
+        dash_duo.server_url + commit_href(RED_STREAK["repo"], RED_STREAK["first_bad_sha"])
     assert RED_STREAK["first_bad_title"] in row.find_element(By.CSS_SELECTOR, ".tr-first-bad-title").text
     assert row.find_element(By.CSS_SELECTOR, ".tr-first-bad-author").text == RED_STREAK["first_bad_author"]
     # The streak's failures are one group: same workflow, job and step.
@@ -95,6 +97,9 @@ def test_tr002_known_flaky_run_listed(dash_duo, demo_db):
     assert "failure → success" in row.text and FLAKY_EXAMPLE["sha"][:7] in row.text
     link = row.find_element(By.CSS_SELECTOR, "a")
     assert link.get_attribute("href") == flaky["run_url"]
+    sha = row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id='commit'] a.commit-link")
+    assert sha.text == FLAKY_EXAMPLE["sha"][:7]
+    assert sha.get_attribute("href") == dash_duo.server_url + commit_href(FLAKY_EXAMPLE["repo"], FLAKY_EXAMPLE["sha"])
     counts = dash_duo.find_element("#tr-flaky-counts")
     assert FLAKY_EXAMPLE["workflow"] in counts.text
 

@@ -8,6 +8,7 @@ from selenium.webdriver.common.by import By
 
 from dashapp import create_app
 from dashapp.config import Config
+from dashapp.tables import commit_href
 from domain import records as r
 from failures import Extraction, FailureLine
 from ingest.demo import FLAKY_EXAMPLE, RED_STREAK
@@ -295,4 +296,42 @@ def test_wf010_a_workflow_expands_into_its_jobs_in_place_and_from_the_url(dash_d
     _click(dash_duo, "#commit-grid-table a.wf-expand[data-workflow='CI']")
     until(lambda: "expand" not in _url(dash_duo), timeout=10)
     until(lambda: not _job_columns(dash_duo), timeout=10)
+    assert dash_duo.get_logs() == []
+
+
+def test_wf011_shas_open_their_commit_page_here_in_place(dash_duo, tmp_path):
+    path = tmp_path / "shas.db"
+    store_with(path, [commit("c1", time=T0 - 120), run(1, sha="c1", created=T0 - 100),
+                      commit("c2", time=T0 - 60, message="fix: <b>it</b>"),
+                      run(2, sha="c2", conclusion="failure", created=T0)]).dispose()
+    _start(dash_duo, str(path), "?repo=o/app&window=all")
+    # The grid's sha and the build stream's: this site's commit page, as `commit_href` writes it.
+    sha = dash_duo.find_element("tr[data-sha='c2'] a.wf-sha")
+    assert (sha.text, sha.get_attribute("href")) == ("c2", dash_duo.server_url + commit_href("o/app", "c2"))
+    until(lambda: len(dash_duo.find_elements("#stream-grid .ag-row a.commit-link")) == 2, timeout=20)
+    stream = dash_duo.find_element("#stream-grid .ag-row[row-id='2'] .ag-cell[col-id='commit']")
+    assert stream.text == "c2 fix: <b>it</b>"
+    assert stream.find_element(By.CSS_SELECTOR, "a").get_attribute("href") == \
+        dash_duo.server_url + commit_href("o/app", "c2")
+
+    # Followed in place, as a dcc.Link: the page's JavaScript stays (a reload would drop the marker).
+    dash_duo.driver.execute_script("window.__same_page = true;")
+    _click(dash_duo, "tr[data-sha='c2'] a.wf-sha")
+    dash_duo.wait_for_element("#commit-page #cm-summary", timeout=20)
+    assert _url(dash_duo) == dash_duo.server_url + commit_href("o/app", "c2")
+    assert dash_duo.driver.execute_script("return window.__same_page === true;")
+    dash_duo.driver.back()
+    _wait_loaded(dash_duo)
+    until(lambda: dash_duo.find_elements("#stream-grid .ag-row[row-id='1'] a.commit-link"), timeout=20)
+    _click(dash_duo, "#stream-grid .ag-row[row-id='1'] a.commit-link")
+    dash_duo.wait_for_element("#commit-page #cm-summary", timeout=20)
+    assert _url(dash_duo) == dash_duo.server_url + commit_href("o/app", "c1")
+    assert dash_duo.driver.execute_script("return window.__same_page === true;")
+
+    # The grids' JavaScript writes every href as `commit_href` does (the repository quoted the same way).
+    cases = [["o/app", "c2"], ["", "abc"], [None, "abc"], ["o/<b>r</b>&\"'!()*~ é+%20", "ABC123"],
+             ["o/app", "a" * 64], ["o/app", "a" * 65], ["o/app", "ab-c"], ["o/app", ""], ["o/app", None]]
+    drawn = dash_duo.driver.execute_script(
+        "return arguments[0].map(c => window.dashAgGridFunctions.wfCommitHref(c[0], c[1]));", cases)
+    assert drawn == [commit_href(repo, sha) for repo, sha in cases]
     assert dash_duo.get_logs() == []

@@ -20,7 +20,6 @@ from store.queries import flakes
 from store.queries import triage as q
 from store.queries.streaks import broken_main
 from store.queries.filters import Filters
-from store.schema import repos
 
 # The sample and bound of the flaky-jobs table: the defaults of `flaky_jobs`, which `/api/flaky` uses too.
 FLAKE_SAMPLE = {"min_runs": flakes.MIN_RUNS, "threshold": flakes.THRESHOLD, "confidence": flakes.CONFIDENCE}
@@ -57,11 +56,10 @@ def broken_section(sel: dict, *, now: float | None = None):
     now = time.time() if now is None else now
     with services().engine.connect() as conn:
         frame = broken_main(conn, selection_filters(sel, now=now), now=now)
-        urls = dict(conn.execute(repos.select().with_only_columns(repos.c.name, repos.c.url)).all())
     if frame.empty:
         return empty_state("Every default branch is green.", hint="No workflow's newest decisive result on "
                            "main/master is a failure.", id="tr-broken-empty", className="empty-state empty-compact")
-    return broken_main_table(frame, urls)
+    return broken_main_table(frame)
 
 
 def _frame_section(sel: dict, section: str, query, empty: str, render):

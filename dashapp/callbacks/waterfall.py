@@ -6,7 +6,6 @@ so each app (and each test's app) gets its own set.
 import time
 
 from dash import Input, Output, State, callback, dcc, html, no_update
-from sqlalchemy import bindparam, select
 
 from dashapp import grid_jobs, inputs, urlstate
 from dashapp.inputs import checker
@@ -22,7 +21,6 @@ from store.queries import waterfall as q
 from store.queries.waterfall_jobs import job_groups
 from store.queries.cards import metric_cards
 from store.queries.filters import Filters
-from store.schema import repos
 
 
 def resolve_selection(conn, query: dict) -> dict:
@@ -109,7 +107,6 @@ def _kpi(title: str, value: str, details: list, kpi_id: str, meaning: str):
                     className="kpi", id=kpi_id, title=meaning)
 
 
-_REPO_URL = select(repos.c.url).where(repos.c.name == bindparam("name"))
 # The trunk health strip reads every run of the default branch's commits in its window, ~1 s for all time at
 # 1M runs (100k runs on one branch) and ~0.3 s for 90 days: a longer window shows the last 90 days, and says so.
 KPI_DAYS = 90
@@ -132,7 +129,6 @@ def grid_section(sel: dict, search: str | None):
     with services().engine.connect() as conn:
         grid = q.grid_records(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
                               offset=sel.get("offset", 0))
-        repo_url = conn.execute(_REPO_URL, {"name": sel["repo"]}).scalar()
         failures = cell_failures(conn, grid)
         expanded = [name for name in sel.get("expand") or [] if name in grid["workflows"]]
         jobs = job_groups(conn, grid["cells"], expanded) if expanded else {}
@@ -143,7 +139,7 @@ def grid_section(sel: dict, search: str | None):
         return [empty_state(f"No runs{what} on branch “{sel['branch']}”{older}.", id="wf-grid-empty"), pager]
     open_now = [name for name in sel.get("expand") or []]
     toggles = {name: grid_jobs.toggle_href(search, open_now, name) for name in grid["workflows"]}
-    table = commit_grid_table(grid, sel["repo"], repo_url=repo_url, failures=failures,
+    table = commit_grid_table(grid, sel["repo"], failures=failures,
                               no_token=not services().config.github_token, toggles=toggles, jobs=jobs)
     return [html.Div(table, className="table-responsive"), pager]
 
