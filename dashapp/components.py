@@ -157,7 +157,7 @@ _DBC_TAGS = {"NavbarBrand": "a", "NavLink": "a", "Label": "label", "Nav": "ul", 
 
 def _href(value) -> str | None:
     """An href the static page may hold: an http(s) URL (`link_url`) or a path of this site; else none."""
-    return link_url(value) or (value if is_relative_link(value) else None)
+    return value if is_relative_link(value) else link_url(value)
 
 
 def _css(style: dict | None) -> str | None:
@@ -191,8 +191,9 @@ def static_html(node, *, ids: bool = False) -> str:
         if isinstance(item, (list, tuple)):
             return "".join(render(i) for i in item)
         namespace, kind = getattr(item, "_namespace", ""), getattr(item, "_type", "")
-        props = {k: getattr(item, k, None) for k in getattr(item, "_prop_names", [])}
-        extra = {k: v for k, v in vars(item).items() if k.startswith(("data-", "aria-")) or k == "role"}
+        given = vars(item)  # the props set (a missing one read through getattr costs an exception)
+        props = {k: given[k] for k in getattr(item, "_prop_names", ()) if k in given}
+        extra = {k: v for k, v in given.items() if k.startswith(("data-", "aria-")) or k == "role"}
         children = props.get("children")
         common = {"id": props.get("id") if ids and isinstance(props.get("id"), str) else None,
                   "title": props.get("title"), "style": _css(props.get("style")), **extra}
