@@ -117,12 +117,16 @@ def test_dev003_history_sorts_and_filters_in_sql(dash_duo, demo_db):
                       for r in _history_rows(dash_duo)), timeout=20)
 
 
-def test_dev004_unknown_author_and_empty_store(dash_duo, demo_db, tmp_path):
+def test_dev004_unknown_author(dash_duo, demo_db):
     path, _expected = demo_db
     _start(dash_duo, path, "?author=no-such-login")
     dash_duo.wait_for_contains_text("#dev-notice", "Unknown author", timeout=20)
     assert not dash_duo.find_elements("#dev-history")
-    dash_duo.server.stop()
+
+
+# Apart from dev004: a server stopped inside a test (dash_duo raises SystemExit in its threads) once hit a
+# thread in its exception hook, which pytest reports as the test's failure.
+def test_dev004_empty_store(dash_duo, tmp_path):
     _start(dash_duo, str(tmp_path / "empty.db"), f"?author={AUTHOR}")
     dash_duo.wait_for_contains_text("#dev-notice", "No builds yet", timeout=20)
     assert "Traceback" not in dash_duo.driver.page_source
