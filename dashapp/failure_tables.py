@@ -166,8 +166,10 @@ def _line_cell(group: dict, sel: dict, *, show_repo: bool) -> html.Td:
                    className="fi-line-cell")
 
 
-def groups_table(groups: list[dict], sel: dict, *, now: float | None = None, show_repo: bool = False) -> html.Div:
-    """One row per failure group (fingerprint), newest last seen first: its line links to its page."""
+def groups_table(groups: list[dict], sel: dict, *, now: float | None = None, show_repo: bool = False,
+                 more_href: str | None = None) -> html.Div:
+    """One row per failure group (fingerprint), newest last seen first: its line links to its page.  With
+    `more_href` (the window holds more groups than `groups`), a line under the table links to all of them."""
     now = time.time() if now is None else now
     body = []
     for g in groups:
@@ -185,8 +187,13 @@ def groups_table(groups: list[dict], sel: dict, *, now: float | None = None, sho
         ], className="fi-group-row", **{"data-fingerprint": _text(g.get("fingerprint"))}))
     head = html.Thead(html.Tr([html.Th(h, className="text-end" if h in ("Jobs", "Runs") else None)
                                for h in GROUP_HEADS]))
-    return html.Div(dbc.Table([head, html.Tbody(body)], className="mb-0 align-middle fi-table", size="sm",
-                              hover=True, id="tr-causes-table"), className="table-responsive fi-scroll")
+    table = html.Div(dbc.Table([head, html.Tbody(body)], className="mb-0 align-middle fi-table", size="sm",
+                               hover=True, id="tr-causes-table"), className="table-responsive fi-scroll")
+    if not more_href:
+        return table
+    return html.Div([table, html.Div([f"The {len(groups):,} groups that failed most recently. ",
+                                      dcc.Link("Show all groups", href=more_href, id="tr-causes-more")],
+                                     className="small text-muted px-2 py-1 border-top")])
 
 
 def _alert(children, color: str, element_id: str, state: str) -> html.Div:

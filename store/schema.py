@@ -333,6 +333,15 @@ rollup_runner_days = Table(
 )
 Index("idx_rollup_runner_days_day", rollup_runner_days.c.day, rollup_runner_days.c.repo)
 
+# Per run (every attempt), its jobs as one string: the flake statistics' input (`store/derived/run_jobs.py`).
+rollup_run_jobs = Table(
+    "rollup_run_jobs",
+    metadata,
+    Column("run", BigInteger, primary_key=True),  # workflowruns.gitid
+    Column("signature", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Time to signal of each commit on a branch, over one workflow's runs or all (workflow 0), once
 # every first attempt completed; counted on the day of its first run (the `tts` histograms).
 rollup_signals = Table(

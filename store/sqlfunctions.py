@@ -4,7 +4,7 @@ Queries use the aggregates and the arithmetic (minutes_up, floor_div) as SQLAlch
 compiler picks each dialect's spelling;
 `insert` gives the dialect's INSERT, for its ON CONFLICT clauses.
 """
-from sqlalchemy import Integer, Table, Text
+from sqlalchemy import Integer, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
@@ -25,23 +25,6 @@ def _distinct_list_sqlite(element, compiler, **kw):
 @compiles(distinct_list, "postgresql")
 def _distinct_list_postgresql(element, compiler, **kw):
     return f"json_agg(DISTINCT {compiler.process(element.clauses, **kw)})"
-
-
-class joined(FunctionElement):
-    """A group's strings joined by a separator, in no set order (SQLite group_concat, PostgreSQL string_agg)."""
-    name = "joined"
-    type = Text()
-    inherit_cache = True
-
-
-@compiles(joined)
-def _joined_default(element, compiler, **kw):
-    return f"group_concat({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(joined, "postgresql")
-def _joined_postgresql(element, compiler, **kw):
-    return f"string_agg({compiler.process(element.clauses, **kw)})"
 
 
 def insert(conn: Connection, table: Table):

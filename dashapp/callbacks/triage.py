@@ -27,6 +27,10 @@ FLAKY_JOBS_SHOWN = 50
 # The flaky-jobs table reads every job of its runs: 7 days cost ~100 ms at 100k and 1M runs alike, 30 days
 # ~450 ms (BENCHMARKS.md), so a wider window shows the last 7 days' flake rates and says so.
 FLAKY_JOBS_DAYS = 7
+# Failure groups drawn at first, newest first (the section's box shows ~15 rows; each row is ~50 elements,
+# ~0.7 ms of the server's time); `?groups=all` (the table's "show all" link) draws up to GROUPS_ALL.
+GROUPS_SHOWN = 50
+GROUPS_ALL = 1000
 
 
 def selection_filters(sel: dict, *, now: float | None = None) -> Filters:
@@ -81,7 +85,10 @@ def causes_section(sel: dict, *, now: float | None = None):
     with svc.engine.connect() as conn:
         status = fq.capture_status(conn, token=bool(svc.config.github_token))
         blocked = _blocked(sel, "tr-causes-empty")
-        groups = [] if blocked else fq.groups(conn, selection_filters(sel, now=now), newest=NEWEST_SHOWN)
+        limit = GROUPS_ALL if sel.get("groups") == "all" else GROUPS_SHOWN
+        # One more than drawn: whether there are more to offer.
+        groups = [] if blocked else fq.groups(conn, selection_filters(sel, now=now), limit=limit + 1,
+                                              newest=NEWEST_SHOWN)
     note = capture_note(status, have_groups=bool(groups))
     if blocked:
         return [note, blocked]
@@ -90,7 +97,9 @@ def causes_section(sel: dict, *, now: float | None = None):
                 if status.get("token") or status.get("pending") else None)
         return [note, empty_state(f"No failure lines in the {_window_label(sel)}.", hint=hint, id="tr-causes-empty",
                                   className="empty-state empty-compact")]
-    return [note, groups_table(groups, sel, now=now, show_repo=not sel.get("repo"))]
+    more = urlstate.href("/triage", **{k: sel.get(k) for k in ("repo", "branch", "workflow", "window")},
+                         groups="all") if len(groups) > limit and limit == GROUPS_SHOWN else None
+    return [note, groups_table(groups[:limit], sel, now=now, show_repo=not sel.get("repo"), more_href=more)]
 
 
 def failures_section(sel: dict):
@@ -128,6 +137,7 @@ SELECTION = {
     "workflow": inputs.text,
     "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
     "branches": inputs.texts, "workflows": inputs.texts,
+    "groups": checker(inputs.choice, options=("all",), default=None),
 }
 
 

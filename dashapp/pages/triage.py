@@ -1,6 +1,7 @@
 """The Triage view (`/triage`): what is failing, since when, and what is flaky.
 
-Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=`):
+Everything it shows is read from the URL (`?repo=&branch=&workflow=&window=`, and `groups=all` for every
+failure group instead of the newest 50):
 `layout` resolves the selection once into `tr-selection`; the callbacks in
 `dashapp.callbacks.triage` fill the five sections from it (and again on every
 `live-version` bump).  No `repo=` means every repository; no `branch=` every branch.
@@ -29,7 +30,8 @@ def resolve(conn, query: dict) -> dict:
     repo = args.get("repo")
     window = urlstate.window(args.get("window"))
     sel = {"repo": repo, "known": repo is None or repo in known, "empty": not known,
-           "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window}
+           "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
+           "groups": "all" if args.get("groups") == "all" else None}
     branches = names.branch_names(conn, repo) if repo and sel["known"] else []
     workflows = names.workflow_names(conn, repo) if sel["known"] and not sel["empty"] else []
     for key, options in (("branch", branches), ("workflow", workflows)):

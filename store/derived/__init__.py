@@ -35,7 +35,7 @@ Keys (tuples; a key holding None is ignored):
   expanded once, when flushed, to ``("commit_author", commit)`` and the
   ``"pair"`` and ``"commit"`` keys of its runs;
 - ``("run", gitid)``: a run whose failing job and step may have changed;
-- ``("job_run", gitid)``: a run one of whose jobs was written (its runner numbers);
+- ``("job_run", gitid)``: a run one of whose jobs was written (its runner numbers, its jobs' signature);
 - ``("pair", workflow, branch)``, ``("commit_author", commit)``.
 """
 from contextlib import contextmanager
@@ -43,7 +43,7 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from store.derived import export_lines, failure_causes, people, rollups, runner_days, streaks
+from store.derived import export_lines, failure_causes, people, rollups, run_jobs, runner_days, streaks
 from store.derived.part import Part
 from store.derived.rollups import day_of
 from store.schema import commits, workflowruns
@@ -59,6 +59,7 @@ REGISTRY: tuple[Part, ...] = (
     streaks.PART,  # rollup_streaks
     people.PART,  # person_runs, person_signals
     runner_days.PART,  # rollup_runner_days
+    run_jobs.PART,  # rollup_run_jobs
     export_lines.PART,  # export_lines (kept by SQLite triggers)
 )
 KINDS = frozenset({"commit_row"} | {kind for part in REGISTRY for kind in part.kinds})

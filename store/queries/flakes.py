@@ -28,12 +28,12 @@ successful)); `rate` = flaky ÷ runs; `wilson_low`, `wilson_high` = the Wilson
 score interval of flaky out of runs at `confidence`; `quarantine` = runs ≥
 `min_runs` and wilson_low > `threshold` (the lower bound exceeds it).
 
-Cost: one read of the window's runs (through their createtime index) joined
-to their jobs (`idx_jobs_run`), aggregated per run in SQL into one string of
-its jobs; Python evaluates each distinct string once (a workflow's runs share
-a few hundred at most), so its work grows with runs, not jobs.  The read is
-linear in the window's jobs: fine for days to weeks, slow for all of a large
-history (figures in the report of issue 13).
+Cost: one read of the window's runs (through their createtime index), each
+with its jobs as one string (`rollup_run_jobs`, kept by `store.derived`);
+Python evaluates each distinct string once (a workflow's runs share a few
+hundred at most), so its work grows with runs, not jobs.  The read is linear
+in the window's runs: fine for days to weeks, slow for all of a large history
+(figures in BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ import math
 from collections import Counter
 from statistics import NormalDist
 
-from sqlalchemy import Text, and_, bindparam, case, cast, func, literal, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from domain.state import FAILED
 from failures.extract import base_name  # matrix legs group as the fingerprints' job scope does
+from store.derived import run_jobs
 from store.queries.filters import Filters
-from store.schema import jobs, workflowruns, workflows
-from store.sqlfunctions import joined
+from store.schema import rollup_run_jobs, workflowruns, workflows
 
 MIN_RUNS = 20
 THRESHOLD = 0.05
@@ -56,8 +56,7 @@ CONFIDENCE = 0.95
 LIMIT = 500
 
 w = workflowruns.c
-j = jobs.c
-SEP = "\x1f"  # between a run's jobs: control characters never reach a stored name (domain.text.clean)
+rj = rollup_run_jobs.c
 
 # Outcomes of a job in a run; only these three are counted.
 FAILED_OUTCOME, FLAKY, SUCCESSFUL = "failed", "flaky", "successful"
@@ -116,24 +115,9 @@ def job_outcomes(rows) -> dict[str, tuple[str, tuple[str, ...]]]:
             for base, named in by_base.items()}
 
 
-# One run's jobs as one string, SEP between jobs: a job that passed on the run's first attempt (nearly all)
-# as its name alone, any other as MARK "attempt:conclusion:name" (shorter strings: a third less to build and
-# read at 30 days).
-MARK = "\x1e"
-_ELEMENT = case((and_(j.conclusion == "success", j.run_attempt == 1), j.name),
-                else_=literal(MARK) + cast(j.run_attempt, Text) + ":" + func.coalesce(j.conclusion, "") + ":" + j.name)
-
-
 def _parse(signature: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """`job_outcomes` of the run whose jobs `signature` (see `_ELEMENT`) lists."""
-    rows = []
-    for element in signature.split(SEP):
-        if element.startswith(MARK):
-            attempt, conclusion, name = element[1:].split(":", 2)
-            rows.append((name, int(attempt), conclusion))
-        else:
-            rows.append((element, 1, "success"))
-    return job_outcomes(rows)
+    """`job_outcomes` of the run whose jobs `signature` (`store.derived.run_jobs`) lists."""
+    return job_outcomes(run_jobs.parse(signature))
 
 
 def flaky_jobs(conn: Connection, filters: Filters, *, min_runs: int = MIN_RUNS, threshold: float = THRESHOLD,
@@ -153,12 +137,11 @@ def flaky_jobs(conn: Connection, filters: Filters, *, min_runs: int = MIN_RUNS, 
         raise ValueError(f"confidence must be between 0 and 1, not {confidence!r}")
     if limit < 0:
         raise ValueError(f"limit must be >= 0, not {limit!r}")
-    # Grouped by (createtime, id): the order the window's index gives, so SQLite needs no sort.
+    # A run with no jobs stored has no signature and no outcome: the inner join leaves it out.
     rows = conn.execute(
-        select(w.id, w.workflow, w.commitid, w.createtime, joined(_ELEMENT, literal(SEP)))
-        .select_from(workflowruns.join(jobs, j.run_gitid == w.gitid))
-        .where(*filters.conditions())
-        .group_by(w.createtime, w.id))
+        select(w.id, w.workflow, w.commitid, w.createtime, rj.signature)
+        .select_from(workflowruns.join(rollup_run_jobs, rj.run == w.gitid))
+        .where(*filters.conditions()))
     parsed: dict[str, tuple] = {}  # signature -> (outcomes, flaky bases, failed bases)
     per_signature: Counter = Counter()  # (workflow, signature) -> runs
     newest: dict[tuple, tuple] = {}  # (workflow, base) -> (createtime, run id) of its newest flaky run
