@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Run every test: make the virtual environment if needed, install the test
-# requirements and Chromium (for the browser tests), then pytest.
+# requirements, Chromium (for the browser tests) and PostgreSQL (for the store
+# tests on PostgreSQL; BUILDMON_TEST_POSTGRES=0 leaves it out), then pytest.
 # Arguments are passed to pytest (e.g. ./test.sh -k webhook).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/venv.sh
 ensure_venv requirements-test.txt
 ensure_chromium
+ensure_postgresql
 set +e
 "$VENV/bin/python" -m pytest "$@"
 code=$?

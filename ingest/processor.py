@@ -120,6 +120,8 @@ class Processor(Background):
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self.lock.verify():
+                return  # lost with its database session: `run` takes it again before going on
             self._wake.clear()
             done = self.process_batch()
             self._sweep()

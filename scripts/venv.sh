@@ -38,3 +38,12 @@ ensure_chromium() {
     _apt_install chromium chromium-driver
   fi
 }
+
+ensure_postgresql() {
+  # The store tests also run on a throwaway PostgreSQL cluster (tests/pg.py); BUILDMON_TEST_POSTGRES=0 opts out.
+  [[ "${BUILDMON_TEST_POSTGRES:-1}" == "0" ]] && return 0
+  if ! command -v pg_ctl >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+    echo "installing postgresql for the tests on PostgreSQL" >&2
+    _apt_install postgresql
+  fi
+}

@@ -80,9 +80,10 @@ def queue(conn: Connection, *, break_id: int | None, rule: str, channels, kind: 
              "next_try": now} for channel in channels]
     if not rows:
         return 0
-    result = conn.execute(insert(conn, alert_messages).on_conflict_do_nothing(
-        index_elements=[m.break_id, m.channel, m.kind]), rows)
-    return max(result.rowcount or 0, 0)
+    # Counted from RETURNING: an executemany's rowcount is not the rows inserted on every driver (psycopg's
+    # is the last statement's).
+    return len(conn.execute(insert(conn, alert_messages).on_conflict_do_nothing(
+        index_elements=[m.break_id, m.channel, m.kind]).returning(m.id), rows).all())
 
 
 def refresh_unsent(conn: Connection, break_id: int, kind: str, body: dict) -> None:

@@ -14,8 +14,14 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(location: str) -> str:
-    """Turn `DATABASE_PATH` (a file path or a SQLAlchemy URL) into a URL."""
+    """Turn `DATABASE_PATH` (a file path or a SQLAlchemy URL) into a URL.
+
+    A plain `postgresql://` URL names psycopg 3, the driver the requirements install (SQLAlchemy's
+    default for it is psycopg2)."""
     if "://" in location:
+        scheme, rest = location.split("://", 1)
+        if scheme in ("postgresql", "postgres"):
+            return f"postgresql+psycopg://{rest}"
         return location
     path = os.path.abspath(location)
     directory = os.path.dirname(path)

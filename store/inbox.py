@@ -26,17 +26,17 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, Table, Text, delete, func, select
+from sqlalchemy import Column, Float, Index, LargeBinary, MetaData, Table, Text, delete, func, select
 from sqlalchemy.engine import Engine
 
 from store.engine import is_sqlite, make_engine, writer_options
-from store.schema import deliveries
+from store.schema import ID, deliveries
 
 metadata = MetaData()
 inbox = Table(
     "inbox",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("guid", Text, nullable=False, unique=True),
     Column("event", Text, nullable=False),
     Column("content_type", Text, nullable=False),
@@ -281,10 +281,27 @@ class ProcessorLock:
     def held(self) -> bool:
         return self._fd is not None or self._conn is not None
 
+    def verify(self) -> bool:
+        """True while the lock is still this process's.  A PostgreSQL lock lives in its session: a
+        database restart (or a dropped connection) ends it, and another processor may then take it."""
+        if self._conn is None:
+            return self.held
+        try:
+            self._conn.exec_driver_sql("SELECT 1").scalar()
+            self._conn.commit()
+            return True
+        except Exception:
+            log.warning("processor: the session holding the processor lock was lost; taking the lock again")
+            self.release()
+            return False
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except Exception:  # a lost session: nothing left to release
+                conn.invalidate()

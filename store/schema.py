@@ -28,10 +28,15 @@ from domain.state import ACTIVE_STATUSES
 
 metadata = MetaData()
 
+# Surrogate ids, the columns that refer to them and those holding GitHub's ids: 64-bit on PostgreSQL
+# (GitHub's run and job ids passed 2^31 long ago, and an upsert's conflict still takes a sequence value).
+# SQLite's integers are 64-bit whatever the declaration, and only "INTEGER PRIMARY KEY" is its rowid.
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
 repos = Table(
     "repos",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("name", Text, nullable=False, unique=True),  # owner/name
     Column("default_branch", Text),
     Column("url", Text),
@@ -40,7 +45,7 @@ repos = Table(
 branches = Table(
     "branches",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("name", Text, nullable=False),
     Column("author", Text),
     Column("repo", Text, nullable=False),
@@ -53,7 +58,7 @@ Index("idx_branches_name", branches.c.name)
 commits = Table(
     "commits",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("hash", Text, nullable=False),
     Column("author", Text),  # GitHub login when known, else the author's name
     Column("message", Text),
@@ -67,7 +72,7 @@ Index("idx_commits_author", commits.c.author)
 workflows = Table(
     "workflows",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("name", Text, nullable=False),
     Column("url", Text, nullable=False),
     Column("repo", Text, nullable=False),
@@ -80,10 +85,10 @@ workflows = Table(
 workflowruns = Table(
     "workflowruns",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("branch", Integer, ForeignKey("branches.id"), nullable=False),
-    Column("commitid", Integer, ForeignKey("commits.id"), nullable=False),
-    Column("workflow", Integer, ForeignKey("workflows.id"), nullable=False),
+    Column("id", ID, primary_key=True),
+    Column("branch", ID, ForeignKey("branches.id"), nullable=False),
+    Column("commitid", ID, ForeignKey("commits.id"), nullable=False),
+    Column("workflow", ID, ForeignKey("workflows.id"), nullable=False),
     Column("author", Text),
     Column("runtime", Float, server_default="0.0"),
     Column("createtime", Float),
@@ -152,8 +157,8 @@ Index("idx_workflowruns_active", workflowruns.c.repo, workflowruns.c.updatetime,
 runattempts = Table(
     "runattempts",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("run", Integer, ForeignKey("workflowruns.id"), nullable=False),
+    Column("id", ID, primary_key=True),
+    Column("run", ID, ForeignKey("workflowruns.id"), nullable=False),
     Column("gitid", BigInteger, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("author", Text),
@@ -175,7 +180,7 @@ Index("idx_runattempts_createtime_gitid", runattempts.c.createtime, runattempts.
 jobs = Table(
     "jobs",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("gitid", BigInteger, nullable=False, unique=True),
     Column("run_gitid", BigInteger, nullable=False),
     Column("run_attempt", Integer, nullable=False, server_default="1"),
@@ -209,8 +214,8 @@ Index("idx_jobs_failed", jobs.c.run_gitid, jobs.c.run_attempt, jobs.c.conclusion
 steps = Table(
     "steps",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("job", Integer, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("id", ID, primary_key=True),
+    Column("job", ID, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     Column("number", Integer, nullable=False),
     Column("name", Text, nullable=False),
     Column("status", Text),
@@ -235,7 +240,7 @@ Index("idx_run_pulls_repo_number", run_pulls.c.repo, run_pulls.c.number)
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("guid", Text, nullable=False, unique=True),
     Column("event", Text, nullable=False),
     Column("action", Text),
@@ -257,8 +262,8 @@ Index("idx_deliveries_outcome", deliveries.c.outcome)
 rollup_days = Table(
     "rollup_days",
     metadata,
-    Column("branch", Integer, primary_key=True),
-    Column("workflow", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("repo", Text, nullable=False),
     Column("runs", Integer, nullable=False),
@@ -292,8 +297,8 @@ ROLLUP_COUNTS = ("runs", "decisive", "success", "failed", "cancelled", "flaky", 
 rollup_pairs = Table(
     "rollup_pairs",
     metadata,
-    Column("branch", Integer, primary_key=True),
-    Column("workflow", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("repo", Text, nullable=False),
     *(Column(name, Integer, nullable=False) for name in ROLLUP_COUNTS),
     Column("last_run", Float),
@@ -305,7 +310,7 @@ Index("idx_rollup_pairs_failed_runs", rollup_pairs.c.failed, rollup_pairs.c.runs
 rollup_workflow_days = Table(
     "rollup_workflow_days",
     metadata,
-    Column("workflow", Integer, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("repo", Text, nullable=False),
     *(Column(name, Integer, nullable=False) for name in ROLLUP_COUNTS),
@@ -318,7 +323,7 @@ Index("idx_rollup_workflow_days_day", rollup_workflow_days.c.day)
 rollup_runner_days = Table(
     "rollup_runner_days",
     metadata,
-    Column("workflow", Integer, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("day", Integer, primary_key=True),
     Column("labels", Text, primary_key=True),
     Column("runner_group", Text, primary_key=True),
@@ -347,9 +352,9 @@ rollup_run_jobs = Table(
 rollup_signals = Table(
     "rollup_signals",
     metadata,
-    Column("branch", Integer, primary_key=True),
-    Column("commitid", Integer, primary_key=True),
-    Column("workflow", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("commitid", ID, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("day", Integer, nullable=False),
     Column("tts", Float, nullable=False),
     sqlite_with_rowid=False,
@@ -362,8 +367,8 @@ rollup_hist = Table(
     "rollup_hist",
     metadata,
     Column("span", Text, primary_key=True),
-    Column("branch", Integer, primary_key=True),
-    Column("workflow", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("kind", Text, primary_key=True),
     Column("period", Integer, primary_key=True),
     Column("bucket", Integer, primary_key=True),
@@ -376,15 +381,15 @@ rollup_hist = Table(
 rollup_streaks = Table(
     "rollup_streaks",
     metadata,
-    Column("branch", Integer, primary_key=True),
-    Column("workflow", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("workflow", ID, primary_key=True),
     Column("repo", Text, nullable=False),
     Column("streak", Integer, nullable=False),  # failed cells in a row, newest first; 0: not red
-    Column("first_bad", Integer),  # commit id of the oldest failed cell of the streak
+    Column("first_bad", ID),  # commit id of the oldest failed cell of the streak
     Column("red_since", Float),
-    Column("newest_run", Integer),  # gitid of the newest failed cell's run
+    Column("newest_run", ID),  # gitid of the newest failed cell's run
     Column("after", Text),  # conclusion of the decisive cell before the streak; None: history starts red
-    Column("unfixed_run", Integer),  # workflowruns.id of the newest decisive run, when it failed
+    Column("unfixed_run", ID),  # workflowruns.id of the newest decisive run, when it failed
     sqlite_with_rowid=False,
 )
 Index("idx_rollup_streaks_unfixed", rollup_streaks.c.unfixed_run)
@@ -397,7 +402,7 @@ person_runs = Table(
     metadata,
     Column("person", Text, primary_key=True),
     Column("createtime", Float, primary_key=True),
-    Column("run", Integer, primary_key=True),
+    Column("run", ID, primary_key=True),
     Column("repo", Text, nullable=False),
     Column("status", Text),
     Column("conclusion", Text),
@@ -413,8 +418,8 @@ person_signals = Table(
     metadata,
     Column("person", Text, primary_key=True),
     Column("first", Float, primary_key=True),
-    Column("branch", Integer, primary_key=True),
-    Column("commitid", Integer, primary_key=True),
+    Column("branch", ID, primary_key=True),
+    Column("commitid", ID, primary_key=True),
     Column("repo", Text, nullable=False),
     Column("tts", Float, nullable=False),  # kept once every first attempt completed
     sqlite_with_rowid=False,
@@ -426,7 +431,7 @@ Index("idx_person_signals_commit", person_signals.c.commitid, person_signals.c.b
 export_lines = Table(
     "export_lines",
     metadata,
-    Column("run", Integer, primary_key=True),  # workflowruns.id
+    Column("run", ID, primary_key=True),  # workflowruns.id
     Column("line", Text),
 )
 
@@ -482,21 +487,21 @@ Index("idx_failure_lines_fingerprint", failure_lines.c.fingerprint, failure_line
 alert_breaks = Table(
     "alert_breaks",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("id", ID, primary_key=True),
     Column("rule", Text, nullable=False),  # the rule's name in ALERTS_CONFIG
     Column("kind", Text, nullable=False),  # red | stale | lag | failed_deliveries
     Column("subject", Text, nullable=False),  # what it is about: "workflow:branch" ids, "run:GITID", "lag"
     Column("state", Text, nullable=False),  # open | closed
     Column("repo", Text),
-    Column("workflow", Integer),  # workflows.id
-    Column("branch", Integer),  # branches.id
+    Column("workflow", ID),  # workflows.id
+    Column("branch", ID),  # branches.id
     Column("opened", Float, nullable=False),  # when it was decided
     Column("red_since", Float),  # createtime of the first bad run (or the stuck run's, the threshold's crossing)
-    Column("first_bad", Integer),  # commits.id: the first red commit
-    Column("last_bad", Integer),  # commits.id: the newest red commit
-    Column("last_green", Integer),  # commits.id: the green commit before the first bad (None: history starts red)
+    Column("first_bad", ID),  # commits.id: the first red commit
+    Column("last_bad", ID),  # commits.id: the newest red commit
+    Column("last_green", ID),  # commits.id: the green commit before the first bad (None: history starts red)
     Column("red_count", Integer),  # red commits in the episode
-    Column("fixed_by", Integer),  # commits.id of the first green commit after it
+    Column("fixed_by", ID),  # commits.id of the first green commit after it
     Column("closed", Float),
     Column("quiet", Integer, nullable=False, server_default="0"),  # 1: recorded, not sent (a backfill's history)
     Column("detail", Text),  # JSON: what the open message said (the run, the figures)
@@ -511,8 +516,8 @@ Index("idx_alert_breaks_closed", alert_breaks.c.closed)
 alert_messages = Table(
     "alert_messages",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("break_id", Integer),  # alert_breaks.id; None for a test message
+    Column("id", ID, primary_key=True),
+    Column("break_id", ID),  # alert_breaks.id; None for a test message
     Column("rule", Text),
     Column("channel", Text, nullable=False),  # the channel's name in ALERTS_CONFIG
     Column("kind", Text, nullable=False),  # break | recovery | reminder | test

@@ -20,6 +20,8 @@ from store.schema import alert_breaks, alert_messages
 from store.writer import apply
 from tests.builders import commit, run
 
+pytestmark = pytest.mark.both_stores
+
 NOW = time.time()
 START = NOW - 6 * 3600  # the history's first commit: recent, so closed episodes are news
 CHANNELS = {"chat": Channel(name="chat", type="slack", url="http://127.0.0.1:9/hook"),
@@ -134,12 +136,12 @@ def test_the_blame_list_holds_every_commit_between_the_last_green_and_the_first_
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_any_order_with_duplicates_decides_the_same_messages_once(tmp_path, seed):
+def test_any_order_with_duplicates_decides_the_same_messages_once(new_store, seed):
     from store.migrate import upgrade
     from store.engine import make_engine
 
     def decided(order_seed):
-        engine = make_engine(str(tmp_path / f"s{order_seed}.db"))
+        engine = make_engine(new_store(f"s{order_seed}"))
         upgrade(engine)
         history = History(engine, Decider(config()))
         items = []

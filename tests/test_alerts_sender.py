@@ -19,6 +19,8 @@ from store.schema import alert_messages
 from tests.receivers import (T0, FakeIssues, HTTPReceiver, SMTPReceiver, recovery_body, red_body, reminder_body,
                              wait_until)
 
+pytestmark = pytest.mark.both_stores
+
 HOOK_PATH = "/services/T000/B000/SecretHookPath42"
 DELIVERY = Delivery(retry_seconds=0.05, max_retry_seconds=0.2, give_up_hours=24)
 

@@ -15,11 +15,13 @@ from store.queries.filters import Filters
 from tests import builders as b
 from tests.helpers import SECRET, LiveServer, fixture_json, post
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory):
+def history(module_stores):
     """Runs in two repositories, one re-run with a failed first attempt, times three apart."""
-    db_path = str(tmp_path_factory.mktemp("api") / "builds.db")
+    db_path = module_stores.new("builds")
     records = [b.commit("c1"), b.commit("c2", author="bob", message="fix, \"it\"\nnow")]
     for i in range(10):
         records.append(b.run(100 + i, sha="c1" if i < 5 else "c2", created=b.T0 + 3 * i,
@@ -150,8 +152,9 @@ def test_openapi_covers_every_route_and_parameter(server):
 
 
 @pytest.mark.slow
-def test_paging_walks_100k_runs_each_exactly_once(tmp_path):
-    path = str(tmp_path / "big.db")
+@pytest.mark.sqlite_only  # bench.bulkdb writes SQLite files
+def test_paging_walks_100k_runs_each_exactly_once(new_store):
+    path = new_store("big")
     bulkdb.build(path, 100_000)
     config = Config.from_env({}, database_path=path, webhook_secret=SECRET, api_rate_limit="100000/minute")
     started = time.monotonic()

@@ -21,10 +21,12 @@ from tests.builders import T0
 from tests.helpers import SECRET, LiveServer
 from tests.test_queries_failures import D, FP, build, history
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("apifailures") / "failures.db"
+def store(module_stores):
+    path = module_stores.new("failures")
     build(path).dispose()
     return str(path)
 
@@ -162,8 +164,8 @@ def test_metrics_show_coverage_and_the_capture_queue(api):
     assert _sample(text, 'buildmon_failure_capture_jobs{state="gone"}') == 0
 
 
-def test_failure_stats_are_read_again_after_their_ttl(tmp_path):
-    engine = build(tmp_path / "stats.db")
+def test_failure_stats_are_read_again_after_their_ttl(new_store):
+    engine = build(new_store("stats"))
     stats, fresh = FailureStats(engine, ttl=3600), FailureStats(engine, ttl=0)
 
     def read(collector):

@@ -16,6 +16,8 @@ from store.schema import commits, runattempts, workflowruns, workflows
 from tests.fakegithub import FakeGitHub
 from tests.helpers import fixture_bytes, fixture_json, snapshot
 
+pytestmark = pytest.mark.both_stores
+
 
 def client_for(fake, **kw):
     return Client(fake.url, "T", retries=0, **kw)

@@ -5,11 +5,13 @@ from store.queries.cards import metric_cards
 from store.queries.filters import Filters
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 NOW = T0 + 3600
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(new_store):
     records = [
         commit("c1"), commit("c2", author="bob", time=T0),
         run(1, sha="c1", conclusion="success", queue=10, duration=100),
@@ -24,7 +26,7 @@ def engine(tmp_path):
         run(7, sha="c3", status="in_progress", created=NOW - 100, branch="feature", author="carol"),
         run(8, sha="c3", status="queued", created=T0 - 86400 * 3, branch="feature", author="carol"),
     ]
-    return store_with(tmp_path / "cards.db", records)
+    return store_with(new_store("cards"), records)
 
 
 def _cards(engine, **filters):

@@ -12,6 +12,8 @@ from store.schema import metadata, rollup_days, workflowruns
 from store.writer import apply
 from tests.builders import T0, commit, run
 
+pytestmark = pytest.mark.both_stores
+
 # job_logs and failure_lines are what GitHub's logs of failed jobs said (failures/, ingest/joblogs.py);
 # alert_breaks and alert_messages are decisions made once and kept (alerts/), not recomputable state.
 BASE_TABLES = {"repos", "branches", "commits", "workflows", "workflowruns", "runattempts", "jobs", "steps",
@@ -40,8 +42,8 @@ def test_part_names_are_unique_and_every_kind_is_read_by_a_part():
     assert derived.KINDS == read | {"commit_row"}  # a commit row is expanded into kinds the parts read
 
 
-def _engine(tmp_path):
-    engine = make_engine(str(tmp_path / "d.db"))
+def _engine(new_store):
+    engine = make_engine(new_store("d"))
     upgrade(engine)
     return engine
 
@@ -54,8 +56,8 @@ def _day_rows(conn) -> int:
     return conn.execute(select(func.count()).select_from(rollup_days)).scalar()
 
 
-def test_apply_flushes_at_its_end_outside_a_batch(tmp_path):
-    with _connect(_engine(tmp_path)) as conn, conn.begin():
+def test_apply_flushes_at_its_end_outside_a_batch(new_store):
+    with _connect(_engine(new_store)) as conn, conn.begin():
         apply(conn, [commit("c1"), run(1)])
         assert _day_rows(conn) == 1
 
@@ -75,8 +77,8 @@ def refreshed(monkeypatch) -> Counter:
     return counts
 
 
-def test_a_batch_defers_the_refresh_to_one_flush(tmp_path, refreshed):
-    with _connect(_engine(tmp_path)) as conn, conn.begin():
+def test_a_batch_defers_the_refresh_to_one_flush(new_store, refreshed):
+    with _connect(_engine(new_store)) as conn, conn.begin():
         with derived.batch(conn):
             assert derived.in_batch(conn)
             apply(conn, [commit("c1"), run(1, status="in_progress")])
@@ -92,8 +94,8 @@ def test_a_batch_defers_the_refresh_to_one_flush(tmp_path, refreshed):
     assert {name for name, _key in refreshed} == {"failure_causes", "rollups", "streaks", "people", "runner_days"}
 
 
-def test_discard_forgets_the_marks_of_a_rolled_back_transaction(tmp_path, refreshed):
-    engine = _engine(tmp_path)
+def test_discard_forgets_the_marks_of_a_rolled_back_transaction(new_store, refreshed):
+    engine = _engine(new_store)
     with _connect(engine) as conn:
         with conn.begin() as transaction:
             with derived.batch(conn):
@@ -106,17 +108,17 @@ def test_discard_forgets_the_marks_of_a_rolled_back_transaction(tmp_path, refres
             assert conn.execute(select(func.count()).select_from(workflowruns)).scalar() == 0
 
 
-def test_unknown_kinds_and_parts_are_refused(tmp_path):
-    with _connect(_engine(tmp_path)) as conn, conn.begin():
+def test_unknown_kinds_and_parts_are_refused(new_store):
+    with _connect(_engine(new_store)) as conn, conn.begin():
         with pytest.raises(ValueError):
             derived.mark(conn, {("days", 1, 1, 1)})
         with pytest.raises(ValueError):
             derived.rebuild(conn, parts=("rollup",))
 
 
-def test_keys_with_unknown_ids_change_nothing(tmp_path):
+def test_keys_with_unknown_ids_change_nothing(new_store):
     """A key naming rows that are gone (a rolled-back write) is harmless: a refresh reads the base tables."""
-    with _connect(_engine(tmp_path)) as conn, conn.begin():
+    with _connect(_engine(new_store)) as conn, conn.begin():
         derived.mark(conn, {("day", 7, 7, 19000), ("commit", 7, 7), ("commit_row", "o/none", "c9"), ("run", 42),
                             ("pair", 7, 7), ("commit_author", 7), ("day", None, 1, 1)})
         derived.flush(conn)

@@ -1,6 +1,7 @@
 """Migrations: they build exactly `store.schema`, and upgrade old stores in place."""
 import os
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,6 +10,8 @@ from sqlalchemy import inspect, select
 from store.engine import make_engine, writer_options
 from store.migrate import alembic_config, current_revision, head_revision, upgrade
 from store.schema import metadata, rollup_days, workflowruns
+
+pytestmark = pytest.mark.both_stores
 
 SEED_COLUMNS = {
     "repos": {"id", "name"},
@@ -21,22 +24,23 @@ SEED_COLUMNS = {
 }
 
 
-def test_migrations_build_exactly_the_schema(tmp_path):
-    engine = make_engine(str(tmp_path / "m.db"))
+def test_migrations_build_exactly_the_schema(db_path):
+    engine = make_engine(db_path)
     upgrade(engine)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     assert current_revision(engine) == head_revision()
 
 
-def test_seed_tables_keep_their_columns(tmp_path):
-    engine = make_engine(str(tmp_path / "m.db"))
+def test_seed_tables_keep_their_columns(db_path):
+    engine = make_engine(db_path)
     upgrade(engine)
     inspector = inspect(engine)
     for table, columns in SEED_COLUMNS.items():
         assert columns <= {c["name"] for c in inspector.get_columns(table)}, table
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's template store is itself migrated from nothing, each session
 def test_an_old_store_is_upgraded_in_place(tmp_path):
     engine = make_engine(str(tmp_path / "old.db"))
     cfg = alembic_config()
@@ -65,7 +69,7 @@ def test_an_old_store_is_upgraded_in_place(tmp_path):
     assert "idx_commits_author" in {i["name"] for i in inspect(engine).get_indexes("commits")}
 
 
-def test_a_store_at_head_is_opened_without_alembic(tmp_path):
+def test_a_store_at_head_is_opened_without_alembic(db_path):
     """The server keeps no migration machinery in memory (~11 MB) once its store is up to date."""
     import subprocess
     import sys
@@ -73,7 +77,7 @@ def test_a_store_at_head_is_opened_without_alembic(tmp_path):
     from store.migrate import scripts_head
 
     assert scripts_head() == head_revision()
-    path = str(tmp_path / "m.db")
+    path = db_path
     upgrade(make_engine(path))
     code = ("import sys; from store.engine import make_engine; from store.migrate import upgrade; "
             f"upgrade(make_engine({path!r})); print(sorted(m for m in sys.modules if m.startswith('alembic')))")

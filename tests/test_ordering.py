@@ -6,7 +6,6 @@ in_progress, completed, re-run; jobs queued, in_progress, completed).
 """
 import copy
 import json
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +13,6 @@ from hypothesis import strategies as st
 
 from ingest.delivery import decode, record
 from store.engine import make_engine, writer_options
-from store.migrate import upgrade
 from tests.helpers import fixture_json, snapshot
 
 
@@ -51,19 +49,12 @@ SEQUENCE = [
 BODIES = [(event, json.dumps(payload).encode()) for event, payload in SEQUENCE]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ordering") / "template.db"
-    engine = make_engine(str(path))
-    upgrade(engine)
-    engine.dispose()
-    return path
+pytestmark = pytest.mark.both_stores
 
 
-def _final_state(template, directory, order, name):
-    path = directory / name
-    shutil.copy(template, path)
-    engine = make_engine(str(path))
+def _final_state(stores, order, name):
+    location = stores.new_migrated(name)
+    engine = make_engine(location)
     with engine.connect().execution_options(**writer_options()) as conn:
         with conn.begin():
             for n, (index, redeliver) in enumerate(order):
@@ -73,12 +64,13 @@ def _final_state(template, directory, order, name):
                 assert outcome.status == 200, outcome.reason
     state = snapshot(engine)
     engine.dispose()
+    stores.discard(location)
     return state
 
 
 @pytest.fixture(scope="module")
-def in_order(template, tmp_path_factory):
-    return _final_state(template, tmp_path_factory.mktemp("ordered"), [(i, True) for i in range(len(BODIES))], "o.db")
+def in_order(module_stores):
+    return _final_state(module_stores, [(i, True) for i in range(len(BODIES))], "o")
 
 
 def test_in_order_state_is_the_expected_one(in_order):
@@ -90,10 +82,10 @@ def test_in_order_state_is_the_expected_one(in_order):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_any_order_and_duplicates_give_the_same_state(template, in_order, tmp_path_factory, data):
+def test_any_order_and_duplicates_give_the_same_state(module_stores, in_order, data):
     indexes = list(range(len(BODIES)))
     extra = data.draw(st.lists(st.sampled_from(indexes), max_size=len(BODIES)), label="duplicates")
     order = data.draw(st.permutations(indexes + extra), label="order")
     redeliver = data.draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)), label="same guid")
-    state = _final_state(template, tmp_path_factory.mktemp("shuffled"), list(zip(order, redeliver)), "s.db")
+    state = _final_state(module_stores, list(zip(order, redeliver)), "s")
     assert state == in_order

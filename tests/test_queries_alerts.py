@@ -21,6 +21,8 @@ from store.schema import alert_breaks, alert_messages, branches, commits, workfl
 from store.writer import apply
 from tests.builders import commit, run
 
+pytestmark = pytest.mark.both_stores
+
 HOUR, DAY = 3600.0, 86400.0
 HOSTILE = "<img src=x onerror=alert(1)> **bold** [x](javascript:alert(2))"
 RETRY_ERROR = "ops.example.net answered 500 Internal Server Error (try 3; next in 2 min)"
@@ -226,6 +228,7 @@ def _plan(conn, statement) -> str:
     return " | ".join(row[-1] for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)).all())
 
 
+@pytest.mark.sqlite_only  # reads SQLite's query plans
 def test_reads_use_the_alert_indexes(engine, story):
     """Each read searches an index: none walks all breaks or all messages (they grow with time)."""
     b, m = alert_breaks.c, alert_messages.c

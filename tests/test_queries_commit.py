@@ -19,6 +19,8 @@ from store import joblogs
 from store.queries import commit as q
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 M = 60
 FP = "00000000000000aa"
 LINE = "FAILED tests/test_api.py::test_export - AssertionError: 3 != 4"
@@ -86,8 +88,8 @@ def _pulled(record: r.Run, *numbers: int) -> r.Run:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = store_with(tmp_path_factory.mktemp("commit") / "c.db", history())
+def engine(module_stores):
+    engine = store_with(module_stores.new("c"), history())
     line = FailureLine(rule="pytest", klass="test", text=LINE, fingerprint=FP, line=9, source="log")
     with engine.begin() as conn:
         for job in (211, 301, 1000):

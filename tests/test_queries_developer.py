@@ -7,10 +7,12 @@ from store.queries.selection import authors
 from tests.builders import T0, commit, run, store_with
 from tests.test_queries_triage import triage_records
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    return store_with(tmp_path_factory.mktemp("dev") / "dev.db", triage_records())
+def engine(module_stores):
+    return store_with(module_stores.new("dev"), triage_records())
 
 
 def test_authors_from_runs_and_commits(engine):
@@ -35,10 +37,10 @@ def test_unfixed_failures(engine):
     assert dave.empty
 
 
-def test_unfixed_failures_leave_deleted_branches_out(tmp_path):
+def test_unfixed_failures_leave_deleted_branches_out(new_store):
     from domain import records as r
 
-    engine = store_with(tmp_path / "deleted.db", [
+    engine = store_with(new_store("deleted"), [
         commit("c1", author="erin"), run(1, sha="c1", author="erin", branch="gone", conclusion="failure"),
         r.Branch(repo="o/app", name="gone", time=T0 + 500, deleted=True)])
     with engine.connect() as conn:
@@ -65,8 +67,8 @@ def test_history_pages_sorts_and_filters(engine):
         assert (rows, total) == ([], 0)
 
 
-def test_single_run(tmp_path):
-    engine = store_with(tmp_path / "one.db", [commit("c1", author="erin"), run(1, sha="c1", author="erin",
+def test_single_run(new_store):
+    engine = store_with(new_store("one"), [commit("c1", author="erin"), run(1, sha="c1", author="erin",
                                                                             conclusion="failure")])
     with engine.connect() as conn:
         assert unfixed_failures(conn, Filters(author="erin"))["id"].tolist() == [1]
@@ -74,8 +76,8 @@ def test_single_run(tmp_path):
         assert total == 1 and rows[0]["sha"] == "c1" and rows[0]["conclusion"] == "failure"
 
 
-def test_empty_database(tmp_path):
-    engine = store_with(tmp_path / "empty.db", [])
+def test_empty_database(new_store):
+    engine = store_with(new_store("empty"), [])
     with engine.connect() as conn:
         assert authors(conn) == [] and unfixed_failures(conn, Filters(author="alice")).empty
         assert history(conn, Filters(author="alice")) == ([], 0)

@@ -27,6 +27,8 @@ from store.queries.filters import Filters
 from store.schema import job_logs
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 D = 86400
 FP = {name: f"{i + 1:016x}" for i, name in enumerate(
     ("G", "L", "X", "R", "R2", "I", "NB", "NB2", "T", "T2", "T3", "K", "O", "Q"))}
@@ -154,8 +156,8 @@ def build(path):
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = build(tmp_path_factory.mktemp("failures") / "failures.db")
+def engine(module_stores):
+    engine = build(module_stores.new("failures"))
     yield engine
     engine.dispose()
 
@@ -193,9 +195,9 @@ def test_groups_by_fingerprint_across_repositories_and_branches(conn):
     assert [o["job"] for o in q.groups(conn, Filters(until=T0 + 14 * D), newest=2)[1]["newest"]] == [33, 32]
 
 
-def test_groups_limit_and_empty(conn, tmp_path):
+def test_groups_limit_and_empty(conn, new_store):
     assert [g["fingerprint"] for g in q.groups(conn, Filters(until=T0 + 14 * D), limit=1)] == [FP["X"]]
-    empty = store_with(tmp_path / "empty.db", [])
+    empty = store_with(new_store("empty"), [])
     with empty.connect() as c:
         assert q.groups(c, Filters()) == [] and q.summary(c, FP["G"]) is None and q.coverage(c) == (0, 0)
         assert q.occurrences(c, FP["G"]) == [] and q.verdicts(c, [1, 2]) == {} and q.run_failures(c, [1]) == {1: []}
@@ -348,8 +350,8 @@ def test_coverage_counts_captured_jobs_not_matched_by_a_fallback(conn):
     assert q.coverage(conn) == (captured - 1, captured)
 
 
-def test_capture_status_with_a_paused_queue(tmp_path):
-    engine = build(tmp_path / "capture.db")
+def test_capture_status_with_a_paused_queue(new_store):
+    engine = build(new_store("capture"))
     now = time.time()
     with engine.begin() as c:
         assert q.capture_status(c, token=False) == {"token": False, "pending": 1, "done": len(history()[1]),

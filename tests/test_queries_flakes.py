@@ -22,6 +22,8 @@ from store.queries.filters import Filters
 from store.queries.flakes import base_name, flaky_jobs, job_outcomes, wilson
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 DAY = 86400.0
 RECENT = Filters(since=T0 - DAY)  # leaves out run 10
 MATRIX = ("test (ubuntu, 3.11)", "test (windows, 3.12)")
@@ -75,8 +77,8 @@ def records():
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    return store_with(tmp_path_factory.mktemp("flakes") / "flakes.db", records())
+def engine(module_stores):
+    return store_with(module_stores.new("flakes"), records())
 
 
 def _flaky(engine, filters=RECENT, **kw):
@@ -216,6 +218,6 @@ def test_arguments_checked(engine):
             _flaky(engine, **kw)
 
 
-def test_empty_store(tmp_path):
-    engine = store_with(tmp_path / "empty.db", [])
+def test_empty_store(new_store):
+    engine = store_with(new_store("empty"), [])
     assert _flaky(engine, Filters()) == []

@@ -7,6 +7,8 @@ from store import joblogs
 from store.queries.kpis import trunk_health
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 
 def _job(gitid, run_gitid, conclusion, *, attempt=1, name="test"):
     return r.Job(repo="o/app", gitid=gitid, run_gitid=run_gitid, run_attempt=attempt, name=name, workflow_name="CI",
@@ -52,8 +54,8 @@ def history():
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = store_with(tmp_path_factory.mktemp("kpis") / "kpis.db", history())
+def engine(module_stores):
+    engine = store_with(module_stores.new("kpis"), history())
     with engine.begin() as conn:  # failure lines of the CI test jobs (the Docs jobs have none: no verdict)
         for job, fp in ((41, "aa"), (50, "bb"), (70, "cc")):
             line = FailureLine(rule="pytest", klass="test", text=f"FAILED test_{fp}", fingerprint=fp * 8, line=1,
@@ -100,8 +102,8 @@ def test_one_workflow_and_an_unknown_repository(engine):
     assert nothing["red_share"] is None and nothing["commits"] == 0 and nothing["branch"] is None
 
 
-def test_without_failure_lines_there_is_no_split(tmp_path):
-    engine = store_with(tmp_path / "bare.db", [commit("c1"), run(1, sha="c1", conclusion="failure"),
+def test_without_failure_lines_there_is_no_split(new_store):
+    engine = store_with(new_store("bare"), [commit("c1"), run(1, sha="c1", conclusion="failure"),
                                                _job(10, 1, "failure")])
     with engine.connect() as conn:
         k = trunk_health(conn, "o/app", since=None, now=T0 + 1000)

@@ -9,12 +9,13 @@ from store.queries.filters import Filters
 from store.schema import rollup_runner_days
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 NOW = T0 + 7200  # two hours after the runs were created
 LINUX_POOL = ["self-hosted", "linux", "x64"]
 
 
-def job(gitid, run_gitid, labels, *, queue=None, duration=None, group=None, status="completed", repo="o/app",
-        created=T0, attempt=1, name="test"):
+def job(gitid, run_gitid, labels, *, queue=None, duration=None, group=None, status="completed", repo="o/app", created=T0, attempt=1, name="test"):
     """A job created at `created`, started `queue` s later (None: never started), ended `duration` s after."""
     started = None if queue is None else created + queue
     ended = None if started is None or duration is None else started + duration
@@ -55,8 +56,8 @@ def history() -> list:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    engine = store_with(tmp_path_factory.mktemp("runners") / "runners.db", history())
+def engine(module_stores):
+    engine = store_with(module_stores.new("runners"), history())
     yield engine
     engine.dispose()
 

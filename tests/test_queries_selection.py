@@ -9,6 +9,8 @@ from store.schema import commits, repos, workflowruns
 from tests.builders import T0, commit, run, store_with
 from tests.test_queries_triage import triage_records
 
+pytestmark = pytest.mark.both_stores
+
 
 w = workflowruns.c
 
@@ -35,8 +37,8 @@ def _plain_authors(conn, repo=None):
     return sorted((a for a in logins if a and a.strip()), key=str.lower)
 
 
-def test_selection_helpers(tmp_path):
-    engine = store_with(tmp_path / "sel.db", [
+def test_selection_helpers(new_store):
+    engine = store_with(new_store("sel"), [
         r.Repo(name="o/lib", default_branch="trunk"), commit("c1"), commit("c2", repo="o/web"),
         run(1, sha="c1", branch="dev", created=T0), run(2, sha="c1", branch="main", created=T0 - 50),
         run(3, sha="c2", repo="o/web", branch="release", created=T0 + 10),
@@ -52,15 +54,15 @@ def test_selection_helpers(tmp_path):
         assert s.workflow_names(conn, "o/app") == ["CI"]
 
 
-def test_empty_store(tmp_path):
-    engine = store_with(tmp_path / "empty.db", [])
+def test_empty_store(new_store):
+    engine = store_with(new_store("empty"), [])
     with engine.connect() as conn:
         assert s.repo_names(conn) == [] and s.most_recent_repo(conn) is None and s.authors(conn) == []
         assert s.default_branch(conn, "o/app") is None and s.branch_names(conn, "o/app") == []
 
 
 @pytest.fixture(scope="module")
-def many_branches(tmp_path_factory):
+def many_branches(module_stores):
     """300 branches built in turn, over two workflows; an old branch rebuilt last; a second repository."""
     records = [commit("c1"), commit("c2", repo="o/web", author="erin")]
     gitid = 0
@@ -71,7 +73,7 @@ def many_branches(tmp_path_factory):
                                author=f"user{i % 7}"))
     records.append(run(gitid + 1, branch="b005", created=T0 + 10_000))  # b005 rebuilt: newest again
     records.append(run(gitid + 2, repo="o/web", sha="c2", branch="main", created=T0 + 20_000, author="Zoe"))
-    return store_with(tmp_path_factory.mktemp("sel") / "branches.db", records)
+    return store_with(module_stores.new("branches"), records)
 
 
 @pytest.mark.parametrize("first_slice, cap, few", [(2_000, 128_000, 0), (7, 56, 0), (3, 3, 0), (2_000, 128_000, 1_000)])
@@ -96,8 +98,8 @@ def test_repo_names_and_authors_equal_the_plain_queries(many_branches):
         assert s.authors(conn, "o/none") == []
 
 
-def test_authors_from_runs_and_commits(tmp_path):
-    engine = store_with(tmp_path / "dev.db", triage_records())
+def test_authors_from_runs_and_commits(new_store):
+    engine = store_with(new_store("dev"), triage_records())
     with engine.connect() as conn:
         assert s.authors(conn) == _plain_authors(conn) == ["alice", "bob", "dave"]
         assert s.authors(conn, "nobody/none") == []

@@ -22,6 +22,8 @@ from store.queries.triage import build_analysis, failure_groups, flaky_counts, f
 from store.schema import workflowruns
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 NOW = T0 + 10_000
 TIMES = {"m1": 100, "m2": 200, "m3": 300, "m4": 400, "m5": 500, "f1": 250, "f2": 350}
 
@@ -73,13 +75,13 @@ def triage_records():
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    return store_with(tmp_path_factory.mktemp("triage") / "triage.db", triage_records())
+def engine(module_stores):
+    return store_with(module_stores.new("triage"), triage_records())
 
 
 @pytest.fixture
-def empty(tmp_path):
-    return store_with(tmp_path / "empty.db", [])
+def empty(new_store):
+    return store_with(new_store("empty"), [])
 
 
 def _q(engine, fn, **filters):
@@ -176,8 +178,8 @@ def test_empty_broken_main(empty, engine):
         assert broken_main(conn, Filters(repo="nobody/none"), now=NOW).empty
 
 
-def test_single_failed_run(tmp_path):
-    engine = store_with(tmp_path / "one.db", [commit("c1"), run(1, sha="c1", conclusion="failure")])
+def test_single_failed_run(new_store):
+    engine = store_with(new_store("one"), [commit("c1"), run(1, sha="c1", conclusion="failure")])
     g = _q(engine, failure_groups)
     assert g[["workflow", "job", "step", "count", "commits"]].values.tolist() == [["CI", None, None, 1, 1]]
     with engine.connect() as conn:
@@ -214,13 +216,13 @@ def test_broken_main_when_nothing_ran_recently(engine):
 
 
 @pytest.mark.parametrize("days", [None, 1, 7, 30, 3650])
-def test_failure_groups_equal_the_failed_runs_grouped_by_hand(demo_store, days):
+def test_failure_groups_equal_the_failed_runs_grouped_by_hand(demo_location, days):
     """Either index path (a window by time, all time by group) gives what the failed runs say."""
     from store.engine import make_engine
     from store.schema import commits
 
     w = workflowruns.c
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(w.createtime).order_by(w.createtime.desc())).first()[0]
         since = None if days is None else newest - days * 86400

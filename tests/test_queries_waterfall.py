@@ -6,6 +6,8 @@ from store.queries import waterfall as q
 from store.queries.filters import Filters
 from tests.builders import T0, commit, run, store_with
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.mark.parametrize("status, conclusion, earlier_failed, glyph", [
     ("completed", "success", False, "O"),
@@ -52,8 +54,8 @@ def _cells(grid):
     return {(shas[c["commitid"]], c["workflow"]): c["glyph"] for c in grid["cells"].to_dict("records")}
 
 
-def test_empty_store(tmp_path):
-    engine = store_with(tmp_path / "empty.db", [])
+def test_empty_store(new_store):
+    engine = store_with(new_store("empty"), [])
     grid = _grid(engine)
     assert grid["commits"].empty and grid["cells"].empty and grid["workflows"] == [] and not grid["has_older"]
     with engine.connect() as conn:
@@ -61,8 +63,8 @@ def test_empty_store(tmp_path):
         assert q.performance_runs(conn, Filters()).empty
 
 
-def test_single_run(tmp_path):
-    engine = store_with(tmp_path / "one.db", [commit("c1"), run(1, sha="c1", queue=12, duration=345)])
+def test_single_run(new_store):
+    engine = store_with(new_store("one"), [commit("c1"), run(1, sha="c1", queue=12, duration=345)])
     grid = _grid(engine)
     assert grid["commits"][["sha", "message", "author", "state"]].values.tolist() == [
         ["c1", "commit c1", "alice", "green"]]
@@ -73,7 +75,7 @@ def test_single_run(tmp_path):
 
 
 @pytest.fixture
-def engine(tmp_path):
+def engine(new_store):
     """Four commits on main (c4 newest) and one on a feature branch."""
     records = [
         commit("c1", time=T0 + 10), commit("c2", time=T0 + 20), commit("c3", time=T0 + 30),
@@ -94,7 +96,7 @@ def engine(tmp_path):
         run(9, sha="f1", branch="feature", conclusion="failure"),
         run(10, sha="c1", branch="feature", workflow="Docs", conclusion="failure"),
     ]
-    return store_with(tmp_path / "grid.db", records)
+    return store_with(new_store("grid"), records)
 
 
 def test_grid_rows_and_cells(engine):
@@ -111,8 +113,8 @@ def test_grid_rows_and_cells(engine):
     assert grid["cells"].set_index(["commitid", "workflow"]).loc[(3, "CI"), "url"].endswith("/runs/6")
 
 
-def test_red_row_when_any_failure(tmp_path):
-    engine = store_with(tmp_path / "red.db", [
+def test_red_row_when_any_failure(new_store):
+    engine = store_with(new_store("red"), [
         commit("c1"), run(1, sha="c1", conclusion="startup_failure"), run(2, sha="c1", workflow="Lint",
                                                                           status="in_progress")])
     grid = _grid(engine)
@@ -139,10 +141,10 @@ def test_paging(engine):
     assert not _grid(engine, limit=4)["has_older"]
 
 
-def test_page_of_many_commits(tmp_path):
+def test_page_of_many_commits(new_store):
     records = [commit(f"s{i:03d}", time=T0 + i) for i in range(120)]
     records += [run(i + 1, sha=f"s{i:03d}", created=T0 + i) for i in range(120)]
-    engine = store_with(tmp_path / "many.db", records)
+    engine = store_with(new_store("many"), records)
     pages = [_grid(engine, offset=o) for o in (0, 50, 100)]
     assert [len(p["commits"]) for p in pages] == [50, 50, 20]
     assert [p["has_older"] for p in pages] == [True, True, False]
@@ -162,9 +164,9 @@ def test_stream_rows_are_raw_newest_first(engine):
         assert q.stream_rows(conn, repo="x/none") == []
 
 
-def test_performance_series(tmp_path):
+def test_performance_series(new_store):
     day = 86400
-    engine = store_with(tmp_path / "perf.db", [
+    engine = store_with(new_store("perf"), [
         commit("c1"),
         run(1, sha="c1", created=T0, queue=10, duration=100),
         run(2, sha="c1", created=T0 + 60, queue=30, duration=300, conclusion="failure"),
@@ -183,11 +185,11 @@ def test_performance_series(tmp_path):
     assert q.performance_series(runs.iloc[0:0], day).empty
 
 
-def test_busy_and_quiet_branches_page_the_same_commits(demo_store, monkeypatch):
+def test_busy_and_quiet_branches_page_the_same_commits(demo_location, monkeypatch):
     from store.engine import make_engine
     from store.queries import waterfall
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         pages = {}
         for busy in (10 ** 9, 1):  # every branch read as quiet, then as busy
@@ -211,7 +213,7 @@ def _job(gitid, run_gitid, name, conclusion="success", *, attempt=1, status="com
                  runner_name="r1", runner_id=1, url=f"https://github.com/o/app/actions/runs/{run_gitid}/job/{gitid}")
 
 
-def test_job_groups_of_expanded_workflows(tmp_path):
+def test_job_groups_of_expanded_workflows(new_store):
     from store.queries.waterfall_jobs import job_groups, worst
 
     records = [commit("c1", time=T0 - 120), commit("c2", time=T0 - 60),
@@ -225,7 +227,7 @@ def test_job_groups_of_expanded_workflows(tmp_path):
                run(2, sha="c2", conclusion="failure", created=T0),
                _job(20, 2, "test (3.11, ubuntu)", "failure"), _job(21, 2, "test (3.12, ubuntu)", status="in_progress"),
                _job(22, 2, "Build"), run(3, sha="c2", workflow="Lint", created=T0), _job(30, 3, "eslint")]
-    engine = store_with(tmp_path / "jobs.db", records)
+    engine = store_with(new_store("jobs"), records)
     with engine.connect() as conn:
         grid = q.grid_records(conn, "o/app", "main")
         found = job_groups(conn, grid["cells"], ["CI"])
@@ -247,7 +249,7 @@ def test_job_groups_of_expanded_workflows(tmp_path):
     assert worst(["O", "S", "C"]) == "C" and worst(["O", "F", "?"]) == "F" and worst([]) == ""
 
 
-def test_job_groups_read_once_for_the_page(tmp_path):
+def test_job_groups_read_once_for_the_page(new_store):
     """One statement for every expanded cell of the page, however many workflows are expanded."""
     from sqlalchemy import event
 
@@ -257,7 +259,7 @@ def test_job_groups_read_once_for_the_page(tmp_path):
     records += [run(100 * (k + 1) + i, sha=f"c{i}", workflow=wf, created=T0 + i + k)
                 for i in range(30) for k, wf in enumerate(("CI", "Lint"))]
     records += [_job(1000 + i, 100 + i, "test") for i in range(30)]
-    engine = store_with(tmp_path / "many.db", records)
+    engine = store_with(new_store("many"), records)
     statements = []
     with engine.connect() as conn:
         grid = q.grid_records(conn, "o/app", "main")
@@ -267,13 +269,13 @@ def test_job_groups_read_once_for_the_page(tmp_path):
     assert len(found["CI"]["cells"]) == 30 and found["Lint"]["cells"] == {}
 
 
-def test_expand_in_the_url_names_known_workflows_only(tmp_path):
+def test_expand_in_the_url_names_known_workflows_only(new_store):
     """`expand=`: comma-joined or repeated; a workflow whose name holds a comma still matches; unknown
     names and other repositories' workflows are dropped; the header links toggle one name."""
     from dashapp.callbacks.waterfall import resolve_selection
     from dashapp.grid_jobs import expanded_names, toggle_href
 
-    engine = store_with(tmp_path / "expand.db", [
+    engine = store_with(new_store("expand"), [
         commit("c1"), run(1, sha="c1"), run(2, sha="c1", workflow="Build, test"),
         commit("d1", repo="o/lib"), run(3, sha="d1", repo="o/lib", workflow="Docs")])
     with engine.connect() as conn:

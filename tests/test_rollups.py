@@ -15,6 +15,8 @@ from store.schema import commits, person_runs, rollup_days, rollup_hist, rollup_
 from store.writer import apply
 from tests.builders import T0, commit, run
 
+pytestmark = pytest.mark.both_stores
+
 DAY = 86400
 
 
@@ -75,8 +77,8 @@ def _store(path, batches):
     return engine
 
 
-def test_rollups_count_what_the_runs_hold(tmp_path):
-    engine = _store(tmp_path / "r.db", [_history()])
+def test_rollups_count_what_the_runs_hold(new_store):
+    engine = _store(new_store("r"), [_history()])
     with engine.connect() as conn:
         rows = {(r.day - int(T0 // DAY), r.workflow): r for r in conn.execute(select(rollup_days)).all()}
         main_ci_day0 = rows[(0, 1)]
@@ -95,31 +97,27 @@ def test_rollups_count_what_the_runs_hold(tmp_path):
     assert set(tts) == {metrics.bucket(295.0), metrics.bucket(3070.0), metrics.bucket(10.0), metrics.bucket(110.0)}
 
 
-def test_incremental_rollups_equal_a_rebuild_in_any_order(tmp_path):
+def test_incremental_rollups_equal_a_rebuild_in_any_order(new_store):
     records = _history()
     for seed in range(4):
         shuffled = records[:]
         random.Random(seed).shuffle(shuffled)
         batches = [shuffled[i:i + 2] for i in range(0, len(shuffled), 2)] + [shuffled[:3]]  # with duplicates
-        engine = _store(tmp_path / f"r{seed}.db", batches)
+        engine = _store(new_store(f"r{seed}"), batches)
         incremental = _snapshot(engine)
         assert incremental == _rebuilt(engine)
         assert incremental[0], "rollups were written"
 
 
-def test_demo_rollups_equal_a_rebuild(demo_store, tmp_path):
-    import shutil
-
-    copy = tmp_path / "demo.db"
-    shutil.copy(demo_store, copy)
-    engine = make_engine(str(copy))
+def test_demo_rollups_equal_a_rebuild(writable_demo):
+    engine = make_engine(writable_demo)
     before = _snapshot(engine)
     assert before == _rebuilt(engine)
 
 
 @pytest.mark.parametrize("days", [None, 1, 7, 30])
-def test_cards_from_rollups_agree_with_the_runs(demo_store, days):
-    engine = make_engine(demo_store)
+def test_cards_from_rollups_agree_with_the_runs(demo_location, days):
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         for repo, branch, workflow in conn.execute(
@@ -157,29 +155,29 @@ def test_a_bucket_stands_for_its_durations_within_half_a_percent(seconds):
         assert value == pytest.approx(seconds, rel=0.0051)
 
 
-def test_failing_job_and_step_are_kept_whichever_arrives_first(tmp_path):
+def test_failing_job_and_step_are_kept_whichever_arrives_first(new_store):
     from tests.test_queries_triage import job
 
     failed_run = run(9, sha="c1", conclusion="failure")
     first = job(91, 9, "test", "failure", ended=80, steps=((1, "checkout", "success"), (2, "pytest", "failure")))
     earlier = job(92, 9, "lint", "failure", ended=40, steps=((1, "ruff", "failure"),))
     for i, order in enumerate(([failed_run, first, earlier], [first, earlier, failed_run], [earlier, failed_run, first])):
-        engine = _store(tmp_path / f"c{i}.db", [[commit("c1")]] + [[item] for item in order])
+        engine = _store(new_store(f"c{i}"), [[commit("c1")]] + [[item] for item in order])
         with engine.connect() as conn:
             row = conn.execute(select(workflowruns.c.fail_job, workflowruns.c.fail_step,
                                       workflowruns.c.fail_step_number)).one()
         assert tuple(row) == ("lint", "ruff", 1), order  # the failed job that ended first
     # A re-run that passes clears it.
-    engine = _store(tmp_path / "rerun.db", [[commit("c1"), failed_run, first, run(9, sha="c1", attempt=2)]])
+    engine = _store(new_store("rerun"), [[commit("c1"), failed_run, first, run(9, sha="c1", attempt=2)]])
     with engine.connect() as conn:
         assert conn.execute(select(workflowruns.c.fail_job)).scalar() is None
 
 
 @pytest.mark.parametrize("days", [None, 1, 7, 30])
-def test_analysis_totals_from_rollups_equal_the_runs(demo_store, days):
+def test_analysis_totals_from_rollups_equal_the_runs(demo_location, days):
     from store.queries.triage import _pair_totals
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         since = None if days is None else newest - days * DAY + 1234.5
@@ -194,10 +192,10 @@ def test_analysis_totals_from_rollups_equal_the_runs(demo_store, days):
 
 
 @pytest.mark.parametrize("days", [None, 1, 30])
-def test_flaky_counts_from_rollups_equal_the_runs(demo_store, days):
+def test_flaky_counts_from_rollups_equal_the_runs(demo_location, days):
     from store.queries.triage import flaky_counts
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         for repo in (None, "acme/api"):
@@ -210,10 +208,10 @@ def test_flaky_counts_from_rollups_equal_the_runs(demo_store, days):
 
 
 @pytest.mark.parametrize("days", [None, 7, 30])
-def test_daily_performance_from_rollups_equals_the_runs(demo_store, days):
+def test_daily_performance_from_rollups_equals_the_runs(demo_location, days):
     from store.queries.waterfall import performance, performance_runs, performance_series
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         filters = Filters(repo="acme/webapp", branch="main", since=None if days is None else newest - days * DAY + 99)
@@ -227,11 +225,11 @@ def test_daily_performance_from_rollups_equals_the_runs(demo_store, days):
         assert rolled[column].fillna(-1).tolist() == pytest.approx(raw[column].fillna(-1).tolist())
 
 
-def test_a_window_with_no_runs_reads_empty(demo_store):
+def test_a_window_with_no_runs_reads_empty(demo_location):
     from store.queries.triage import build_analysis, flaky_counts
     from store.queries.waterfall import performance
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         future = Filters(repo="acme/webapp", branch="main", since=newest + 3 * DAY + 5)
@@ -242,10 +240,10 @@ def test_a_window_with_no_runs_reads_empty(demo_store):
 
 
 @pytest.mark.parametrize("days", [None, 1, 7])
-def test_person_cards_equal_the_general_path(demo_store, days, monkeypatch):
+def test_person_cards_equal_the_general_path(demo_location, days, monkeypatch):
     from store.queries import cards
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         newest = conn.execute(select(workflowruns.c.createtime).order_by(workflowruns.c.createtime.desc())).first()[0]
         authors = conn.execute(select(workflowruns.c.author).distinct().limit(4)).scalars().all()
@@ -262,9 +260,9 @@ def test_person_cards_equal_the_general_path(demo_store, days, monkeypatch):
             assert person["runs"] > 0 or days is not None
 
 
-def test_person_rows_hold_each_run_of_its_actor_and_of_its_commit_author(demo_store):
+def test_person_rows_hold_each_run_of_its_actor_and_of_its_commit_author(demo_location):
     w = workflowruns.c
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         kept = set(conn.execute(select(person_runs.c.person, person_runs.c.run)).all())
         actors = set(conn.execute(select(w.author, w.id).where(w.author.is_not(None))).all())
@@ -274,7 +272,7 @@ def test_person_rows_hold_each_run_of_its_actor_and_of_its_commit_author(demo_st
     assert len(actors | writers) > len(actors), "the demo has runs of commits someone else wrote"
 
 
-def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_store):
+def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_location):
     from sqlalchemy.orm import aliased
 
     from domain.state import DECISIVE, FAILED
@@ -285,7 +283,7 @@ def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_sto
         newer.c.workflow == w.workflow, newer.c.branch == w.branch, newer.c.status == "completed",
         newer.c.conclusion.in_(DECISIVE),
         (newer.c.createtime > w.createtime) | ((newer.c.createtime == w.createtime) & (newer.c.gitid > w.gitid))).exists()
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         expected = set(conn.execute(select(w.id).where(w.status == "completed", w.conclusion.in_(FAILED),
                                                        ~settled_later)).scalars())
@@ -294,10 +292,10 @@ def test_unfixed_runs_are_the_failed_runs_no_newer_decisive_run_settled(demo_sto
     assert kept == expected and expected
 
 
-def test_kept_streaks_equal_a_walk_of_every_pair(demo_store):
+def test_kept_streaks_equal_a_walk_of_every_pair(demo_location):
     from store.derived import streaks
 
-    engine = make_engine(demo_store)
+    engine = make_engine(demo_location)
     with engine.connect() as conn:
         pairs = conn.execute(select(workflowruns.c.workflow, workflowruns.c.branch).distinct()).all()
         walked = {(wf, br): streaks.walk(conn, wf, br, limits=(None,)) for wf, br in pairs}
@@ -324,7 +322,7 @@ def _busy_commit():
     return records
 
 
-def test_a_busy_commit_kept_in_batches_equals_a_rebuild_exactly(tmp_path):
+def test_a_busy_commit_kept_in_batches_equals_a_rebuild_exactly(new_store):
     """Batches that leave runs open (the signals settled from the written runs alone) and that close
     them (read from the whole commit), in any order: the rows equal a rebuild's, floats unrounded."""
     records = _busy_commit()
@@ -332,7 +330,7 @@ def test_a_busy_commit_kept_in_batches_equals_a_rebuild_exactly(tmp_path):
         shuffled = records[1:]
         random.Random(seed).shuffle(shuffled)
         batches = [records[:1]] + [shuffled[i:i + 7] for i in range(0, len(shuffled), 7)]
-        engine = _store(tmp_path / f"b{seed}.db", batches)
+        engine = _store(new_store(f"b{seed}"), batches)
 
         def exact():
             with engine.connect() as conn:

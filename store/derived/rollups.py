@@ -36,7 +36,7 @@ rebuild.
 import datetime as dt
 from collections import Counter, defaultdict
 
-from sqlalchemy import Integer, and_, bindparam, case, delete, exists, func, insert, select, type_coerce
+from sqlalchemy import Integer, and_, bindparam, case, cast, delete, exists, func, insert, select, type_coerce
 from sqlalchemy.engine import Connection
 
 from domain.state import DECISIVE, FAILED
@@ -238,10 +238,11 @@ _COMPLETED = w.status == "completed"
 _BUILD = and_(_COMPLETED, w.conclusion.in_(literals(("success",) + FAILED)), w.runtime.is_not(None))
 _failed_attempt, _later_success = runattempts.alias("failed_attempt"), runattempts.alias("later_success")
 # `_is_flaky`: an attempt failed and a later one succeeded; only a re-run can be flaky.
-_FLAKY = type_coerce(case((w.run_attempt > 1, exists().where(
+# (EXISTS is a boolean on PostgreSQL: cast to the 0/1 SQLite gives, so both CASE branches are integers.)
+_FLAKY = type_coerce(case((w.run_attempt > 1, cast(exists().where(
     _failed_attempt.c.run == w.id, _failed_attempt.c.conclusion.in_(literals(FAILED)),
     _later_success.c.run == w.id, _later_success.c.attempt > _failed_attempt.c.attempt,
-    _later_success.c.conclusion == "success")), else_=0), Integer)
+    _later_success.c.conclusion == "success"), Integer)), else_=0), Integer)
 _SUCCESS = and_(_COMPLETED, w.conclusion == "success")
 _DAY_COUNTS = select(
     func.count(), func.sum(_flag(and_(_COMPLETED, w.conclusion.in_(literals(DECISIVE))))), func.sum(_flag(_SUCCESS)),
