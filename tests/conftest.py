@@ -238,3 +238,30 @@ def services(app):
 def server(app):
     with LiveServer(app) as live:
         yield live
+
+
+def pytest_collection_modifyitems(config, items):
+    """`./test.sh` runs the tests on every core (pytest-xdist, `--dist loadgroup`): the browser tests share
+    one worker, so that two Chromiums and their servers never fight over the cores within a test's waits."""
+    for item in items:
+        if "dash_duo" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+@pytest.fixture(autouse=True)
+def _dash_duo_on_a_free_port(request, monkeypatch):
+    """dash_duo serves on port 58050 unless told otherwise: a port that another test's server (or a
+    previous dash_duo server not yet gone) may hold, since ports are handed out from that range."""
+    if "dash_duo" not in request.fixturenames:
+        return
+    from dash.testing.composite import DashComposite
+
+    from tests.receivers import free_port
+
+    start = DashComposite.start_server
+
+    def start_server(self, app, navigate=True, **kwargs):
+        kwargs.setdefault("port", free_port())
+        return start(self, app, navigate=navigate, **kwargs)
+
+    monkeypatch.setattr(DashComposite, "start_server", start_server)

@@ -37,8 +37,10 @@ def history(module_stores):
 def api(history):
     """One server for the read-only tests (they never write)."""
     config = Config.from_env({}, database_path=history, webhook_secret=SECRET, api_rate_limit="100000/minute")
-    with LiveServer(create_app(config)) as live:
+    app = create_app(config)
+    with LiveServer(app) as live:
         yield live
+    app.server.extensions["buildmon"].close()  # its processor and bus, before the store is dropped
 
 
 def get(server, path, **params):
@@ -158,7 +160,8 @@ def test_paging_walks_100k_runs_each_exactly_once(new_store):
     bulkdb.build(path, 100_000)
     config = Config.from_env({}, database_path=path, webhook_secret=SECRET, api_rate_limit="100000/minute")
     started = time.monotonic()
-    with LiveServer(create_app(config)) as live:
+    app = create_app(config)
+    with LiveServer(app) as live:
         session, seen, url, totals = requests.Session(), [], "/api/builds?limit=1000", set()
         while url:
             body = session.get(live.url + url, timeout=60).json()
@@ -167,6 +170,7 @@ def test_paging_walks_100k_runs_each_exactly_once(new_store):
             url = body["next"]
         by_repo = session.get(live.url + "/api/builds", params={"repo": "octo/lib", "limit": 1}).json()["total"]
         metrics = session.get(live.url + "/api/metrics", params={"repo": "octo/app", "until": "1601000000"}).json()
+    app.server.extensions["buildmon"].close()
     assert totals == {100_000} and len(seen) == 100_000
     assert {gitid for _t, gitid in seen} == {bulkdb.run_gitid(i) for i in range(100_000)}
     assert seen == sorted(seen, reverse=True)  # newest first, ties broken by id
