@@ -11,7 +11,8 @@ from dashapp.observability import Stats
 from ingest.processor import Processor, ProcessorStats
 from live.bus import LocalBus
 from live.hub import Broadcaster, InProcessHub
-from store.engine import make_engine
+from live.pgbus import PgBus
+from store.engine import is_sqlite, make_engine
 from store.inbox import Inbox, inbox_location
 from store.migrate import upgrade
 
@@ -38,7 +39,7 @@ class Services:
     hub: Broadcaster = field(default_factory=InProcessHub)
     stats: Stats | None = None
     processor: Processor | None = None
-    bus: LocalBus | None = None
+    bus: LocalBus | PgBus | None = None  # the other processes: on this machine (SQLite) or the store's
     rules: object = None  # failures.rules.Rules: the built-in failure rules and FAILURE_RULES
     fetcher: object = None  # ingest.joblogs.Fetcher, beside this process's processor (needs GITHUB_TOKEN)
     alerts: object = None  # alerts.config.AlertConfig from ALERTS_CONFIG, or None
@@ -79,7 +80,11 @@ class Services:
         services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
                                        stats=ProcessorStats(services.stats.registry),
                                        retention_days=config.raw_retention_days, alerts=services.decider)
-        services.bus = LocalBus(box.rundir(), {"live": services._publish_live, "inbox": services.processor.wake})
+        handlers = {"live": services._publish_live, "inbox": services.processor.wake}
+        if is_sqlite(engine):
+            services.bus = LocalBus(box.rundir(), handlers)
+        else:  # the processes may be on several hosts: the store carries their messages
+            services.bus = PgBus(engine, handlers)
         box.on_commit = services._inbox_committed
         if config.processor != "off" if processor is None else processor:
             services.start_processor()

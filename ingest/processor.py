@@ -98,7 +98,14 @@ class Processor(Background):
         """Hold the processor lock and process until stopped (standing by while another holds it)."""
         announced = False
         while not self._stop.is_set():
-            if not self.lock.acquire():
+            try:
+                acquired = self.lock.acquire()
+            except Exception as exc:  # the database is unreachable (restarting): try again, as a standby does
+                log.warning("processor: the processor lock could not be asked for (%s: %s); trying again",
+                            type(exc).__name__, str(exc)[:200])
+                self._stop.wait(1.0)
+                continue
+            if not acquired:
                 if not announced:
                     log.info("processor: another process holds the inbox; standing by")
                     announced = True

@@ -13,8 +13,8 @@ pages see the change at their next refresh instead.
 
 Two kinds of message: `live` (a list of hub messages, published to this
 process's hub) and `inbox` (new deliveries were committed: wake the
-processor).  Across hosts this needs a shared channel instead (PostgreSQL
-LISTEN/NOTIFY, Redis): the same `send` and handlers behind another transport.
+processor).  With a PostgreSQL store, whose processes may run on several
+hosts, `live/pgbus.py` carries them instead, with the same `send` and handlers.
 """
 import errno
 import json

@@ -7,8 +7,8 @@ message is queued (and when it is dropped), and drains with `get(timeout=0)`:
 one sender thread can then serve many subscriptions without a thread each.  A subscriber
 that falls behind is dropped, never waited for, so a slow or dead client
 cannot block the webhook or other clients.  `InProcessHub` serves one server
-process; several processes need a hub backed by a shared channel (Redis
-pub/sub, PostgreSQL LISTEN/NOTIFY) with this same interface.
+process; the other processes' messages reach it through a bus (`live/bus.py`
+on one machine, `live/pgbus.py` over a PostgreSQL store).
 """
 import itertools
 import threading

@@ -31,6 +31,15 @@ def alembic_config(url: str = ""):
     return cfg
 
 
+def target_metadata(dialect: str) -> list:
+    """The tables the migrations build on a dialect: the build store's (`store.schema`), and on a server
+    database the live messages in transit between its processes (`store.livechannel`)."""
+    from store import livechannel
+    from store.schema import metadata
+
+    return [metadata] if dialect == "sqlite" else [metadata, livechannel.metadata]
+
+
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 

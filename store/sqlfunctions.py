@@ -32,6 +32,30 @@ def insert(conn: Connection, table: Table):
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+def byte_order(conn: Connection, column):
+    """`column` as an ORDER BY term that sorts text by its UTF-8 bytes on every store: SQLite's BINARY
+    collation does, a PostgreSQL database may have a locale's collation ("C" sorts by bytes)."""
+    if conn.dialect.name == "postgresql" and column.type.python_type is str:
+        return column.collate("C")
+    return column
+
+
+def reset_sequence(conn: Connection, table: Table) -> None:
+    """After rows were inserted with explicit ids, make the ids the database gives `table` follow its highest id.
+
+    A PostgreSQL sequence does not see explicit ids: it would hand out 1, 2... again.  SQLite needs nothing
+    (a rowid is max + 1, and AUTOINCREMENT's counter follows explicit ids)."""
+    if conn.dialect.name != "postgresql" or len(table.primary_key.columns) != 1:
+        return
+    column = next(iter(table.primary_key.columns))
+    sequence = conn.exec_driver_sql("SELECT pg_get_serial_sequence(%(t)s, %(c)s)",
+                                    {"t": table.name, "c": column.name}).scalar()
+    if sequence:
+        # setval(seq, n, false): the next value is n, so an empty table starts again at 1.
+        conn.exec_driver_sql(f"SELECT setval(%(s)s, COALESCE((SELECT max({column.name}) FROM {table.name}), 0) + 1,"
+                             f" false)", {"s": sequence})
+
+
 class minutes_up(FunctionElement):
     """A duration in seconds rounded up to the whole minute, 0 when not positive (`billing.minutes`)."""
     name = "minutes_up"

@@ -8,8 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from store.engine import make_engine, writer_options
-from store.migrate import alembic_config, current_revision, head_revision, upgrade
-from store.schema import metadata, rollup_days, workflowruns
+from store.migrate import alembic_config, current_revision, head_revision, target_metadata, upgrade
+from store.schema import rollup_days, workflowruns
 
 pytestmark = pytest.mark.both_stores
 
@@ -28,7 +28,7 @@ def test_migrations_build_exactly_the_schema(db_path):
     engine = make_engine(db_path)
     upgrade(engine)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), target_metadata(conn.dialect.name)) == []
     assert current_revision(engine) == head_revision()
 
 

@@ -260,6 +260,31 @@ def test_the_accept_time_duplicate_check_reads_the_guid_index_only(new_store):
         services.close()
 
 
+def test_a_processor_that_cannot_ask_for_its_lock_tries_again(new_store, monkeypatch):
+    """A database still shutting down refuses the connection the lock is asked on: the processor waits
+    and asks again rather than ending."""
+    app = _app(new_store("lock"), processor="off")
+    services = app.server.extensions["buildmon"]
+    lock, asked = services.processor.lock, []
+    acquire = lock.acquire
+
+    def refused_once():
+        asked.append(1)
+        if len(asked) == 1:
+            raise ConnectionError("the database system is shutting down")
+        return acquire()
+
+    monkeypatch.setattr(lock, "acquire", refused_once)
+    try:
+        with LiveServer(app) as live:
+            services.processor.start()
+            assert _send(live.url, _items(1, seed=5)) == [202]
+            services.settle(timeout=30)
+        assert len(asked) >= 2 and [outcome for _g, _e, outcome, _err in _log(services.engine)] == ["processed"]
+    finally:
+        services.close()
+
+
 @pytest.mark.postgresql_only  # a SQLite store has no server to restart
 def test_a_database_restart_between_two_deliveries_loses_neither(db_path, pg_cluster):
     app = _app(db_path)

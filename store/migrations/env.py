@@ -1,7 +1,7 @@
 """Alembic environment: runs migrations on the connection `store.migrate` hands in."""
 from alembic import context
 
-from store.schema import metadata
+from store.migrate import target_metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -10,7 +10,7 @@ connection = config.attributes.get("connection")
 def _run(conn):
     context.configure(
         connection=conn,
-        target_metadata=metadata,
+        target_metadata=target_metadata(conn.dialect.name),
         render_as_batch=True,  # SQLite cannot ALTER most things in place
     )
     with context.begin_transaction():
