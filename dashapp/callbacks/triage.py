@@ -24,8 +24,8 @@ from store.queries.filters import Filters
 # The sample and bound of the flaky-jobs table: the defaults of `flaky_jobs`, which `/api/flaky` uses too.
 FLAKE_SAMPLE = {"min_runs": flakes.MIN_RUNS, "threshold": flakes.THRESHOLD, "confidence": flakes.CONFIDENCE}
 FLAKY_JOBS_SHOWN = 50
-# The flaky-jobs table reads every job of its runs: 7 days cost ~100 ms at 100k and 1M runs alike, 30 days
-# ~450 ms (BENCHMARKS.md), so a wider window shows the last 7 days' flake rates and says so.
+# The flaky-jobs table reads one row per run of its window (`rollup_run_jobs`): 7 days cost ~60 ms at 100k and
+# 1M runs alike, 30 days ~250 ms (BENCHMARKS.md), so a wider window shows the last 7 days' flake rates and says so.
 FLAKY_JOBS_DAYS = 7
 # Failure groups drawn at first, newest first (the section's box shows ~15 rows; each row is ~50 elements,
 # ~0.7 ms of the server's time); `?groups=all` (the table's "show all" link) draws up to GROUPS_ALL.
