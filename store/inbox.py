@@ -23,13 +23,14 @@ import os
 import threading
 import time
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Float, Index, LargeBinary, MetaData, Table, Text, delete, func, select
 from sqlalchemy.engine import Engine
 
 from store.engine import is_sqlite, make_engine, writer_options
+from store.migrate import schema_lock
 from store.schema import ID, deliveries
 
 metadata = MetaData()
@@ -88,9 +89,10 @@ class Inbox:
         self._lock_mutex = threading.Lock()
         self._remover = None
         # Web processes start together: create it under the write lock (a plain BEGIN failed at once
-        # with "database is locked" when two upgraded their read locks together).
-        with self._write_lock(), self.engine.connect().execution_options(**writer_options()) as conn, \
-                conn.begin():
+        # with "database is locked" when two upgraded their read locks together), and on a server
+        # database under the migrations' schema lock (two creating it at once: a duplicate key).
+        with self._write_lock(), schema_lock(store) if self.engine is store else nullcontext(), \
+                self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
             metadata.create_all(conn, checkfirst=True)
         self._queue: list = []
         self._cond = threading.Condition()

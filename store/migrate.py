@@ -87,7 +87,7 @@ def upgrade(engine: Engine) -> None:
     stamped = _stamped(engine)
     if stamped is not None and stamped == scripts_head():
         return
-    with _one_at_a_time(engine):
+    with schema_lock(engine):
         from alembic import command
 
         if current_revision(engine) == head_revision():
@@ -99,11 +99,26 @@ def upgrade(engine: Engine) -> None:
             conn.commit()
 
 
+SCHEMA_LOCK = 0x6275696C64736368  # "buildsch": PostgreSQL's advisory lock key of `schema_lock`
+
+
 @contextmanager
-def _one_at_a_time(engine: Engine):
-    """The server's processes start together on a new store: one migrates, the others then find it
-    current (without this, two created the same table and the server failed to boot).  SQLite: a
-    file lock beside the store; other databases rely on their transactional DDL."""
+def schema_lock(engine: Engine):
+    """Held while a process creates or upgrades tables: the server's processes start together on a new
+    store, and two creating the same table failed to boot (SQLite: "table already exists"; PostgreSQL:
+    a duplicate key in its catalog, transactional DDL notwithstanding).  One migrates, the others then
+    find the store current.  SQLite: a file lock beside the store; PostgreSQL: a session advisory lock
+    on a connection of its own."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK})
+                conn.commit()
+        return
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     if not path or path == ":memory:":
         yield

@@ -85,3 +85,40 @@ def test_a_store_at_head_is_opened_without_alembic(db_path):
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_processes_starting_together_on_a_new_store_create_it_once(store_kind, tmp_path, request):
+    """The server's processes start at once on a new store: one creates the tables and the inbox, the
+    others wait for it and find them (without the schema lock two created the same table and failed)."""
+    import threading
+
+    from store.inbox import Inbox, inbox_location
+
+    if store_kind == "sqlite":
+        location = str(tmp_path / "new.db")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        location = cluster.new_database(template="template0")  # bare: no table yet
+        request.addfinalizer(lambda: cluster.drop(location))
+    start, errors = threading.Barrier(4), []
+
+    def boot():
+        engine = make_engine(location)
+        try:
+            start.wait(timeout=30)
+            upgrade(engine)
+            Inbox(inbox_location(location), engine).close()
+        except Exception as exc:  # noqa: BLE001 (collected: the assertion below shows it)
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=boot) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    engine = make_engine(location)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
