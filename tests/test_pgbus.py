@@ -17,8 +17,7 @@ from live.pgbus import PgBus
 from store import livechannel
 from store.engine import make_engine
 from store.livechannel import live_messages
-from tests.helpers import SECRET, post
-from tests.test_processes import _client, _next_run, _run, _web, procs  # noqa: F401 (procs: a fixture)
+from tests.helpers import SECRET
 
 pytestmark = pytest.mark.both_stores
 on_postgresql = pytest.mark.postgresql_only
@@ -180,20 +179,3 @@ def test_the_bus_follows_the_store(new_store, store_kind):
         assert isinstance(services.bus, PgBus if store_kind == "postgresql" else LocalBus)
     finally:
         services.close()
-
-
-@on_postgresql
-@pytest.mark.slow
-def test_a_delivery_posted_to_one_web_process_reaches_the_clients_of_another(procs, new_store):  # noqa: F811
-    """Two gunicorn servers on one PostgreSQL store, as on two hosts: nothing but the store joins them."""
-    db = new_store("two")
-    first = _web(procs, db, WEB_CONCURRENCY=1, PROCESSOR="thread")
-    second = _web(procs, db, WEB_CONCURRENCY=1, PROCESSOR="thread")
-    clients = [_client(first), _client(second)]
-    try:
-        for target, run_id in ((first, 7101), (second, 7102)):
-            assert post(target.url, "workflow_run", _run(run_id)).status_code == 202
-            assert [_next_run(c)["id"] for c in clients] == [run_id, run_id]
-    finally:
-        for c in clients:
-            c.close()

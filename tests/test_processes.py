@@ -103,8 +103,11 @@ def _active(server) -> float:
     raise AssertionError("no buildmon_processor_active")
 
 
-def test_a_delivery_posted_to_one_web_process_reaches_the_clients_of_another(procs, tmp_path):
-    db = str(tmp_path / "two.db")
+@pytest.mark.both_stores
+def test_a_delivery_posted_to_one_web_process_reaches_the_clients_of_another(procs, new_store):
+    """Two servers on one store: on SQLite over the machine's local sockets; on PostgreSQL, as on two hosts,
+    nothing but the store joins them (LISTEN/NOTIFY)."""
+    db = new_store("two")
     first = _web(procs, db, WEB_CONCURRENCY=1, PROCESSOR="thread")
     second = _web(procs, db, WEB_CONCURRENCY=1, PROCESSOR="thread")
     clients = [_client(first), _client(second)]
