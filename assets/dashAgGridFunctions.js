@@ -157,20 +157,3 @@ dagcomponentfuncs.CommitLink = function (props) {
   var row = props.data || {};
   return React.createElement("span", null, wfShaLink(row.repo, row.sha), " ", dagfuncs.wfCommitTitle(row));
 };
-
-/* The commits of a failure group's newest runs: `value` is their shas, newest first, each linking to its page
- * (in `data.repo`); `data.more` runs not listed.  Only a checked sha makes a link: no text of the data can add a
- * link or markup. */
-dagcomponentfuncs.CommitLinks = function (props) {
-  var shas = Array.isArray(props.value) ? props.value : [];
-  var repo = props.data ? props.data.repo : null;
-  var children = [];
-  shas.forEach(function (sha) {
-    if (typeof sha !== "string" || !sha) return;
-    if (children.length) children.push(" ");
-    children.push(wfShaLink(repo, sha));
-  });
-  var more = props.data && typeof props.data.more === "number" ? props.data.more : 0;
-  if (more > 0) children.push(" \u2026 +" + more + " more");
-  return React.createElement.apply(React, ["span", null].concat(children));
-};

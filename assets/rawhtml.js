@@ -4,9 +4,13 @@
   var TAG = /^[a-z][a-z0-9]*$/;
   window.buildmon_components = Object.assign(window.buildmon_components || {}, {
     RawHtml: function RawHtml(props) {
-      var tag = TAG.test(props.tag || '') ? props.tag : 'div';
-      return window.React.createElement(tag, {
-        id: props.id, className: props.className, style: props.style, title: props.title,
+      var React = window.React, tag = TAG.test(props.tag || '') ? props.tag : 'div', ref = React.useRef(null);
+      // Scripts that enhance the markup (assets/sorttable.js) hear when new markup is in place.
+      React.useEffect(function () {
+        if (ref.current) { ref.current.dispatchEvent(new CustomEvent('rawhtml-drawn', {bubbles: true})); }
+      }, [props.html]);
+      return React.createElement(tag, {
+        id: props.id, className: props.className, style: props.style, title: props.title, ref: ref,
         dangerouslySetInnerHTML: {__html: props.html || ''}
       });
     }

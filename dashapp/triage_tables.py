@@ -7,12 +7,15 @@ its commit's page here (`commit_href`).
 """
 from __future__ import annotations  # `pd.DataFrame` annotations stay unevaluated: pandas loads on first use
 
+import time
+
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import html
 
+from dashapp import sorttable as st
 from dashapp.components import format_duration
-from dashapp.tables import ago, short_sha_link, utc
+from dashapp.tables import ago, commit_href, short_sha_link, utc
 from domain.text import as_text, clip, link_url
 from store.lazymodules import pandas as pd
 
@@ -47,29 +50,8 @@ def _short(text) -> str:
 
 
 # -- Failed builds, grouped by the same failure --------------------------------------------
-
-FAILURE_COLUMNS = [
-    {"headerName": "Workflow", "field": "workflow", "minWidth": 150, "flex": 1.2, "filter": True,
-     "tooltipField": "workflow"},
-    {"headerName": "Failing job", "field": "job", "minWidth": 150, "flex": 1.4, "filter": True,
-     "tooltipField": "job"},
-    {"headerName": "Failing step", "field": "step", "minWidth": 140, "flex": 1.3, "filter": True,
-     "tooltipField": "step"},
-    {"headerName": "Failures", "field": "count", "width": 100, "type": "numericColumn", "filter": "agNumberColumnFilter"},
-    {"headerName": "First seen", "field": "first_seen", "width": 115,
-     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
-    {"headerName": "Last seen", "field": "last_seen", "width": 115, "sort": "desc",
-     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
-    {"headerName": "Commits", "field": "commits", "width": 100, "type": "numericColumn"},
-    {"headerName": "Authors", "field": "authors_text", "minWidth": 130, "flex": 1.2, "filter": True,
-     "tooltipField": "authors_text"},
-    # The runs' commits, linked to their pages by `CommitLinks` (assets/dashAgGridFunctions.js) from their shas:
-    # no data goes through Markdown, so no text can make a link of its own.
-    {"headerName": "Runs (newest first)", "field": "runs", "minWidth": 260, "flex": 2.5,
-     "cellRenderer": "CommitLinks", "cellDataType": False, "sortable": False, "autoHeight": True, "wrapText": True,
-     "cellClass": "tr-run-links"},
-]
-
+# Both tables are markup (`dashapp.sorttable`): a few hundred rows at most, and AG Grids here cost ~0.3 s of
+# each Triage load at 1M runs.
 
 def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]:
     rows = []
@@ -89,60 +71,91 @@ def failure_rows(groups: pd.DataFrame, *, show_repo: bool = False) -> list[dict]
     return rows
 
 
-def failure_grid(groups: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid:
-    """One row per same failure, with links to its newest runs' commits."""
-    return dag.AgGrid(
-        id="tr-failures-grid", rowData=failure_rows(groups, show_repo=show_repo),
-        columnDefs=FAILURE_COLUMNS, defaultColDef={"resizable": True, "sortable": True},
-        dashGridOptions={**GRID_OPTIONS, "domLayout": "autoHeight" if len(groups) <= 12 else "normal"},
-        style={"height": None if len(groups) <= 12 else "520px"}, className="tr-grid",
-    )
+FAILURE_HEADERS = [
+    st.Header("Workflow"), st.Header("Failing job"), st.Header("Failing step"), st.Header("Failures", numeric=True),
+    st.Header("First seen"), st.Header("Last seen"), st.Header("Commits", numeric=True), st.Header("Authors"),
+    st.Header("Runs (newest first)", title="the commits of the group's newest failed runs", sortable=False),
+]
+FAILURES_SORTED_BY = (5, st.DESCENDING)  # last seen: the newest failure first
+
+
+def _text_cell(value, *, clip_to_line: bool = False) -> str:
+    """A name, wrapped in its column (or cut to one line with an ellipsis); the whole text is its hover when
+    it is cut."""
+    text = as_text(value)
+    return st.cell(_short(text), title=text if clip_to_line or len(text) > SHOWN else None,
+                   css="st-clip" if clip_to_line else "st-text")
+
+
+def _when_cell(epoch, now: float) -> str:
+    epoch = _clean(epoch)
+    return st.cell(ago(epoch, now), sort="" if epoch is None else f"{float(epoch):.0f}", title=utc(epoch) or None)
+
+
+def _runs_cell(row: dict) -> str:
+    links = [st.link(sha[:7], commit_href(row["repo"], sha), class_="font-monospace commit-link", title=sha)
+             for sha in row["runs"] if sha]
+    more = f" … +{row['more']} more" if row["more"] else ""
+    return st.cell(markup=" ".join(links) + more, css="tr-run-links")
+
+
+def failure_table(groups: pd.DataFrame, *, show_repo: bool = False, now: float | None = None):
+    """One row per same failure (workflow, job, step), newest first, with links to its newest runs' commits."""
+    now = time.time() if now is None else now
+    rows = [[_text_cell(r["workflow"]), _text_cell(r["job"]), _text_cell(r["step"]),
+             st.cell(f"{r['count']:,}", sort=r["count"], numeric=True),
+             _when_cell(r["first_seen"], now), _when_cell(r["last_seen"], now),
+             st.cell(f"{r['commits']:,}", sort=r["commits"], numeric=True), _text_cell(r["authors_text"], clip_to_line=True),
+             _runs_cell(r)]
+            for r in sorted(failure_rows(groups, show_repo=show_repo), key=lambda r: -(r["last_seen"] or 0))]
+    return st.table("tr-failures-grid", FAILURE_HEADERS, rows, sort=FAILURES_SORTED_BY, max_height="520px")
 
 
 # -- Build analysis ------------------------------------------------------------------------
 
-def _rate_style(bad: bool) -> dict:
-    """A cellStyle function: background from transparent to red (or amber) as the rate grows."""
-    rgb = "180,35,24" if bad else "154,103,0"
-    return {"function": f"params.value == null ? {{}} : {{backgroundColor: 'rgba({rgb},' + "
-                        f"(0.08 + 0.6 * Math.min(params.value, 1)) + ')', fontWeight: params.value > 0.3 ? 600 : 400}}"}
+def _shade(rate, rgb: str) -> str | None:
+    """A cell's background from transparent to `rgb` as `rate` (0 to 1) grows; the number is in the cell too."""
+    return None if rate is None else f"background-color: rgba({rgb}, {0.08 + 0.6 * min(rate, 1):.2f})"
 
 
-ANALYSIS_COLUMNS = [
-    {"headerName": "Workflow", "field": "workflow", "minWidth": 120, "flex": 1, "filter": True, "pinned": "left"},
-    {"headerName": "Branch", "field": "branch", "minWidth": 140, "flex": 1.4, "filter": True, "tooltipField": "branch"},
-    {"headerName": "Runs", "field": "runs", "width": 90, "type": "numericColumn", "filter": "agNumberColumnFilter"},
-    {"headerName": "Failures", "field": "failed", "width": 115, "type": "numericColumn",
-     "filter": "agNumberColumnFilter", "sort": "desc"},
-    {"headerName": "Failure rate", "field": "failure_rate", "width": 120, "type": "numericColumn",
-     "valueFormatter": {"function": "params.value == null ? '—' : (100 * params.value).toFixed(1) + ' %'"},
-     "cellStyle": _rate_style(True)},
-    {"headerName": "Flake rate", "field": "flake_rate", "width": 115, "type": "numericColumn",
-     "valueFormatter": {"function": "params.value == null ? '—' : (100 * params.value).toFixed(1) + ' %'"},
-     "cellStyle": _rate_style(False),
-     "headerTooltip": "flaky runs ÷ (successful + flaky runs)"},
-    {"headerName": "Current streak", "field": "streak", "width": 130, "type": "numericColumn",
-     "valueFormatter": {"function": "params.value ? params.value + ' red' : '—'"},
-     "cellStyle": {"function": "params.value ? {backgroundColor: 'rgba(180,35,24,' + "
-                               "Math.min(0.15 + 0.1 * params.value, 0.7) + ')', fontWeight: 600} : {}"},
-     "headerTooltip": "consecutive newest commits whose cell is X or T"},
-    {"headerName": "Last run", "field": "last_run", "width": 110,
-     "valueFormatter": {"function": "wfAgo(params.value)"}, "tooltipValueGetter": {"function": "wfUtc(params.value)"}},
+def _rate_cell(rate, rgb: str) -> str:
+    rate = _clean(rate)
+    if rate is None:
+        return st.cell("—", sort="", numeric=True)
+    strong = "fw-semibold" if rate > 0.3 else None
+    return st.cell(f"{100 * rate:.1f} %", sort=f"{rate:.6f}", numeric=True, css=strong, style=_shade(rate, rgb))
+
+
+def _streak_cell(streak) -> str:
+    streak = int(_clean(streak) or 0)
+    if not streak:
+        return st.cell("—", sort=0, numeric=True)
+    return st.cell(f"{streak} red", sort=streak, numeric=True, css="fw-semibold",
+                   style=f"background-color: rgba({RED}, {min(0.15 + 0.1 * streak, 0.7):.2f})")
+
+
+RED, AMBER = "180,35,24", "154,103,0"
+ANALYSIS_HEADERS = [
+    st.Header("Workflow"), st.Header("Branch"), st.Header("Runs", numeric=True), st.Header("Failures", numeric=True),
+    st.Header("Failure rate", numeric=True, title="failed runs ÷ decisive completed runs"),
+    st.Header("Flake rate", numeric=True, title="flaky runs ÷ (successful + flaky runs)"),
+    st.Header("Current streak", numeric=True, title="consecutive newest commits whose cell is X or T"),
+    st.Header("Last run"),
 ]
+ANALYSIS_SORTED_BY = (3, st.DESCENDING)  # most failures first
 
 
-def analysis_grid(frame: pd.DataFrame, *, show_repo: bool = False) -> dag.AgGrid:
-    """Workflows × branches, rates colour-scaled (the number is always written in the cell too)."""
-    rows = []
-    for r in _records(frame):
-        rows.append({**{k: _clean(v) for k, v in r.items()},
-                     "workflow": (f"{r['repo']} · " if show_repo else "") + str(r["workflow"])})
-    return dag.AgGrid(
-        id="tr-analysis-grid", rowData=rows, columnDefs=ANALYSIS_COLUMNS,
-        defaultColDef={"resizable": True, "sortable": True},
-        dashGridOptions={**GRID_OPTIONS, "domLayout": "autoHeight" if len(rows) <= 15 else "normal"},
-        style={"height": None if len(rows) <= 15 else "520px"}, className="tr-grid",
-    )
+def analysis_table(frame: pd.DataFrame, *, show_repo: bool = False, now: float | None = None):
+    """Workflows × branches, most failures first; rates and red streaks shaded (the number is written too)."""
+    now = time.time() if now is None else now
+    records = sorted(_records(frame), key=lambda r: (-int(r["failed"] or 0), -(_clean(r["last_run"]) or 0)))
+    rows = [[_text_cell((f"{r['repo']} · " if show_repo else "") + str(r["workflow"])), _text_cell(r["branch"]),
+             st.cell(f"{int(r['runs']):,}", sort=int(r["runs"]), numeric=True),
+             st.cell(f"{int(r['failed']):,}", sort=int(r["failed"]), numeric=True),
+             _rate_cell(r["failure_rate"], RED), _rate_cell(r["flake_rate"], AMBER), _streak_cell(r["streak"]),
+             _when_cell(r["last_run"], now)]
+            for r in records]
+    return st.table("tr-analysis-grid", ANALYSIS_HEADERS, rows, sort=ANALYSIS_SORTED_BY, max_height="520px")
 
 
 # -- Broken main ---------------------------------------------------------------------------

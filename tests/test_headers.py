@@ -140,7 +140,8 @@ class Browser:
         self.violations += [v for v in found if v not in self.violations]
 
     def rows(self, grid):
-        return len(self.driver.find_elements("css selector", f"#{grid} .ag-center-cols-container .ag-row"))
+        return len(self.driver.find_elements(
+            "css selector", f"#{grid} .ag-center-cols-container .ag-row, table#{grid} > tbody > tr"))
 
     def shot(self, name):
         self.driver.save_screenshot(str(self.shots / f"{name}.png"))

@@ -359,7 +359,7 @@ def test_hostile_text_is_inert_on_every_page(dash_duo, db_path, tmp_path):
 
         # Triage: broken default branch, failure groups, analysis, flaky runs.
         dash_duo.driver.get(f"{url}/triage?{urlencode({'repo': stored(repo), 'window': 'all'})}")
-        for selector in ("#tr-broken-table", "#tr-failures-grid .ag-row", "#tr-analysis-grid .ag-row",
+        for selector in ("#tr-broken-table", "#tr-failures-grid tbody tr", "#tr-analysis-grid tbody tr",
                          "#tr-flaky-grid .ag-row"):
             dash_duo.wait_for_element(selector, timeout=30)
         # Each failure group's newest failed runs: their commits' pages here, whatever the runs' URLs say.

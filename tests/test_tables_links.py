@@ -66,7 +66,8 @@ def test_short_sha_link_keeps_a_given_title_and_is_text_for_a_bad_sha():
 
 def test_grid_columns_draw_their_commits_as_links():
     """The build stream, a person's history and the flaky runs: `CommitLink` draws the sha as a link from the
-    row's `sha` and `repo`; a failure group's newest runs: `CommitLinks` from its shas and `repo`."""
+    row's `sha` and `repo`.  A failure group's rows keep its newest runs' shas and `repo` (the markup table links
+    them, tests/test_sorttable.py)."""
     for columns in (tables.STREAM_COLUMNS, HISTORY_COLUMNS):
         assert next(c for c in columns if c["headerName"] == "Commit")["cellRenderer"] == "CommitLink"
     flaky = flaky_grid(pd.DataFrame([{"id": 5, "repo": "o/app", "workflow": "CI", "branch": "main", "sha": SHA,

@@ -60,8 +60,10 @@ def _select_until(dash_duo, dropdown_id, label, done, tries=3):
             _open_same(dash_duo)
 
 
-def _rows(dash_duo, grid_id):
-    return dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{grid_id} .ag-center-cols-container .ag-row")
+def _rows(dash_duo, table_id):
+    """The rows of a grid (AG Grid's) or of a sortable markup table (`dashapp.sorttable`)."""
+    return dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, f"#{table_id} .ag-center-cols-container .ag-row, table#{table_id} > tbody > tr")
 
 
 def _broken_row(dash_duo, repo, workflow):
@@ -152,10 +154,15 @@ def test_tr003_filters_update_url_reload_and_back(dash_duo, demo_db):
 
 def _view(dash_duo):
     """What the selection shows, without the times that tick ("5m ago", "red for")."""
-    cells = "#tr-{} .ag-center-cols-container [col-id={}]"
     return (_text(dash_duo, "#tr-heading-scope"), _broken_summary(dash_duo),
-            [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, cells.format("failures-grid", "job"))],
-            [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, cells.format("analysis-grid", "branch"))])
+            _column(dash_duo, "tr-failures-grid", 2), _column(dash_duo, "tr-analysis-grid", 2))
+
+
+def _column(dash_duo, table_id, number):
+    """The texts of a markup table's column `number` (1 is the first), top to bottom."""
+    return dash_duo.driver.execute_script(  # in one go: a redraw between reads leaves no stale cell
+        "return Array.from(document.querySelectorAll(arguments[0]), td => td.innerText.trim())",
+        f"table#{table_id} > tbody > tr > td:nth-child({number})")
 
 
 def _broken_summary(dash_duo):
@@ -234,3 +241,68 @@ def test_tr007_flaky_jobs_with_rate_bound_and_quarantine(dash_duo, demo_db):
         assert (cells[7] == "quarantine") == want["quarantine"]
     note = dash_duo.find_element("#tr-flaky-jobs-note").text
     assert f"at least {flakes.MIN_RUNS} such runs" in note and "/api/flaky" in note and "last 7 days" in note
+
+
+def _click(dash_duo, element):
+    """Click `element` scrolled to the middle of the window at once (Bootstrap scrolls smoothly: Selenium would
+    click where the element was)."""
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
+
+
+def _numbers(dash_duo, table_id, number):
+    return [int(t.replace(",", "").split()[0]) for t in _column(dash_duo, table_id, number)]
+
+
+def test_tr008_markup_tables_sort_by_header_and_keep_it_when_redrawn(dash_duo, demo_store, tmp_path):
+    """Build analysis and Failed builds are markup tables: a header click sorts the rows (numbers as numbers),
+    a second click turns them around, and a redraw with new data (a delivery, then the live bump) keeps the
+    reader's sort."""
+    import json
+    import sqlite3
+
+    from tests.helpers import fixture_json, post
+
+    path = str(tmp_path / "demo.db")  # this test adds a run: its own copy of the demo
+    with sqlite3.connect(demo_store) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    app = _start(dash_duo, path)
+    until(lambda: len(_rows(dash_duo, "tr-analysis-grid")) > 3, timeout=30)
+    # As served: most failures first, and the header says so.
+    failures = _numbers(dash_duo, "tr-analysis-grid", 4)
+    assert failures == sorted(failures, reverse=True)
+    header = dash_duo.find_element("#tr-analysis-grid th:nth-child(3)")
+    assert header.text.startswith("Runs") and header.get_attribute("aria-sort") is None
+    _click(dash_duo, header)
+    until(lambda: _numbers(dash_duo, "tr-analysis-grid", 3) == sorted(_numbers(dash_duo, "tr-analysis-grid", 3),
+                                                                       reverse=True), timeout=10)
+    assert header.get_attribute("aria-sort") == "descending"
+    assert dash_duo.find_element("#tr-analysis-grid th:nth-child(4)").get_attribute("aria-sort") is None
+    _click(dash_duo, header)
+    until(lambda: _numbers(dash_duo, "tr-analysis-grid", 3) == sorted(_numbers(dash_duo, "tr-analysis-grid", 3)),
+          timeout=10)
+    runs_before = _numbers(dash_duo, "tr-analysis-grid", 3)
+    assert runs_before != sorted(runs_before, reverse=True)  # the demo's counts differ: the order did turn
+
+    # A new workflow's run arrives: the table is drawn again from the server, in the server's order...
+    payload = fixture_json("workflow_run/completed.payload.json")
+    payload["workflow_run"].update(id=990001, name="Sort check", created_at=time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60)), updated_at=time.strftime(
+        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30)))
+    assert post(dash_duo.server_url, "workflow_run", json.dumps(payload).encode(), secret="s").status_code == 202
+    app.server.extensions["buildmon"].settle()
+    dash_duo.driver.execute_script("window.dash_clientside.set_props('live-version', {data: Date.now()})")
+    until(lambda: any("Sort check" in t for t in _column(dash_duo, "tr-analysis-grid", 1)), timeout=30)
+    # ... and sorted again as the reader left it: fewest runs first.
+    until(lambda: _numbers(dash_duo, "tr-analysis-grid", 3) == sorted(_numbers(dash_duo, "tr-analysis-grid", 3)),
+          timeout=10)
+    assert dash_duo.find_element("#tr-analysis-grid th:nth-child(3)").get_attribute("aria-sort") == "ascending"
+
+    # The keyboard sorts too: Enter on a focused header.
+    from selenium.webdriver.common.keys import Keys
+    first_seen = dash_duo.find_element("#tr-failures-grid th:nth-child(5)")
+    assert first_seen.text.startswith("First seen")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", first_seen)
+    first_seen.send_keys(Keys.ENTER)
+    until(lambda: first_seen.get_attribute("aria-sort") == "descending", timeout=10)
+    assert dash_duo.get_logs() == []

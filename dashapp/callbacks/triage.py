@@ -14,7 +14,7 @@ from dashapp.callbacks.filters import ALL, filters_to_url  # noqa: F401 (ALL: th
 from dashapp.components import empty_state
 from dashapp.failure_tables import NEWEST_SHOWN, capture_note, flaky_jobs_table, groups_table
 from dashapp.shell import services
-from dashapp.triage_tables import analysis_grid, broken_main_table, failure_grid, flaky_counts_list, flaky_grid
+from dashapp.triage_tables import analysis_table, broken_main_table, failure_table, flaky_counts_list, flaky_grid
 from store.queries import failures as fq
 from store.queries import flakes
 from store.queries import triage as q
@@ -103,11 +103,12 @@ def causes_section(sel: dict, *, now: float | None = None):
 
 
 def failures_section(sel: dict):
-    return _frame_section(sel, "tr-failures", q.failure_groups, "No failed builds in the {window}.", failure_grid)
+    return _frame_section(sel, "tr-failures", q.failure_groups, "No failed builds in the {window}.",
+                          failure_table)
 
 
 def analysis_section(sel: dict):
-    return _frame_section(sel, "tr-analysis", q.build_analysis, "No runs in the {window}.", analysis_grid)
+    return _frame_section(sel, "tr-analysis", q.build_analysis, "No runs in the {window}.", analysis_table)
 
 
 def flaky_section(sel: dict):
