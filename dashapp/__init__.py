@@ -39,6 +39,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
     from dashapp.headers import init_headers
     from dashapp.observability import bp as observability_bp
     from dashapp.security import behind_proxies, init_security
+    from dashapp.signin import init_signin
     from ingest import webhook
     from live import ws as live_ws
     from live.admission import Admission
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
                                         refused=services.stats.busy_refused.inc)
     server.wsgi_app = webhook.wrap(server.wsgi_app, services)
     server.register_blueprint(api_bp)
+    init_signin(server, services)
     live_ws.init_app(server, services.hub, Admission(
         threads=threads, per_client=config.live_max_per_client, origins=config.live_allowed_origins,
         refused=lambda reason: services.stats.live_refused.labels(reason=reason).inc()))

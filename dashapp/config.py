@@ -103,6 +103,35 @@ SETTINGS = {
                                    "comma-separated (linux, windows, macos, unknown; left out: GitHub's 1, 2, 10, "
                                    "and 1 for a hosted job whose labels name no OS). Self-hosted runners are never "
                                    "billed. A bad value stops the start."),
+    "oidc_issuer": Setting("OIDC_ISSUER", "",
+                           "Issuer URL of an OpenID Connect provider (Google, Okta, Keycloak, Azure AD, ...). With "
+                           "OIDC_CLIENT_ID, people sign in there (authorization code flow with PKCE) and every route "
+                           "but /webhook and the health checks needs a session, a token or a login."),
+    "oidc_client_id": Setting("OIDC_CLIENT_ID", "", "The client id this server has at the OIDC provider."),
+    "oidc_client_secret": Setting("OIDC_CLIENT_SECRET", "",
+                                  "The client's secret at the OIDC provider (empty: a public client, PKCE only)."),
+    "oidc_scopes": Setting("OIDC_SCOPES", "openid email profile",
+                           "Scopes asked of the provider (add `groups` where the provider names groups so)."),
+    "github_oauth_client_id": Setting("GITHUB_OAUTH_CLIENT_ID", "",
+                                      "Client id of a GitHub OAuth app: people sign in with GitHub (or GitHub "
+                                      "Enterprise at GITHUB_API_URL's host) when no OIDC_ISSUER is set."),
+    "github_oauth_client_secret": Setting("GITHUB_OAUTH_CLIENT_SECRET", "", "That OAuth app's client secret."),
+    "role_admins": Setting("ROLE_ADMINS", "",
+                           "Who is an admin (configuration, users, tokens, audit log): comma-separated logins, "
+                           "e-mail addresses, `@domain` (a verified e-mail there), `group:NAME` (the ID token's "
+                           "`groups`), `org:NAME` or `team:ORG/SLUG` (GitHub sign-in) or `*` (anyone the "
+                           "provider signs in)."),
+    "role_maintainers": Setting("ROLE_MAINTAINERS", "",
+                                "Who is a maintainer (test alerts, and what an admin may do to deliveries): as "
+                                "ROLE_ADMINS. API_TOKENS and DASHBOARD_USERS logins are maintainers unless "
+                                "ROLE_ADMINS names them."),
+    "role_viewers": Setting("ROLE_VIEWERS", "",
+                            "Who may read the pages and the API after signing in: as ROLE_ADMINS. Anyone else the "
+                            "provider signs in is refused."),
+    "session_hours": Setting("SESSION_HOURS", "12", "Hours a sign-in lasts; then the person signs in again."),
+    "session_secret": Setting("SESSION_SECRET", "",
+                              "Key signing the sign-in flow's cookie (state, nonce, PKCE verifier). Empty: one is "
+                              "generated and kept in the store, so every process and host shares it."),
     "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
                                      "Rate-limit storage of the API and webhook limits (memory:// counts per "
                                      "process, redis://... across processes)."),
@@ -147,11 +176,36 @@ class Config:
     log_fetch_tries: int
     alerts_config: str
     billing_multipliers: str
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    github_oauth_client_id: str = ""
+    github_oauth_client_secret: str = ""
+    role_admins: str = ""
+    role_maintainers: str = ""
+    role_viewers: str = ""
+    session_hours: float = 12.0
+    session_secret: str = ""
+
+    @property
+    def signin_provider(self) -> str | None:
+        """`oidc` or `github` when people sign in (OpenID Connect first when both are set), else None."""
+        if self.oidc_issuer.strip() and self.oidc_client_id.strip():
+            return "oidc"
+        if self.github_oauth_client_id.strip():
+            return "github"
+        return None
+
+    @property
+    def signin(self) -> bool:
+        """True when people sign in (with an OpenID Connect provider or GitHub)."""
+        return self.signin_provider is not None
 
     @property
     def protected(self) -> bool:
-        """True when data routes need a token or a login."""
-        return bool(self.api_tokens.strip() or self.dashboard_users.strip())
+        """True when data routes need a session, a token or a login."""
+        return bool(self.api_tokens.strip() or self.dashboard_users.strip() or self.signin)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -169,7 +223,8 @@ class Config:
 
     def __repr__(self) -> str:  # never print secrets
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("webhook_secret", "github_token", "api_tokens", "dashboard_users"):
+        for secret in ("webhook_secret", "github_token", "api_tokens", "dashboard_users", "oidc_client_secret",
+                       "github_oauth_client_secret", "session_secret"):
             if shown[secret]:
                 shown[secret] = "***"
         return f"Config({shown})"

@@ -54,6 +54,7 @@ def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar
             dbc.Switch(id="theme-switch", label="Dark", value=False, persistence=True,
                        persistence_type="local", className="theme-switch mb-0 ms-3"),
             *live_ui.components(),
+            *_signed_in(),
         ],
         className="d-flex align-items-center ms-auto navbar-tools",
     )
@@ -61,6 +62,22 @@ def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar
         dbc.Container([dbc.NavbarBrand("Build Monitor", href="/", className="me-4"), nav, tools], fluid=True),
         color="dark", dark=True, className="app-navbar mb-3",
     )
+
+
+def _signed_in() -> list:
+    """Who is signed in, with their role, and the sign-out button (a form posting the session's CSRF token);
+    nothing without a sign-in session."""
+    from dashapp.security import identity
+
+    who = identity() if flask.has_request_context() else None
+    if who is None or who.via != "session":
+        return []
+    return [html.Span([who.actor, html.Span(who.role, className="badge text-bg-secondary ms-1")],
+                      className="navbar-text small ms-3 text-light", id="signed-in-as", title=who.email or who.actor),
+            html.Form([dcc.Input(type="hidden", name="csrf_token", value=who.csrf),
+                       html.Button("Sign out", type="submit", className="btn btn-sm btn-outline-light ms-2",
+                                   id="sign-out")],
+                      action="/signout", method="POST", className="mb-0")]
 
 
 def layout(content=None, pathname: str | None = None, search: str | None = None):

@@ -533,3 +533,56 @@ alert_messages = Table(
 )
 Index("idx_alert_messages_due", alert_messages.c.state, alert_messages.c.next_try)
 Index("idx_alert_messages_created", alert_messages.c.created)
+
+# Sign-in (dashapp/signin.py, store/accounts.py): who is signed in, the API tokens admins issue, what was done
+# by whom, and the keys every process and host must share.  No secret is stored: sessions and tokens are
+# kept as the SHA-256 of what the client holds.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("digest", Text, primary_key=True),  # SHA-256 (hex) of the session cookie's value
+    Column("subject", Text, nullable=False),  # who, as the provider names them: "oidc:<iss> <sub>"
+    Column("login", Text, nullable=False),  # the name shown and matched by the ROLE_* settings
+    Column("email", Text),
+    Column("role", Text, nullable=False),  # viewer | maintainer | admin, decided at sign-in
+    Column("csrf", Text, nullable=False),  # the session's CSRF token (the `_csrf_token` cookie Dash sends back)
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+Index("idx_web_sessions_expires", web_sessions.c.expires)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", Text, nullable=False),  # what it is for, as the admin wrote it
+    Column("digest", Text, nullable=False, unique=True),  # SHA-256 (hex) of the token
+    Column("role", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires", Float),  # None: until revoked
+    Column("revoked", Float),
+    Column("revoked_by", Text),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor", Text, nullable=False),  # a login, "token:<id>", or "local" (no sign-in configured)
+    Column("role", Text, nullable=False),
+    Column("action", Text, nullable=False),  # signin | signout | token.create | token.revoke | alert.test | ...
+    Column("target", Text),
+    Column("detail", Text),  # JSON
+    Column("client", Text),  # the client's address past TRUSTED_PROXIES
+)
+Index("idx_audit_log_at", audit_log.c.at)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created", Float, nullable=False),
+)

@@ -62,13 +62,11 @@ def deliver(server, event: str, body: bytes, **kwargs):
     return answer
 
 
-class LiveServer:
-    """The app's Flask server on a free port of 127.0.0.1, in a thread."""
+class ThreadedServer:
+    """A WSGI app served on a free port of 127.0.0.1, in a thread, for the length of a `with` block."""
 
-    def __init__(self, app):
-        self.app = app
-        self.services = app.server.extensions["buildmon"]
-        self._server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    def __init__(self, wsgi_app):
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -80,6 +78,15 @@ class LiveServer:
     def __exit__(self, *exc):
         self._server.shutdown()
         self._thread.join(timeout=10)
+
+
+class LiveServer(ThreadedServer):
+    """The app's Flask server on a free port of 127.0.0.1, in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.services = app.server.extensions["buildmon"]
+        super().__init__(app.server)
 
 
 SURROGATE = {"id", "branch", "commitid", "workflow", "run", "job"}

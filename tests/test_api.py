@@ -147,10 +147,14 @@ def test_openapi_covers_every_route_and_parameter(server):
     routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(rule)) for rule in server.app.server.url_map.iter_rules()
               if str(rule).startswith("/api/") and "<path:" not in str(rule)}
     assert routes == set(spec["paths"]) == set(ROUTE_PARAMS)
+    methods = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(rule)), m.lower())
+               for rule in server.app.server.url_map.iter_rules() if str(rule).startswith("/api/")
+               and "<path:" not in str(rule) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert methods == {(path, m) for path, ops in spec["paths"].items() for m in ops}
     for path, allowed in ROUTE_PARAMS.items():
-        (operation,) = spec["paths"][path].values()  # one method per path (GET, or POST to send a test message)
-        documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
-        assert documented == set(allowed), path
+        for operation in spec["paths"][path].values():
+            documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            assert documented == set(allowed), path
 
 
 @pytest.mark.slow

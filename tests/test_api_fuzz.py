@@ -24,6 +24,12 @@ DOCUMENT = "/api/openapi.json"  # schemathesis leaves out the operation that ser
 OPERATIONS = [(method.upper(), path) for path, methods in openapi()["paths"].items() for method in methods
               if path != DOCUMENT]
 EXAMPLES = 100  # per operation and mode: ~800 requests in all, seconds
+# Operations that take nothing (no parameter, no body): one request says all, and nothing can be made invalid.
+NO_INPUT = {(m, p) for m, p in OPERATIONS
+            if "{" not in p and not openapi()["paths"][p][m.lower()].get("parameters")
+            and "requestBody" not in openapi()["paths"][p][m.lower()]}
+# Refused on this (unprotected) server whatever the data: a token would open nothing here (409).
+REFUSED_HERE = {("POST", "/api/tokens")}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,8 @@ def test_every_operation_is_fuzzed(schema):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("method,path", OPERATIONS, ids=[p for _m, p in OPERATIONS])
 def test_api_never_5xx_and_matches_its_schema(api_server, schema, method, path, mode):
+    if (method, path) in NO_INPUT and mode is GenerationMode.NEGATIVE:
+        pytest.skip("takes no input: nothing to make invalid")
     operation = schema[path][method]
     seen = {"4xx": 0, "2xx": 0}
 
@@ -72,8 +80,8 @@ def test_api_never_5xx_and_matches_its_schema(api_server, schema, method, path, 
         case.validate_response(response, excluded_checks=[schemathesis.checks.positive_data_acceptance])
 
     check()
-    assert sum(seen.values()) >= EXAMPLES // 2
-    if mode is GenerationMode.POSITIVE and "{" not in path:
+    assert sum(seen.values()) >= (1 if (method, path) in NO_INPUT else EXAMPLES // 2)
+    if mode is GenerationMode.POSITIVE and "{" not in path and (method, path) not in REFUSED_HERE:
         assert seen["2xx"] > 0  # valid filters are not all refused
 
 

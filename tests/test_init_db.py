@@ -28,11 +28,16 @@ def backfill(db, fake, *extra):
     return cli("-db", db, "-r", fake.repo, "-k", "T", "--api-url", fake.url, *extra)
 
 
+ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets"}
+
+
 def counts(engine) -> dict:
     with engine.connect() as conn:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in metadata.sorted_tables
-                # derived: tests/test_rollups.py, test_csv.py; alert decisions: tests/test_alerts_*.py
-                if not t.name.startswith(("rollup_", "person_", "export_", "alert_"))}
+                # derived: tests/test_rollups.py, test_csv.py; alert decisions: tests/test_alerts_*.py; sign-in:
+                # tests/test_signin.py
+                if not t.name.startswith(("rollup_", "person_", "export_", "alert_"))
+                and t.name not in ACCOUNT_TABLES}
 
 
 def test_backfill_fills_every_table_and_a_second_run_fetches_only_what_is_new(db_path):

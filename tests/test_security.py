@@ -12,7 +12,8 @@ from dashapp.config import Config
 from tests.helpers import SECRET, LiveServer, fixture_bytes, post
 
 TOKEN = "t0ken-for-tests"
-OPEN = {"/healthz", "/readyz", "/livez"}  # and /webhook, served before Flask with its own checks
+# And /webhook, served before Flask with its own checks; and the sign-in pages (tests/test_signin.py).
+OPEN = {"/healthz", "/readyz", "/livez", "/signin", "/signin/callback", "/signed-out"}
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from dashapp.api.params import (
 )
 from dashapp.inputs import SQLITE_MAX, parse_int
 from dashapp.jsonerrors import error_response, json_routes
-from ingest.webhook import is_local as local_client
+from dashapp.roles import MAINTAINER, allows
+from dashapp.security import identity, requires
 from store.queries import alerts as alert_queries
 from store.queries import builds, failures, flakes
 from store.queries.cards import metric_cards
@@ -190,18 +191,21 @@ def _rule_data(rule) -> dict:
             "red_hours": rule.red_hours, "stale": rule.stale}
 
 
-def refusal_to_test(config, environ) -> str | None:
-    """Why this request may not send a test message, or None when it may.
+def refusal_to_test(config) -> str | None:
+    """Why this request may not send a test message, or None when it may: a maintainer's action.
 
-    A protected server (API_TOKENS, DASHBOARD_USERS) has already checked the credential of every
-    request (`dashapp.security`).  An unprotected one takes it only from this host: else anyone who
-    reaches the server could make it post to every channel.  The client is the one past
-    TRUSTED_PROXIES, and a proxy on this host that nobody declared does not make its clients local.
+    A protected server (sign-in, API_TOKENS, DASHBOARD_USERS) knows who asks (`dashapp.security`); an
+    unprotected one takes it only from this host: else anyone who reaches the server could make it post to
+    every channel.  The client is the one past TRUSTED_PROXIES, and a proxy on this host that nobody declared
+    does not make its clients local.
     """
-    if config.protected or local_client(environ, environ.get("REMOTE_ADDR", "")):
+    who = identity()
+    if allows(who.role, MAINTAINER):
         return None
-    return ("sending a test message needs a protected server (set API_TOKENS or DASHBOARD_USERS) "
-            "or a client on the server's own host")
+    if not config.protected:
+        return ("sending a test message needs a protected server (sign-in, API_TOKENS or DASHBOARD_USERS) "
+                "or a client on the server's own host")
+    return f"sending a test message needs the maintainer role; {who.actor} is a {who.role}"
 
 
 @bp.get("/alerts")
@@ -229,6 +233,7 @@ def alerts():
 
 
 @bp.post("/alerts/channels/<name>/test")
+@requires(MAINTAINER)
 def test_channel(name: str):
     """Send a test message to one channel now, and say how it went (the message is in the outbox too)."""
     check_known(request.args, ())
@@ -237,7 +242,7 @@ def test_channel(name: str):
         raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
     if request.get_data(cache=True).strip() and not isinstance(request.get_json(silent=True), dict):
         raise ApiError("the body must be a JSON object (or empty)")
-    refusal = refusal_to_test(_services().config, request.environ)
+    refusal = refusal_to_test(_services().config)
     if refusal:
         raise ApiError(refusal, 403)
     config = alert_config()
@@ -250,6 +255,8 @@ def test_channel(name: str):
 
     services = _services()
     outcome = send_test(services.engine, config, name, publish=services.broadcast)  # open Alerts pages redraw
+    with services.engine.begin() as conn:
+        access.audit(conn, "alert.test", f"channel:{name}", {"state": outcome.get("state")})
     return jsonify(channel=name, id=outcome.get("id"), state=outcome.get("state"), error=outcome.get("error"),
                    detail=outcome.get("detail"), delivered=outcome.get("state") == "delivered")
 
@@ -263,3 +270,6 @@ def openapi_json():
 def unknown(anything: str):
     # Without this, Dash's page catch-all would answer unknown /api/ paths with HTML.
     raise ApiError(f"no API route /api/{anything}; see /api/openapi.json", 404)
+
+
+from dashapp.api import access  # noqa: E402  (its routes join the blueprint; it imports `bp` from here)

@@ -12,6 +12,7 @@ from dashapp.api.params import (
     TIME_PATTERN,
 )
 from dashapp.inputs import SQLITE_MAX
+from dashapp.roles import ROLES as ROLE_NAMES
 from store.queries.alerts import MESSAGE_KINDS, MESSAGE_STATES
 from store.queries.builds import FIELDS
 
@@ -77,6 +78,10 @@ ROUTE_PARAMS = {
     "/api/flaky": tuple(_NAMES + ["min_runs", "threshold", "limit"]),
     "/api/alerts": ("limit", "offset"),
     "/api/alerts/channels/{name}/test": (),
+    "/api/me": (),
+    "/api/tokens": (),
+    "/api/tokens/{token_id}": (),
+    "/api/audit": ("limit", "offset"),
     "/api/openapi.json": (),
 }
 
@@ -213,8 +218,21 @@ TEST_SCHEMA = {"type": "object", "properties": {
     "detail": {**_STR, "description": "what was done or checked"}, "delivered": {"type": "boolean"}}}
 
 
+TOKEN_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "role": {"type": "string", "enum": list(ROLE_NAMES)},
+    "created": {"type": "number"}, "created_by": {"type": "string"}, "expires": _NUM, "revoked": _NUM,
+    "revoked_by": _STR, "state": {"type": "string", "enum": ["live", "expired", "revoked"]}}}
+AUDIT_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "at": {"type": "number"}, "actor": {"type": "string"}, "role": {"type": "string"},
+    "action": {"type": "string"}, "target": _STR, "detail": {"type": ["object", "null"]}, "client": _STR}}
+
+
 def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+
+FORBIDDEN = {"description": "The request's role may not do this", "content": {"application/json": {
+    "schema": ERROR_SCHEMA}}}
 
 
 def _json(schema: dict, description: str = "OK") -> dict:
@@ -298,6 +316,48 @@ def openapi() -> dict:
                               "404": _error("No channel of that name"),
                               "409": _error("Alerts are not configured (ALERTS_CONFIG)"),
                               "415": _error("Not sent as application/json")}}},
+            "/api/me": {"get": {
+                "summary": "Who this request is (`actor`), its role (viewer, maintainer, admin) and how it proved it.",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "actor": {"type": "string"}, "role": {"type": "string", "enum": list(ROLE_NAMES)},
+                    "via": {"type": "string"}, "email": _STR, "signin": {"type": "boolean"},
+                    "protected": {"type": "boolean"}}}), "400": ERROR}}},
+            "/api/tokens": {
+                "get": {"summary": "Every API token issued (never the token itself), newest first. Admins only.",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "items": {"type": "array", "items": TOKEN_SCHEMA}, "count": {"type": "integer"}}}),
+                            "400": ERROR, "403": FORBIDDEN}},
+                "post": {"summary": "Issue an API token with a role and an optional lifetime in days; the answer is "
+                                    "the only place the token is shown. Admins only.",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["name"], "additionalProperties": False,
+                             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                            "role": {"type": "string", "enum": list(ROLE_NAMES),
+                                                     "default": "viewer"},
+                                            "days": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650}}}}}},
+                         "responses": {"201": _json({"type": "object", "properties": {
+                             "id": {"type": "integer"}, "token": {"type": "string"}, "name": {"type": "string"},
+                             "role": {"type": "string"}, "created": {"type": "number"}, "expires": _NUM}},
+                             "Issued: send it as `Authorization: Bearer TOKEN`"),
+                             "400": ERROR, "403": FORBIDDEN,
+                             "409": _error("The server checks no credentials: a token would open nothing"),
+                             "415": _error("Not sent as application/json")}}},
+            "/api/tokens/{token_id}": {"delete": {
+                "summary": "Revoke a token: from now on it opens nothing. Admins only.",
+                "parameters": [_param("token_id", "The token's id (from GET /api/tokens).",
+                                      {"type": "integer", "minimum": 1}, "path", True)],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "id": {"type": "integer"}, "revoked": {"type": "boolean"}}}),
+                    "400": ERROR, "403": FORBIDDEN, "404": _error("No live token of that id")}}},
+            "/api/audit": {"get": {
+                "summary": "The audit log, newest first: sign-ins, tokens issued and revoked, test messages. "
+                           "Admins only.",
+                "parameters": [LIMIT, _param("offset", "Entries skipped (the next page).",
+                                             {"type": "integer", "minimum": 0, "default": 0})],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": AUDIT_SCHEMA}, "count": {"type": "integer"},
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}}),
+                    "400": ERROR, "403": FORBIDDEN}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

@@ -8,13 +8,13 @@ rule (`dashapp.api.refusal_to_test`), and draws the channels again, each with it
 """
 import time
 
-import flask
 from dash import ALL, Input, Output, callback, clientside_callback, html, no_update
 from dash.exceptions import PreventUpdate
 
 from dashapp import inputs
 from dashapp.alerts_tables import cards, channels_table, history_table, messages_table, open_table
 from dashapp.api import alert_config, channel_data, refusal_to_test
+from dashapp.api.access import audit
 from dashapp.components import empty_state
 from dashapp.shell import services
 from dashapp.rawhtml import compact
@@ -49,7 +49,7 @@ def overview(*, now: float | None = None) -> tuple:
 
 def refusal() -> str | None:
     """Why this request's client may not send a test message (None: it may), by the API's rule."""
-    return refusal_to_test(services().config, flask.request.environ)
+    return refusal_to_test(services().config)
 
 
 def channels_section(config, *, note=None, now: float | None = None):
@@ -82,7 +82,9 @@ def send_test(channel: str):
     from alerts.sender import send_test as send  # the sender's module loads only when a test is asked for
 
     now = time.time()
-    send(services().engine, config, channel, now=now, publish=services().broadcast)  # other pages redraw too
+    outcome = send(services().engine, config, channel, now=now, publish=services().broadcast)  # others redraw
+    with services().engine.begin() as conn:
+        audit(conn, "alert.test", f"channel:{channel}", {"state": outcome.get("state"), "from": "page"})
     return channels_section(config, now=now), now
 
 

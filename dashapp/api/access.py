@@ -1,0 +1,116 @@
+"""Who am I, the API tokens admins issue and revoke, and the audit log: `/api/me`, `/api/tokens`, `/api/audit`.
+
+A token is shown once, when it is issued; the store keeps its SHA-256.  Issuing and revoking are written to
+the audit log with who did it.  On an unprotected server there is nothing for a token to open: issuing one
+is refused (409) rather than handing out a credential nothing checks.
+"""
+import math
+import time
+
+from flask import jsonify, request
+
+from dashapp.api import _services, bp
+from dashapp.api.openapi import ROUTE_PARAMS
+from dashapp.api.params import ApiError, check_known, int_from, limit_from
+from dashapp.inputs import SQLITE_MAX
+from dashapp.roles import ADMIN, ROLES
+from dashapp.security import identity, requires
+from store import accounts
+
+MAX_NAME = 200
+MAX_DAYS = 3650
+
+
+def audit(conn, action: str, target: str | None = None, detail: dict | None = None) -> None:
+    """Write `action` by this request's identity to the audit log."""
+    who = identity()
+    accounts.audit(conn, actor=who.actor, role=who.role, action=action, target=target, detail=detail,
+                   client=request.remote_addr)
+
+
+@bp.get("/me")
+def me():
+    """Who this request is, and what they may do."""
+    check_known(request.args, ROUTE_PARAMS["/api/me"])
+    who = identity()
+    return jsonify(actor=who.actor, role=who.role, via=who.via, email=who.email,
+                   signin=_services().config.signin, protected=_services().config.protected)
+
+
+@bp.get("/tokens")
+@requires(ADMIN)
+def list_tokens():
+    check_known(request.args, ROUTE_PARAMS["/api/tokens"])
+    with _services().engine.connect() as conn:
+        found = accounts.tokens(conn)
+    now = time.time()
+    for t in found:
+        t["state"] = "revoked" if t["revoked"] else "expired" if t["expires"] and t["expires"] <= now else "live"
+    return jsonify(items=found, count=len(found))
+
+
+def _token_request() -> tuple[str, str, float | None]:
+    if request.mimetype != "application/json":
+        raise ApiError("send Content-Type: application/json", 415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError('the body must be a JSON object: {"name": ..., "role": ..., "days": ...}')
+    unknown = sorted(set(body) - {"name", "role", "days"})
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: name, role, days")
+    name, role, days = body.get("name"), body.get("role", "viewer"), body.get("days")
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        raise ApiError(f"name: what the token is for, 1 to {MAX_NAME} characters")
+    if role not in ROLES:
+        raise ApiError(f"role: one of {', '.join(ROLES)}")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days)
+                             or not 0 < days <= MAX_DAYS):
+        raise ApiError(f"days: how long the token lives, more than 0 and at most {MAX_DAYS} (leave out: until revoked)")
+    return name.strip(), role, None if days is None else float(days)
+
+
+@bp.post("/tokens")
+@requires(ADMIN)
+def issue_token():
+    """Issue a token with a role and an optional lifetime; the answer is the only place the token is shown."""
+    check_known(request.args, ROUTE_PARAMS["/api/tokens"])
+    name, role, days = _token_request()
+    services = _services()
+    if not services.config.protected:
+        raise ApiError("this server checks no credentials (no sign-in, API_TOKENS or DASHBOARD_USERS): "
+                       "a token would open nothing", 409)
+    now = time.time()
+    with services.engine.begin() as conn:
+        token_id, token = accounts.issue_token(conn, name=name, role=role, created_by=identity().actor, days=days,
+                                               now=now)
+        audit(conn, "token.issue", f"token:{token_id}", {"name": name, "role": role, "days": days})
+    return jsonify(id=token_id, token=token, name=name, role=role, created=now,
+                   expires=None if days is None else now + days * 86400), 201
+
+
+@bp.delete("/tokens/<token_id>")
+@requires(ADMIN)
+def revoke_token(token_id: str):
+    check_known(request.args, ())
+    if not token_id.isascii() or not token_id.isdigit() or not 0 < int(token_id) <= SQLITE_MAX:
+        raise ApiError("token_id: a token's id (ASCII digits)", 404)
+    services = _services()
+    with services.engine.begin() as conn:
+        done = accounts.revoke_token(conn, int(token_id), by=identity().actor)
+        if done:
+            audit(conn, "token.revoke", f"token:{token_id}")
+    if not done:
+        raise ApiError(f"no live token {token_id} (unknown, or revoked already)", 404)
+    return jsonify(id=int(token_id), revoked=True)
+
+
+@bp.get("/audit")
+@requires(ADMIN)
+def audit_log():
+    """What was done by whom, newest first: sign-ins, tokens issued and revoked, test messages sent."""
+    check_known(request.args, ROUTE_PARAMS["/api/audit"])
+    limit = limit_from(request.args)
+    offset = int_from(request.args, "offset", lo=0, hi=SQLITE_MAX, default=0)
+    with _services().engine.connect() as conn:
+        found = accounts.audit_entries(conn, limit=limit, offset=offset)
+    return jsonify(items=found, count=len(found), limit=limit, offset=offset)
