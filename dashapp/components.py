@@ -263,3 +263,12 @@ def static_html(node, *, ids: bool = False) -> str:
         return ""
 
     return render(node)
+
+
+def section(title: str, body, *, hint: str = "", section_id: str):
+    """A page's section: a card with its title and a hint of what it holds, `body` edge to edge."""
+    header = dbc.CardHeader(html.Div([html.H2(title, className="h6 mb-0 me-2"),
+                                      html.Span(hint, className="small text-muted")],
+                                     className="d-flex align-items-baseline flex-wrap"))
+    return dbc.Card([header, dbc.CardBody(body, className="p-0 section-body")], className="mb-3 section",
+                    id=section_id)

@@ -43,9 +43,11 @@ def _repo_options() -> list[dict]:
 def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar:
     """The navigation bar; `pathname`/`search` (when known) set the links and the repository shown."""
     hrefs, active = nav_state(pathname, search) if pathname else ([p for _i, _l, p in VIEWS], [False] * len(VIEWS))
-    nav = dbc.Nav([dbc.NavItem(dbc.NavLink(label, href=href, id=nav_id, active=on))
-                   for (nav_id, label, _p), href, on in zip(VIEWS, hrefs, active)],
-                  navbar=True, className="me-3 view-nav")
+    items = [dbc.NavItem(dbc.NavLink(label, href=href, id=nav_id, active=on))
+             for (nav_id, label, _p), href, on in zip(VIEWS, hrefs, active)]
+    if _may_administer():
+        items.append(dbc.NavItem(dbc.NavLink("Admin", href="/admin", id="nav-admin", active=pathname == "/admin")))
+    nav = dbc.Nav(items, navbar=True, className="me-3 view-nav")
     tools = html.Div(
         [
             dcc.Dropdown(id="repo-select", options=_repo_options(),
@@ -62,6 +64,14 @@ def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar
         dbc.Container([dbc.NavbarBrand("Build Monitor", href="/", className="me-4"), nav, tools], fluid=True),
         color="dark", dark=True, className="app-navbar mb-3",
     )
+
+
+def _may_administer() -> bool:
+    """Does this request's identity see the Admin page (a maintainer or an admin)?"""
+    from dashapp.roles import MAINTAINER, allows
+    from dashapp.security import identity
+
+    return flask.has_request_context() and allows(identity().role, MAINTAINER)
 
 
 def _signed_in() -> list:

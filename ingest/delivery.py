@@ -124,3 +124,19 @@ def replay(conn: Connection, *, only_failed: bool = True) -> dict:
         outcome = record(conn, guid, event, body, decoded, received)
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
     return counts
+
+
+def requeue(engine, inbox, guids: list[str] | None = None) -> int:
+    """Hand dead letters (`guids`, or every one, oldest first) back to the inbox: the processor applies them
+    as it applies any delivery, with their derived state, alerts and live updates.  Returns how many went."""
+    from store.inbox import Accepted
+    from store.queries.deliveries import failed_bodies
+
+    with engine.connect() as conn:
+        found = failed_bodies(conn, guids)
+    queued = 0
+    for guid, event, received, body in found:
+        body = bytes(body)
+        kind = "application/x-www-form-urlencoded" if body.startswith(b"payload=") else "application/json"
+        queued += bool(inbox.append(Accepted(guid, event, kind, received, body)))
+    return queued

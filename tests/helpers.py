@@ -18,6 +18,16 @@ SECRET = "It's a Secret to Everybody"
 WEBHOOK_EVENTS = ("push", "create", "delete", "ping", "workflow_run", "workflow_job", "check_run", "check_suite")
 
 
+def copy_store(source: str, directory) -> str:
+    """A copy of the SQLite store `source` in `directory` (a test that writes must not change a shared one)."""
+    import sqlite3
+
+    path = os.path.join(str(directory), os.path.basename(source))
+    with sqlite3.connect(source) as original, sqlite3.connect(path) as copy:
+        original.backup(copy)
+    return path
+
+
 def fixture_path(relative: str) -> str:
     return os.path.join(FIXTURES, relative)
 

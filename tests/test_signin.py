@@ -21,7 +21,9 @@ CAROL = {"sub": "u-carol", "preferred_username": "carol", "email": "carol@exampl
 # a place here fails `test_every_route_answers_each_role_as_it_should` until it is put in one.
 ADMIN_ROUTES = {("GET", "/api/tokens"), ("POST", "/api/tokens"), ("DELETE", "/api/tokens/<token_id>"),
                 ("GET", "/api/audit")}
-MAINTAINER_ROUTES = {("POST", "/api/alerts/channels/<name>/test")}
+MAINTAINER_ROUTES = {("POST", "/api/alerts/channels/<name>/test"), ("GET", "/api/deliveries"),
+                     ("GET", "/api/deliveries/<guid>"), ("POST", "/api/deliveries/<guid>/replay"),
+                     ("POST", "/api/deliveries/replay")}
 OPEN = {"/healthz", "/readyz", "/livez", "/signin", "/signin/callback", "/signed-out"}
 
 

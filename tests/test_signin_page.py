@@ -5,17 +5,14 @@ from dash.testing.wait import until
 
 from dashapp import create_app
 from tests.fakeoidc import FakeOIDC
+from tests.helpers import copy_store
 from tests.test_signin import ANN, CAROL, _config
 
 pytestmark = pytest.mark.browser
 
 
 def test_a_signed_in_browser_uses_the_pages_and_signs_out(dash_duo, demo_store, tmp_path):
-    import sqlite3
-
-    path = str(tmp_path / "demo.db")
-    with sqlite3.connect(demo_store) as source, sqlite3.connect(path) as target:
-        source.backup(target)
+    path = copy_store(demo_store, tmp_path)  # this test writes: its own copy of the demo
     with FakeOIDC() as provider:
         provider.user = dict(CAROL)
         app = create_app(_config(path, provider))

@@ -259,13 +259,10 @@ def test_tr008_markup_tables_sort_by_header_and_keep_it_when_redrawn(dash_duo, d
     a second click turns them around, and a redraw with new data (a delivery, then the live bump) keeps the
     reader's sort."""
     import json
-    import sqlite3
 
-    from tests.helpers import fixture_json, post
+    from tests.helpers import copy_store, fixture_json, post
 
-    path = str(tmp_path / "demo.db")  # this test adds a run: its own copy of the demo
-    with sqlite3.connect(demo_store) as source, sqlite3.connect(path) as target:
-        source.backup(target)
+    path = copy_store(demo_store, tmp_path)  # this test writes: its own copy of the demo
     app = _start(dash_duo, path)
     until(lambda: len(_rows(dash_duo, "tr-analysis-grid")) > 3, timeout=30)
     # As served: most failures first, and the header says so.

@@ -272,4 +272,4 @@ def unknown(anything: str):
     raise ApiError(f"no API route /api/{anything}; see /api/openapi.json", 404)
 
 
-from dashapp.api import access  # noqa: E402  (its routes join the blueprint; it imports `bp` from here)
+from dashapp.api import access, deliveries  # noqa: E402,F401  (their routes join the blueprint; they import `bp`)

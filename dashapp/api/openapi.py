@@ -82,6 +82,10 @@ ROUTE_PARAMS = {
     "/api/tokens": (),
     "/api/tokens/{token_id}": (),
     "/api/audit": ("limit", "offset"),
+    "/api/deliveries": ("limit", "offset"),
+    "/api/deliveries/{guid}": (),
+    "/api/deliveries/{guid}/replay": (),
+    "/api/deliveries/replay": (),
     "/api/openapi.json": (),
 }
 
@@ -227,6 +231,16 @@ AUDIT_SCHEMA = {"type": "object", "properties": {
     "action": {"type": "string"}, "target": _STR, "detail": {"type": ["object", "null"]}, "client": _STR}}
 
 
+DEAD_LETTER_SCHEMA = {"type": "object", "properties": {
+    "guid": {"type": "string"}, "event": {"type": "string"}, "action": _STR, "repo": _STR,
+    "received": {"type": "number"}, "error": _STR, "size": {"type": "integer"}}}
+QUEUED_SCHEMA = {"type": "object", "properties": {"queued": {"type": "integer"}, "at": {"type": "number"}}}
+GUID = _param("guid", "The delivery's X-GitHub-Delivery.", {"type": "string", "minLength": 1, "maxLength": 100},
+              "path", True)
+EMPTY_JSON_BODY = {"required": False, "content": {"application/json": {
+    "schema": {"type": "object", "description": "nothing is read from it: {} will do"}}}}
+
+
 def _error(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
 
@@ -358,6 +372,35 @@ def openapi() -> dict:
                     "items": {"type": "array", "items": AUDIT_SCHEMA}, "count": {"type": "integer"},
                     "limit": {"type": "integer"}, "offset": {"type": "integer"}}}),
                     "400": ERROR, "403": FORBIDDEN}}},
+            "/api/deliveries": {"get": {
+                "summary": "The dead letters: deliveries logged failed, newest first, with their errors. "
+                           "Maintainers and admins.",
+                "parameters": [LIMIT, _param("offset", "Dead letters skipped (the next page).",
+                                             {"type": "integer", "minimum": 0, "default": 0})],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "items": {"type": "array", "items": DEAD_LETTER_SCHEMA}, "count": {"type": "integer"},
+                    "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}}),
+                    "400": ERROR, "403": FORBIDDEN}}},
+            "/api/deliveries/{guid}": {"get": {
+                "summary": "One delivery with its payload (pretty JSON, cut at 256 kB). Maintainers and admins.",
+                "parameters": [GUID],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    **DEAD_LETTER_SCHEMA["properties"], "outcome": {"type": "string"}, "processed": _NUM,
+                    "payload": {"type": "string"}, "payload_cut": {"type": "boolean"}}}),
+                    "400": ERROR, "403": FORBIDDEN, "404": _error("No delivery with that GUID")}}},
+            "/api/deliveries/{guid}/replay": {"post": {
+                "summary": "Replay one dead letter: it goes back to the inbox and the processor applies it. "
+                           "Maintainers and admins; needs Content-Type: application/json.",
+                "parameters": [GUID], "requestBody": EMPTY_JSON_BODY,
+                "responses": {"202": _json(QUEUED_SCHEMA, "Queued"), "400": ERROR, "403": FORBIDDEN,
+                              "404": _error("Not a dead letter (unknown, applied or queued already)"),
+                              "415": _error("Not sent as application/json")}}},
+            "/api/deliveries/replay": {"post": {
+                "summary": "Replay every dead letter (the oldest 1,000 at a time). Maintainers and admins; needs "
+                           "Content-Type: application/json.",
+                "requestBody": EMPTY_JSON_BODY,
+                "responses": {"202": _json(QUEUED_SCHEMA, "Queued"), "400": ERROR, "403": FORBIDDEN,
+                              "415": _error("Not sent as application/json")}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

@@ -8,23 +8,16 @@ The configuration is the server's (ALERTS_CONFIG, read at start); the breaks and
 a test button's click sends the test and draws the channels again with its outcome.
 """
 import dash
-import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp.api import alert_config
 from dashapp.callbacks import alerts as callbacks
-from dashapp.components import empty_state
+from dashapp.components import empty_state, section
 
 dash.register_page(__name__, path="/alerts", name="Alerts", title="Alerts · Build Monitor", order=3)
 callbacks.register()
 
 
-def section(title: str, body, *, hint: str = "", section_id: str) -> dbc.Card:
-    header = dbc.CardHeader(html.Div([html.H2(title, className="h6 mb-0 me-2"),
-                                      html.Span(hint, className="small text-muted")],
-                                     className="d-flex align-items-baseline flex-wrap"))
-    return dbc.Card([header, dbc.CardBody(body, className="p-0 section-body")], className="mb-3 section",
-                    id=section_id)
 
 
 def not_configured() -> html.Div:

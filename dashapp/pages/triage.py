@@ -7,12 +7,11 @@ failure group instead of the newest 50):
 `live-version` bump).  No `repo=` means every repository; no `branch=` every branch.
 """
 import dash
-import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp import urlstate
 from dashapp.callbacks import triage as callbacks
-from dashapp.components import empty_state, filter_bar
+from dashapp.components import empty_state, section, filter_bar
 from dashapp.shell import services
 from domain.text import clip
 from store.queries import selection as names
@@ -52,12 +51,6 @@ def _notice(sel: dict):
     return html.Div(id="tr-notice")
 
 
-def _section(title: str, body, *, hint: str = "", section_id: str) -> dbc.Card:
-    header = dbc.CardHeader(html.Div([html.H2(title, className="h6 mb-0 me-2"),
-                                      html.Span(hint, className="small text-muted")],
-                                     className="d-flex align-items-baseline flex-wrap"))
-    return dbc.Card([header, dbc.CardBody(body, className="p-0 section-body")], className="mb-3 section",
-                    id=section_id)
 
 
 def _filters(sel: dict):
@@ -81,19 +74,19 @@ def layout(**query):
                 className="h4 mb-2"),
         _notice(sel),
         _filters(sel),
-        _section("Failures by cause", dcc.Loading(html.Div(id="tr-causes"), **loading),
+        section("Failures by cause", dcc.Loading(html.Div(id="tr-causes"), **loading),
                  hint="failed jobs grouped by the line their log failed on; open a line for its occurrences",
                  section_id="tr-causes-section"),
-        _section("Broken default branches", dcc.Loading(html.Div(id="tr-broken"), **loading),
+        section("Broken default branches", dcc.Loading(html.Div(id="tr-broken"), **loading),
                  hint="workflows red on the newest commits of main/master, whatever the window",
                  section_id="tr-broken-section"),
-        _section("Failed builds by job and step", dcc.Loading(html.Div(id="tr-failures"), **loading),
+        section("Failed builds by job and step", dcc.Loading(html.Div(id="tr-failures"), **loading),
                  hint="every failed run, with or without a failure line: workflow / failing job / failing step",
                  section_id="tr-failures-section"),
-        _section("Build analysis", dcc.Loading(html.Div(id="tr-analysis"), **loading),
+        section("Build analysis", dcc.Loading(html.Div(id="tr-analysis"), **loading),
                  hint="workflows × branches in the window; streak = current run of red commits",
                  section_id="tr-analysis-section"),
-        _section("Flaky jobs and runs", dcc.Loading(html.Div(id="tr-flaky"), **loading),
+        section("Flaky jobs and runs", dcc.Loading(html.Div(id="tr-flaky"), **loading),
                  hint="a job failed, then passed on a re-run or nearby; a run's attempt failed, a later one passed",
                  section_id="tr-flaky-section"),
     ], id="triage-page")

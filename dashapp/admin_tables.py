@@ -1,0 +1,82 @@
+"""The Admin page's tables, from its queries' rows: repositories' webhook health, dead letters, tokens and the
+audit log.  Pure functions of rows (no queries)."""
+import json
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from dashapp.components import format_duration
+from dashapp.tables import ago, utc
+from domain.text import clip
+
+SHOWN = 120
+
+
+def _when(epoch, now: float):
+    return html.Span(ago(epoch, now), title=utc(epoch)) if epoch else "—"
+
+
+def health_table(rows: list[dict], *, now: float) -> dbc.Table:
+    numeric = {"Processed (24 h)", "Ignored (24 h)", "Failed (24 h)", "Processing lag (24 h)"}
+    head = html.Thead(html.Tr([html.Th(h, className="text-end" if h in numeric else None)
+                               for h in ("Repository", "Last delivery", "Processed (24 h)", "Ignored (24 h)",
+                                         "Failed (24 h)", "Last failure", "Processing lag (24 h)")]))
+    body = [html.Tr([
+        html.Td(clip(r["repo"], SHOWN) if r["repo"] else html.I("none named (pings, ...)"), title=r["repo"]),
+        html.Td(_when(r["last"], now)),
+        html.Td(f"{r['processed']:,}", className="text-end"), html.Td(f"{r['ignored']:,}", className="text-end"),
+        html.Td(f"{r['failed']:,}", className="text-end" + (" text-danger fw-semibold" if r["failed"] else "")),
+        html.Td(_when(r["last_failed"], now)),
+        html.Td(format_duration(r["lag"]) if r["lag"] is not None else "—", className="text-end"),
+    ], className="ad-repo-row", **{"data-repo": r["repo"] or ""}) for r in rows]
+    return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
+                     id="ad-health-table")
+
+
+def dead_letters_table(rows: list[dict], *, now: float, can_replay: bool) -> dbc.Table:
+    head = html.Thead(html.Tr([html.Th(h, className="text-end" if h == "Size" else None)
+                               for h in ("Received", "Event", "Repository", "Error", "Size", "")]))
+    body = []
+    for r in rows:
+        actions = [html.A("payload", href=f"/api/deliveries/{r['guid']}", target="_blank", rel="noopener",
+                          className="me-2")]
+        if can_replay:
+            actions.append(dbc.Button("Replay", id={"type": "ad-replay", "guid": r["guid"]}, size="sm",
+                                      color="primary", outline=True, className="ad-replay"))
+        event = r["event"] + (f".{r['action']}" if r["action"] else "")
+        body.append(html.Tr([
+            html.Td(_when(r["received"], now)), html.Td(event), html.Td(clip(r["repo"] or "—", SHOWN)),
+            html.Td(clip(r["error"] or "", 2 * SHOWN), title=r["error"] or "", className="small"),
+            html.Td(f"{r['size']:,} B", className="text-end text-nowrap"), html.Td(actions, className="text-nowrap"),
+        ], className="ad-dead-row", **{"data-guid": r["guid"]}))
+    return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
+                     id="ad-dead-table")
+
+
+def tokens_table(rows: list[dict], *, now: float) -> dbc.Table:
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Id", "Name", "Role", "Issued", "By", "Expires", "State")]))
+    body = []
+    for t in rows:
+        state = "revoked" if t["revoked"] else "expired" if t["expires"] and t["expires"] <= now else "live"
+        body.append(html.Tr([
+            html.Td(str(t["id"])), html.Td(clip(t["name"], SHOWN)), html.Td(t["role"]),
+            html.Td(_when(t["created"], now)), html.Td(t["created_by"]),
+            html.Td(utc(t["expires"]) if t["expires"] else "never"),
+            html.Td(html.Span(state, className="badge " + {"live": "text-bg-success", "expired": "text-bg-secondary",
+                                                           "revoked": "text-bg-danger"}[state])),
+        ], className="ad-token-row"))
+    return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
+                     id="ad-tokens-table")
+
+
+def audit_table(rows: list[dict], *, now: float) -> dbc.Table:
+    head = html.Thead(html.Tr([html.Th(h) for h in ("When", "Who", "Role", "Action", "Target", "Detail",
+                                                   "Client")]))
+    body = [html.Tr([
+        html.Td(_when(e["at"], now)), html.Td(clip(e["actor"], SHOWN)), html.Td(e["role"]), html.Td(e["action"]),
+        html.Td(clip(e["target"] or "", SHOWN)),
+        html.Td(clip(json.dumps(e["detail"], sort_keys=True), SHOWN) if e["detail"] else "", className="small"),
+        html.Td(e["client"] or ""),
+    ], className="ad-audit-row") for e in rows]
+    return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
+                     id="ad-audit-table")

@@ -1,0 +1,83 @@
+"""The dead letters: `/api/deliveries` (list), `/api/deliveries/<guid>` (one, with its payload) and replay,
+one or all.  A maintainer's business: replaying hands the deliveries back to the inbox, where the processor
+applies them as any other (`ingest.delivery.requeue`); each replay is written to the audit log."""
+import time
+
+from flask import jsonify, request
+
+from dashapp.api import _services, bp
+from dashapp.api.access import audit
+from dashapp.api.openapi import ROUTE_PARAMS
+from dashapp.api.params import ApiError, check_known, int_from, limit_from
+from dashapp.inputs import SQLITE_MAX
+from dashapp.roles import MAINTAINER
+from dashapp.security import requires
+from ingest.delivery import requeue
+from store.queries import deliveries as dq
+
+MAX_GUID = 100  # X-GitHub-Delivery is a UUID; the webhook refuses longer ones
+
+
+def _guid(value: str) -> str:
+    if not value or len(value) > MAX_GUID or not value.isprintable():
+        raise ApiError(f"guid: a delivery's X-GitHub-Delivery (at most {MAX_GUID} characters)", 404)
+    return value
+
+
+@bp.get("/deliveries")
+@requires(MAINTAINER)
+def dead_letters():
+    """Deliveries logged failed, newest first, with their errors (`limit`, `offset`)."""
+    check_known(request.args, ROUTE_PARAMS["/api/deliveries"])
+    limit = limit_from(request.args)
+    offset = int_from(request.args, "offset", lo=0, hi=SQLITE_MAX, default=0)
+    with _services().engine.connect() as conn:
+        items, total = dq.dead_letters(conn, limit=limit, offset=offset)
+    return jsonify(items=items, count=len(items), total=total, limit=limit, offset=offset)
+
+
+@bp.get("/deliveries/<guid>")
+@requires(MAINTAINER)
+def one_delivery(guid: str):
+    check_known(request.args, ())
+    with _services().engine.connect() as conn:
+        found = dq.delivery(conn, _guid(guid))
+    if found is None:
+        raise ApiError(f"no delivery {guid[:MAX_GUID]!r}", 404)
+    return jsonify(found)
+
+
+def _json_only():
+    # JSON only: a cross-site form cannot send it (a page elsewhere cannot make a browser replay).
+    if request.mimetype != "application/json":
+        raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
+    if request.get_data(cache=True).strip() and not isinstance(request.get_json(silent=True), dict):
+        raise ApiError("the body must be a JSON object (or empty)")
+
+
+@bp.post("/deliveries/<guid>/replay")
+@requires(MAINTAINER)
+def replay_one(guid: str):
+    """Replay one dead letter; 404 when it is not one (unknown, or applied since)."""
+    check_known(request.args, ())
+    _json_only()
+    services = _services()
+    queued = requeue(services.engine, services.inbox, [_guid(guid)])
+    if not queued:
+        raise ApiError(f"no dead letter {guid[:MAX_GUID]!r} to replay (unknown, applied, or queued already)", 404)
+    with services.engine.begin() as conn:
+        audit(conn, "delivery.replay", f"delivery:{guid}")
+    return jsonify(queued=queued, at=time.time()), 202
+
+
+@bp.post("/deliveries/replay")
+@requires(MAINTAINER)
+def replay_all():
+    """Replay every dead letter (the oldest 1,000 at a time)."""
+    check_known(request.args, ())
+    _json_only()
+    services = _services()
+    queued = requeue(services.engine, services.inbox)
+    with services.engine.begin() as conn:
+        audit(conn, "delivery.replay_all", None, {"queued": queued})
+    return jsonify(queued=queued, at=time.time()), 202

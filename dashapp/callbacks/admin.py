@@ -1,0 +1,108 @@
+"""The Admin page's callbacks: the sections drawn from the store (again on every `live-version` bump), and the
+replay buttons.
+
+A replay asks the same of this request's identity as `POST /api/deliveries/<guid>/replay` does (a
+maintainer): the page is no way around the API's rule.
+"""
+import time
+
+from dash import ALL, Input, Output, callback, clientside_callback, html
+from dash.exceptions import PreventUpdate
+
+from dashapp import inputs
+from dashapp.admin_tables import audit_table, dead_letters_table, health_table, tokens_table
+from dashapp.api.access import audit
+from dashapp.components import empty_state
+from dashapp.rawhtml import compact
+from dashapp.roles import ADMIN, MAINTAINER, allows
+from dashapp.security import identity
+from dashapp.shell import services
+from ingest.delivery import requeue
+from store import accounts
+from store.queries import deliveries as dq
+
+DEAD_SHOWN = 100
+ALL_GUIDS = "*"  # the "Replay all" button's id (a delivery's GUID is a UUID: never this)
+AUDIT_SHOWN = 50
+
+
+def sections(note=None):
+    """(repositories, dead letters, tokens, audit log) for this request's identity; nothing for a viewer."""
+    who = identity()
+    if not allows(who.role, MAINTAINER):
+        raise PreventUpdate
+    now = time.time()
+    with services().engine.connect() as conn:
+        health = dq.health(conn, now=now)
+        dead, total = dq.dead_letters(conn, limit=DEAD_SHOWN)
+        admin = allows(who.role, ADMIN)
+        tokens = accounts.tokens(conn) if admin else []
+        log = accounts.audit_entries(conn, limit=AUDIT_SHOWN) if admin else []
+    repos = health_table(health, now=now) if health else empty_state(
+        "No deliveries yet.", hint="Point a repository's webhook at the URL above; GitHub's ping shows here.",
+        id="ad-health-empty", className="empty-state empty-compact")
+    if dead:
+        more = f"The newest {DEAD_SHOWN} of {total:,}." if total > DEAD_SHOWN else f"{total:,} in all."
+        letters = [html.Div([html.Span(more, className="me-3"),
+                             html.Button("Replay all", id={"type": "ad-replay", "guid": ALL_GUIDS},
+                                         className="btn btn-sm btn-primary", **{"data-replay": "all"})],
+                            className="d-flex align-items-center p-2 border-bottom small"),
+                   dead_letters_table(dead, now=now, can_replay=True)]
+    else:
+        letters = [empty_state("No dead letters: every delivery was applied.", id="ad-dead-empty",
+                               className="empty-state empty-compact")]
+    if note:
+        letters.insert(0, html.Div(note, id="ad-replay-note", className="small px-2 py-1 border-bottom"))
+    if not admin:
+        hidden = empty_state("Admins only.", id="ad-admin-only", className="empty-state empty-compact")
+        return compact(repos), letters, hidden, hidden
+    token_part = tokens_table(tokens, now=now) if tokens else empty_state(
+        "No tokens issued.", hint="POST /api/tokens issues one (see the README's API section).",
+        id="ad-tokens-empty", className="empty-state empty-compact")
+    audit_part = audit_table(log, now=now) if log else empty_state("Nothing done yet.", id="ad-audit-empty",
+                                                                   className="empty-state empty-compact")
+    return compact(repos), letters, compact(token_part), compact(audit_part)
+
+
+def replay(guid: str | None):
+    """Replay one dead letter (`guid`) or all (None) if this request may, then the sections again."""
+    who = identity()
+    if not allows(who.role, MAINTAINER):
+        raise PreventUpdate
+    svc = services()
+    queued = requeue(svc.engine, svc.inbox, None if guid is None else [guid])
+    with svc.engine.begin() as conn:
+        audit(conn, "delivery.replay" if guid else "delivery.replay_all", f"delivery:{guid}" if guid else None,
+              {"queued": queued, "from": "page"})
+    note = (f"Queued {queued} deliver{'y' if queued == 1 else 'ies'} for the processor: the list follows as they "
+            "are applied." if queued else "Nothing queued: already applied or queued.")
+    return sections(note)
+
+
+REPLAY_REQUEST = {"guid": inputs.checker(inputs.text, max_len=100), "at": inputs.checker(inputs.integer, lo=0)}
+
+# A click on a replay button -> {guid, at} ("*": all); nothing for the buttons appearing (n_clicks empty).
+_CLICKED = """function (_clicks) {
+    var dc = window.dash_clientside, hit = (dc.callback_context.triggered || [])[0];
+    if (!hit || !hit.value) { return dc.no_update; }
+    var id = JSON.parse(hit.prop_id.slice(0, hit.prop_id.lastIndexOf('.')));
+    return {guid: id.guid, at: Date.now()};
+}"""
+OUTPUTS = ("ad-health", "ad-dead", "ad-tokens", "ad-audit")
+
+
+def register() -> None:
+    @callback(*[Output(o, "children") for o in OUTPUTS], Input("live-version", "data"))
+    def _sections(_version):
+        return sections()
+
+    clientside_callback(_CLICKED, Output("ad-replay-request", "data"),
+                        Input({"type": "ad-replay", "guid": ALL}, "n_clicks"), prevent_initial_call=True)
+
+    @callback(*[Output(o, "children", allow_duplicate=True) for o in OUTPUTS], Input("ad-replay-request", "data"),
+              prevent_initial_call=True)
+    def _replay(request):
+        request = inputs.record(request, "ad-replay-request.data", REPLAY_REQUEST)
+        if not request["guid"]:
+            raise PreventUpdate
+        return replay(None if request["guid"] == ALL_GUIDS else request["guid"])
