@@ -76,7 +76,8 @@ class Backfill:
     """Fetch from `client`, write into `engine`."""
 
     def __init__(self, engine: Engine, client: Client, *, batch: int = BATCH_RUNS, listing_cap: int = LISTING_CAP,
-                 overlap: float = OVERLAP, progress: bool | None = None, logs=None, decider=None):
+                 overlap: float = OVERLAP, progress: bool | None = None, logs=None, decider=None,
+                 on_batch=None):
         self.engine = engine
         # An alerts.decide.Decider (quiet unless asked): the breaks in the history it loads are recorded
         # in the transactions that load them, so no later decision takes them for news.
@@ -87,6 +88,7 @@ class Backfill:
         self.listing_cap = listing_cap
         self.overlap = overlap
         self.progress = progress  # None: a bar only when stderr is a terminal
+        self.on_batch = on_batch  # called with the Stats so far after each batch written (the Admin page's progress)
 
     # --- writing ------------------------------------------------------------
 
@@ -219,6 +221,8 @@ class Backfill:
                 break
             found += self._run_detail(name, run, workflows, stats)
         self._write(found)
+        if self.on_batch is not None:
+            self.on_batch(stats)
         return stats.complete
 
     def _run_detail(self, name: str, run: dict, workflows: dict, stats: Stats) -> list:

@@ -586,3 +586,21 @@ server_secrets = Table(
     Column("value", Text, nullable=False),
     Column("created", Float, nullable=False),
 )
+
+# Work started from the Admin page (dashapp/backfills.py, store/adminjobs.py): a backfill's state and progress,
+# kept in the store so every process's page shows it, whichever process runs it.
+admin_jobs = Table(
+    "admin_jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("kind", Text, nullable=False),  # backfill
+    Column("target", Text, nullable=False),  # the repository
+    Column("state", Text, nullable=False),  # running | done | failed
+    Column("actor", Text, nullable=False),
+    Column("started", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # a running job not updated for minutes was interrupted
+    Column("finished", Float),
+    Column("progress", Text),  # JSON: the counts so far (ingest.backfill.Stats)
+    Column("error", Text),
+)
+Index("idx_admin_jobs_started", admin_jobs.c.started)

@@ -90,3 +90,36 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
         assert _status(dash_duo, "GET", "/api/audit") == 403
         assert _status(dash_duo, "GET", "/api/builds") == 200
         engine.dispose()
+
+
+def test_a_backfill_started_from_the_page_shows_its_progress_and_finishes(dash_duo, tmp_path):
+    from dashapp.config import Config
+    from tests.fakegithub import FakeGitHub
+    from tests.helpers import SECRET
+
+    with FakeGitHub(runs=8) as fake:
+        app = create_app(Config.from_env({}, database_path=str(tmp_path / "b.db"), webhook_secret=SECRET,
+                                         github_token="T", github_api_url=fake.url))
+        dash_duo.start_server(app)  # no sign-in configured: this host's browser may do everything
+        dash_duo.driver.set_window_size(1500, 1100)
+        dash_duo.driver.get(dash_duo.server_url + "/admin")
+        dash_duo.wait_for_element("#ad-jobs-empty", timeout=30)
+        dash_duo.find_element("#ad-backfill-repo").send_keys("not a repo")
+        dash_duo.find_element("#ad-backfill-start").click()
+        until(lambda: "owner/name" in dash_duo.find_element("#ad-backfill-note").text, timeout=20)
+        field = dash_duo.find_element("#ad-backfill-repo")
+        dash_duo.clear_input(field)  # (a React input: Selenium's clear() leaves its value)
+        field.send_keys(fake.repo)
+        dash_duo.find_element("#ad-backfill-start").click()
+        until(lambda: f"Backfill of {fake.repo} started" in dash_duo.find_element("#ad-backfill-note").text,
+              timeout=20)
+        row = "#ad-jobs-table tr.ad-job-row"
+        dash_duo.wait_for_element(row, timeout=20)
+        # Read in one go: the table is redrawn each second while the job runs.
+        state = "var r = document.querySelector(arguments[0]); return r && [r.dataset.state, " \
+                "r.querySelector('.ad-job-runs').textContent]"
+        until(lambda: (dash_duo.driver.execute_script(state, row) or [None])[0] == "done", timeout=60)
+        assert dash_duo.driver.execute_script(state, row) == ["done", "8"]
+        # The runs are the store's: the Waterfall draws the repository.
+        dash_duo.driver.get(dash_duo.server_url + f"/?repo={fake.repo}")
+        dash_duo.wait_for_element("#commit-grid-table", timeout=30)

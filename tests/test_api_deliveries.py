@@ -68,3 +68,41 @@ def test_dead_letters_are_listed_read_and_replayed(server):
         assert conn.execute(select(workflowruns.c.id).where(workflowruns.c.gitid == 910002)).first() is not None
         actions = conn.execute(select(audit_log.c.action, audit_log.c.actor).order_by(audit_log.c.id)).all()
     assert [tuple(a) for a in actions] == [("delivery.replay", "local"), ("delivery.replay_all", "local")]
+
+
+def test_a_backfill_runs_in_the_background_and_reports_its_progress(db_path):
+    from tests.fakegithub import FakeGitHub
+
+    with FakeGitHub(runs=8) as fake:
+        app = create_app(Config.from_env({}, database_path=db_path, webhook_secret=SECRET, github_token="T",
+                                         github_api_url=fake.url))
+        try:
+            with LiveServer(app) as live:
+                bad = requests.post(live.url + "/api/backfills", json={"repo": "not a repo"}, timeout=10)
+                assert bad.status_code == 400 and "owner/name" in bad.json()["error"]
+                started = requests.post(live.url + "/api/backfills", json={"repo": fake.repo}, timeout=10)
+                assert started.status_code == 202, started.text
+                job_id = started.json()["id"]
+
+                def job():
+                    return next(j for j in requests.get(live.url + "/api/backfills", timeout=10).json()["items"]
+                                if j["id"] == job_id)
+
+                deadline = time.time() + 60
+                while job()["state"] == "running" and time.time() < deadline:
+                    time.sleep(0.2)
+                done = job()
+                assert done["state"] == "done" and done["progress"]["runs"] == 8 and done["finished"], done
+                with live.services.engine.connect() as conn:
+                    stored = conn.execute(select(workflowruns.c.id).where(workflowruns.c.repo == fake.repo)).all()
+                    actions = conn.execute(select(audit_log.c.action, audit_log.c.target)).all()
+                assert len(stored) == 8
+                assert [tuple(a) for a in actions] == [("backfill.start", f"repo:{fake.repo}")]
+                assert fake.auth == {"token T"}  # the server's GITHUB_TOKEN
+        finally:
+            app.server.extensions["buildmon"].close()
+
+
+def test_a_backfill_needs_a_token(server):
+    answer = requests.post(server.url + "/api/backfills", json={"repo": "o/r"}, timeout=10)
+    assert answer.status_code == 409 and "GITHUB_TOKEN" in answer.json()["error"]

@@ -28,7 +28,7 @@ def backfill(db, fake, *extra):
     return cli("-db", db, "-r", fake.repo, "-k", "T", "--api-url", fake.url, *extra)
 
 
-ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets"}
+ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs"}
 
 
 def counts(engine) -> dict:

@@ -1,18 +1,21 @@
-"""The dead letters: `/api/deliveries` (list), `/api/deliveries/<guid>` (one, with its payload) and replay,
-one or all.  A maintainer's business: replaying hands the deliveries back to the inbox, where the processor
-applies them as any other (`ingest.delivery.requeue`); each replay is written to the audit log."""
+"""A maintainer's repairs: the dead letters (`/api/deliveries`, one with its payload, replay one or all) and
+backfills (`/api/backfills`).  Replaying hands the deliveries back to the inbox, where the processor applies
+them as any other (`ingest.delivery.requeue`); a backfill runs in the background (`dashapp.backfills`).  Each
+is written to the audit log."""
 import time
 
 from flask import jsonify, request
 
+from dashapp import backfills as backfills_
 from dashapp.api import _services, bp
 from dashapp.api.access import audit
 from dashapp.api.openapi import ROUTE_PARAMS
 from dashapp.api.params import ApiError, check_known, int_from, limit_from
 from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import MAINTAINER
-from dashapp.security import requires
+from dashapp.security import identity, requires
 from ingest.delivery import requeue
+from store import adminjobs
 from store.queries import deliveries as dq
 
 MAX_GUID = 100  # X-GitHub-Delivery is a UUID; the webhook refuses longer ones
@@ -81,3 +84,40 @@ def replay_all():
     with services.engine.begin() as conn:
         audit(conn, "delivery.replay_all", None, {"queued": queued})
     return jsonify(queued=queued, at=time.time()), 202
+
+
+@bp.get("/backfills")
+@requires(MAINTAINER)
+def backfills():
+    """Backfills started from the Admin page or this API, newest first, with their progress."""
+    check_known(request.args, ROUTE_PARAMS["/api/backfills"])
+    with _services().engine.connect() as conn:
+        items = adminjobs.jobs(conn, limit=limit_from(request.args))
+    return jsonify(items=items, count=len(items))
+
+
+@bp.post("/backfills")
+@requires(MAINTAINER)
+def start_backfill():
+    """Backfill a repository from GitHub's REST API in the background: `{"repo": "owner/name", "days": 30}`
+    (no `days`: from where the store stops)."""
+    check_known(request.args, ())
+    _json_only()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError('the body must be a JSON object: {"repo": "owner/name", "days": 30}')
+    unknown = sorted(set(body) - {"repo", "days"})
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: repo, days")
+    days = body.get("days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))):
+        raise ApiError("days: a number of days")
+    services = _services()
+    try:
+        job_id = backfills_.start(services, body.get("repo"), actor=identity().actor,
+                                  days=None if days is None else float(days))
+    except backfills_.Refused as exc:
+        raise ApiError(str(exc), exc.status) from None
+    with services.engine.begin() as conn:
+        audit(conn, "backfill.start", f"repo:{body['repo']}", {"days": days, "job": job_id})
+    return jsonify(id=job_id, repo=body["repo"]), 202

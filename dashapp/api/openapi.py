@@ -86,6 +86,7 @@ ROUTE_PARAMS = {
     "/api/deliveries/{guid}": (),
     "/api/deliveries/{guid}/replay": (),
     "/api/deliveries/replay": (),
+    "/api/backfills": ("limit",),
     "/api/openapi.json": (),
 }
 
@@ -234,6 +235,11 @@ AUDIT_SCHEMA = {"type": "object", "properties": {
 DEAD_LETTER_SCHEMA = {"type": "object", "properties": {
     "guid": {"type": "string"}, "event": {"type": "string"}, "action": _STR, "repo": _STR,
     "received": {"type": "number"}, "error": _STR, "size": {"type": "integer"}}}
+JOB_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "kind": {"type": "string"}, "target": {"type": "string"},
+    "state": {"type": "string", "enum": ["running", "done", "failed", "interrupted"]}, "actor": {"type": "string"},
+    "started": {"type": "number"}, "updated": {"type": "number"}, "finished": _NUM,
+    "progress": {"type": "object"}, "error": _STR}}
 QUEUED_SCHEMA = {"type": "object", "properties": {"queued": {"type": "integer"}, "at": {"type": "number"}}}
 GUID = _param("guid", "The delivery's X-GitHub-Delivery.", {"type": "string", "minLength": 1, "maxLength": 100},
               "path", True)
@@ -401,6 +407,24 @@ def openapi() -> dict:
                 "requestBody": EMPTY_JSON_BODY,
                 "responses": {"202": _json(QUEUED_SCHEMA, "Queued"), "400": ERROR, "403": FORBIDDEN,
                               "415": _error("Not sent as application/json")}}},
+            "/api/backfills": {
+                "get": {"summary": "Backfills started from the Admin page or this API, newest first, with their "
+                                   "progress (state: running, done, failed, interrupted). Maintainers and admins.",
+                        "parameters": [LIMIT],
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "items": {"type": "array", "items": JOB_SCHEMA}, "count": {"type": "integer"}}}),
+                            "400": ERROR, "403": FORBIDDEN}},
+                "post": {"summary": "Backfill a repository from GitHub's REST API in the background (needs "
+                                    "GITHUB_TOKEN). Maintainers and admins.",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["repo"], "additionalProperties": False,
+                             "properties": {"repo": {"type": "string", "pattern": "^[^/]+/[^/]+$"},
+                                            "days": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650}}}}}},
+                         "responses": {"202": _json({"type": "object", "properties": {
+                             "id": {"type": "integer"}, "repo": {"type": "string"}}}, "Started"),
+                             "400": ERROR, "403": FORBIDDEN,
+                             "409": _error("No GITHUB_TOKEN, or a backfill of the repository is running"),
+                             "415": _error("Not sent as application/json")}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

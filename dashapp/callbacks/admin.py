@@ -6,11 +6,12 @@ maintainer): the page is no way around the API's rule.
 """
 import time
 
-from dash import ALL, Input, Output, callback, clientside_callback, html
+from dash import ALL, Input, Output, State, callback, clientside_callback, html
 from dash.exceptions import PreventUpdate
 
 from dashapp import inputs
-from dashapp.admin_tables import audit_table, dead_letters_table, health_table, tokens_table
+from dashapp import backfills
+from dashapp.admin_tables import audit_table, dead_letters_table, health_table, jobs_table, tokens_table
 from dashapp.api.access import audit
 from dashapp.components import empty_state
 from dashapp.rawhtml import compact
@@ -18,7 +19,7 @@ from dashapp.roles import ADMIN, MAINTAINER, allows
 from dashapp.security import identity
 from dashapp.shell import services
 from ingest.delivery import requeue
-from store import accounts
+from store import accounts, adminjobs
 from store.queries import deliveries as dq
 
 DEAD_SHOWN = 100
@@ -27,7 +28,8 @@ AUDIT_SHOWN = 50
 
 
 def sections(note=None):
-    """(repositories, dead letters, tokens, audit log) for this request's identity; nothing for a viewer."""
+    """(repositories, dead letters, backfills, tokens, audit log, whether to stop polling) for this request's
+    identity; nothing for a viewer.  While a backfill runs the page polls each second for its progress."""
     who = identity()
     if not allows(who.role, MAINTAINER):
         raise PreventUpdate
@@ -35,6 +37,7 @@ def sections(note=None):
     with services().engine.connect() as conn:
         health = dq.health(conn, now=now)
         dead, total = dq.dead_letters(conn, limit=DEAD_SHOWN)
+        jobs = adminjobs.jobs(conn, now=now)
         admin = allows(who.role, ADMIN)
         tokens = accounts.tokens(conn) if admin else []
         log = accounts.audit_entries(conn, limit=AUDIT_SHOWN) if admin else []
@@ -53,15 +56,18 @@ def sections(note=None):
                                className="empty-state empty-compact")]
     if note:
         letters.insert(0, html.Div(note, id="ad-replay-note", className="small px-2 py-1 border-bottom"))
+    job_part = jobs_table(jobs, now=now) if jobs else empty_state(
+        "No backfills yet.", id="ad-jobs-empty", className="empty-state empty-compact")
+    idle = not any(j["state"] == "running" for j in jobs)
     if not admin:
         hidden = empty_state("Admins only.", id="ad-admin-only", className="empty-state empty-compact")
-        return compact(repos), letters, hidden, hidden
+        return compact(repos), letters, compact(job_part), hidden, hidden, idle
     token_part = tokens_table(tokens, now=now) if tokens else empty_state(
         "No tokens issued.", hint="POST /api/tokens issues one (see the README's API section).",
         id="ad-tokens-empty", className="empty-state empty-compact")
     audit_part = audit_table(log, now=now) if log else empty_state("Nothing done yet.", id="ad-audit-empty",
                                                                    className="empty-state empty-compact")
-    return compact(repos), letters, compact(token_part), compact(audit_part)
+    return compact(repos), letters, compact(job_part), compact(token_part), compact(audit_part), idle
 
 
 def replay(guid: str | None):
@@ -88,18 +94,46 @@ _CLICKED = """function (_clicks) {
     var id = JSON.parse(hit.prop_id.slice(0, hit.prop_id.lastIndexOf('.')));
     return {guid: id.guid, at: Date.now()};
 }"""
-OUTPUTS = ("ad-health", "ad-dead", "ad-tokens", "ad-audit")
+OUTPUTS = ("ad-health", "ad-dead", "ad-jobs", "ad-tokens", "ad-audit")
+
+
+def start_backfill(repo, days):
+    """Start a backfill if this request may (a maintainer), then the sections with what came of it."""
+    who = identity()
+    if not allows(who.role, MAINTAINER):
+        raise PreventUpdate
+    repo = (inputs.text(repo, "ad-backfill-repo.value", max_len=200) or "").strip()
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))):
+        days = None
+    svc = services()
+    try:
+        job_id = backfills.start(svc, repo, actor=who.actor, days=days)
+    except backfills.Refused as exc:
+        return html.Span(f"Not started: {exc}.", className="text-danger-emphasis", id="ad-backfill-note-text")
+    with svc.engine.begin() as conn:
+        audit(conn, "backfill.start", f"repo:{repo}", {"days": days, "job": job_id, "from": "page"})
+    return html.Span(f"Backfill of {repo} started (job {job_id}): its progress is below.",
+                     id="ad-backfill-note-text")
 
 
 def register() -> None:
-    @callback(*[Output(o, "children") for o in OUTPUTS], Input("live-version", "data"))
-    def _sections(_version):
+    @callback(*[Output(o, "children") for o in OUTPUTS], Output("ad-poll", "disabled"),
+              Input("live-version", "data"), Input("ad-poll", "n_intervals"), Input("ad-backfill-note", "children"))
+    def _sections(_version, _ticks, _note):
         return sections()
+
+    @callback(Output("ad-backfill-note", "children"), Input("ad-backfill-start", "n_clicks"),
+              State("ad-backfill-repo", "value"), State("ad-backfill-days", "value"), prevent_initial_call=True)
+    def _start(clicks, repo, days):
+        if not clicks:
+            raise PreventUpdate
+        return start_backfill(repo, days)
 
     clientside_callback(_CLICKED, Output("ad-replay-request", "data"),
                         Input({"type": "ad-replay", "guid": ALL}, "n_clicks"), prevent_initial_call=True)
 
-    @callback(*[Output(o, "children", allow_duplicate=True) for o in OUTPUTS], Input("ad-replay-request", "data"),
+    @callback(*[Output(o, "children", allow_duplicate=True) for o in OUTPUTS],
+              Output("ad-poll", "disabled", allow_duplicate=True), Input("ad-replay-request", "data"),
               prevent_initial_call=True)
     def _replay(request):
         request = inputs.record(request, "ad-replay-request.data", REPLAY_REQUEST)

@@ -6,6 +6,7 @@ answer them 403 too).  `dashapp.callbacks.admin` fills the sections, again on ev
 """
 import dash
 import flask
+import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from dashapp.callbacks import admin as callbacks
@@ -38,6 +39,19 @@ def _setup() -> html.Div:
                              className="row mb-0")], className="p-3", id="ad-setup")
 
 
+def _backfill_form() -> html.Div:
+    token = services().config.github_token
+    return html.Div([
+        dcc.Input(id="ad-backfill-repo", type="text", placeholder="owner/name", debounce=False,
+                  className="form-control form-control-sm me-2", style={"maxWidth": "18rem"}),
+        dcc.Input(id="ad-backfill-days", type="number", min=1, max=3650, placeholder="days (optional)",
+                  className="form-control form-control-sm me-2", style={"maxWidth": "14rem"}),
+        dbc.Button("Backfill", id="ad-backfill-start", size="sm", color="primary", disabled=not token,
+                   title=None if token else "needs GITHUB_TOKEN"),
+        html.Div(id="ad-backfill-note", className="small ms-3"),
+    ], className="d-flex align-items-center p-2 border-bottom")
+
+
 def layout(**_query):
     who = identity()
     if not allows(who.role, MAINTAINER):
@@ -50,6 +64,7 @@ def layout(**_query):
     loading = {"type": "dot", "delay_show": 400}
     return html.Div([
         dcc.Store(id="ad-replay-request"),  # {guid, at}: a replay button clicked (a clientside callback writes it)
+        dcc.Interval(id="ad-poll", interval=1000, disabled=True),  # on while a backfill runs: its progress
         html.H1(["Admin ", html.Small(f"{who.actor} · {who.role}", className="text-muted fs-6")], className="h4 mb-2"),
         section("Webhook set-up", _setup(), hint="what a repository's webhook needs", section_id="ad-setup-section"),
         section("Repositories", dcc.Loading(html.Div(id="ad-health"), **loading),
@@ -58,6 +73,9 @@ def layout(**_query):
         section("Dead letters", dcc.Loading(html.Div(id="ad-dead"), **loading),
                  hint="deliveries that failed to apply, newest first; a replay hands them back to the processor",
                  section_id="ad-dead-section"),
+        section("Backfill", [_backfill_form(), html.Div(id="ad-jobs")],
+                hint="load a repository's history from GitHub's REST API (GITHUB_TOKEN); runs in the background",
+                section_id="ad-jobs-section"),
         section("API tokens", dcc.Loading(html.Div(id="ad-tokens"), **loading),
                  hint="issued with POST /api/tokens, revoked with DELETE /api/tokens/<id>",
                  section_id="ad-tokens-section"),
