@@ -83,11 +83,11 @@ def audit_table(rows: list[dict], *, now: float) -> dbc.Table:
 
 
 def jobs_table(rows: list[dict], *, now: float) -> dbc.Table:
-    """Backfills, newest first: state, what was written so far, when, by whom."""
+    """Backfills and reconciles, newest first: state, what was written so far, when, by whom."""
     numeric = {"Runs written", "Already stored", "Jobs"}
     head = html.Thead(html.Tr([html.Th(h, className="text-end" if h in numeric else None)
-                               for h in ("Repository", "State", "Runs written", "Already stored", "Jobs", "Started",
-                                         "By", "Took")]))
+                               for h in ("Repository", "Kind", "State", "Runs written", "Already stored", "Jobs",
+                                         "Started", "By", "Took")]))
     badge = {"running": "text-bg-primary", "done": "text-bg-success", "failed": "text-bg-danger",
              "interrupted": "text-bg-warning"}
     body = []
@@ -97,12 +97,12 @@ def jobs_table(rows: list[dict], *, now: float) -> dbc.Table:
         state = html.Span(j["state"], className=f"badge {badge.get(j['state'], 'text-bg-secondary')}",
                           title=j["error"] or None)
         body.append(html.Tr([
-            html.Td(j["target"]), html.Td([state, html.Div(clip(j["error"], SHOWN), className="small text-danger")
+            html.Td(j["target"]), html.Td(j["kind"]), html.Td([state, html.Div(clip(j["error"], SHOWN), className="small text-danger")
                                            if j["error"] else None]),
             html.Td(f"{p.get('runs', 0):,}", className="text-end ad-job-runs"),
             html.Td(f"{p.get('skipped', 0):,}", className="text-end"), html.Td(f"{p.get('jobs', 0):,}",
                                                                                className="text-end"),
             html.Td(_when(j["started"], now)), html.Td(j["actor"]), html.Td(format_duration(took)),
-        ], className="ad-job-row", **{"data-job": str(j["id"]), "data-state": j["state"]}))
+        ], className="ad-job-row", **{"data-job": str(j["id"]), "data-state": j["state"], "data-kind": j["kind"]}))
     return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
                      id="ad-jobs-table")

@@ -1,5 +1,5 @@
-"""Backfills started from the Admin page (or `POST /api/backfills`): one thread each, in the process that was
-asked, writing as `init_db.py -r` does (`ingest.backfill`), its progress kept in the store (`store/adminjobs.py`)
+"""Backfills and reconciles started from the Admin page (or `POST /api/backfills`, `POST /api/reconcile`): one
+thread each, in the process that was asked, writing as `init_db.py -r` and `--reconcile` do (`ingest.backfill`), its progress kept in the store (`store/adminjobs.py`)
 so the page shows it from any process, and a live bump after each batch so open pages show the runs.
 
 A process that stops mid-way leaves its job `running` until it is shown as interrupted; what was written is
@@ -12,11 +12,13 @@ import time
 from dataclasses import asdict
 
 from store import adminjobs
+from store.engine import writing
 
 log = logging.getLogger(__name__)
 REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")  # GitHub's owner/name
 BUMP_EVERY = 2.0  # seconds between live bumps (each makes every open page read again)
 MAX_DAYS = 3650
+EVERY_REPO = "all repositories"  # a reconcile's target when it looks at every repository
 
 
 class Refused(ValueError):
@@ -27,26 +29,30 @@ class Refused(ValueError):
         self.status = status
 
 
-def start(services, repo: str, *, actor: str, days: float | None = None) -> int:
-    """Start backfilling `repo` (the last `days`, or from where the store stops); the job's id."""
-    if not isinstance(repo, str) or not REPO.fullmatch(repo):
+def start(services, repo: str | None, *, actor: str, days: float | None = None, kind: str = "backfill") -> int:
+    """Start backfilling `repo` (the last `days`, or from where the store stops), or with `kind="reconcile"`
+    re-fetching its runs (every repository's, `repo` None) stored as active for over STALE_HOURS; the job's
+    id."""
+    if kind == "reconcile" and repo is None:
+        repo = EVERY_REPO
+    elif not isinstance(repo, str) or not REPO.fullmatch(repo):
         raise Refused("repo: a repository as owner/name")
     if days is not None and not 0 < days <= MAX_DAYS:
         raise Refused(f"days: more than 0 and at most {MAX_DAYS}")
     config = services.config
     if not config.github_token:
-        raise Refused("a backfill reads GitHub's REST API: set GITHUB_TOKEN", 409)
-    with services.engine.begin() as conn:
-        if adminjobs.running(conn, "backfill", repo):
-            raise Refused(f"a backfill of {repo} is running already", 409)
-        job_id = adminjobs.start(conn, kind="backfill", target=repo, actor=actor)
+        raise Refused(f"a {kind} reads GitHub's REST API: set GITHUB_TOKEN", 409)
+    with writing(services.engine) as conn:
+        if adminjobs.running(conn, kind, repo):
+            raise Refused(f"a {kind} of {repo} is running already", 409)
+        job_id = adminjobs.start(conn, kind=kind, target=repo, actor=actor)
     since = None if days is None else time.time() - days * 86400
-    threading.Thread(target=_run, args=(services, job_id, repo, since), name=f"backfill-{job_id}",
+    threading.Thread(target=_run, args=(services, job_id, kind, repo, since), name=f"{kind}-{job_id}",
                      daemon=True).start()
     return job_id
 
 
-def _run(services, job_id: int, repo: str, since: float | None) -> None:
+def _run(services, job_id: int, kind: str, repo: str, since: float | None) -> None:
     from ingest.backfill import Backfill
     from ingest.restclient import Client
 
@@ -56,7 +62,7 @@ def _run(services, job_id: int, repo: str, since: float | None) -> None:
 
     def on_batch(stats) -> None:
         seen.update(asdict(stats))
-        with services.engine.begin() as conn:
+        with writing(services.engine) as conn:
             adminjobs.report(conn, job_id, seen)
         if time.monotonic() - last_bump[0] >= BUMP_EVERY:
             last_bump[0] = time.monotonic()
@@ -68,14 +74,18 @@ def _run(services, job_id: int, repo: str, since: float | None) -> None:
 
         decider = Decider(services.alerts, quiet=True, stale_hours=config.stale_hours)
     try:
-        stats = Backfill(services.engine, client, progress=False, on_batch=on_batch,
-                         decider=decider).repo(repo, since=since)
+        backfill = Backfill(services.engine, client, progress=False, on_batch=on_batch, decider=decider)
+        if kind == "reconcile":
+            stats = backfill.reconcile(time.time() - config.stale_hours * 3600,
+                                       None if repo == EVERY_REPO else [repo])
+        else:
+            stats = backfill.repo(repo, since=since)
         state, error, progress = "done", None, asdict(stats)
     except Exception as exc:  # GitHub refused, the store is down: the job says so, what was written stays
-        log.warning("backfill %s of %s stopped: %s", job_id, repo, exc)
+        log.warning("%s %s of %s stopped: %s", kind, job_id, repo, exc)
         state, error, progress = "failed", f"{type(exc).__name__}: {str(exc)[:300]}", seen
     finally:
         client.close()
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         adminjobs.report(conn, job_id, progress, state=state, error=error)
     services.broadcast([{"type": "admin"}])

@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, current_app, make_response, redirect, reques
 from dashapp.roles import Person, role_for
 from dashapp.security import CSRF_COOKIE, SESSION_COOKIE, identity, public
 from store import accounts
+from store.engine import writing
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signin", __name__)
@@ -160,7 +161,7 @@ def callback():
                      ("/signin", "Try again"))
     role = role_for(config, person)
     address = request.remote_addr
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         if role is None:
             accounts.audit(conn, actor=person.login, role="none", action="signin.refused", client=address,
                            detail={"email": person.email})
@@ -186,7 +187,7 @@ def signout():
     services = _services()
     who = identity()
     cookie = request.cookies.get(SESSION_COOKIE)
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         if cookie:
             accounts.close_session(conn, cookie)
         accounts.audit(conn, actor=who.actor, role=who.role, action="signout", client=request.remote_addr)

@@ -303,6 +303,8 @@ class Backfill:
                         continue
                     found += self._run_detail(repo, run, workflows, stats)
                 self._write(found)
+                if self.on_batch is not None:
+                    self.on_batch(stats)
             self._logs(repo, stats)
         return stats
 

@@ -11,6 +11,7 @@ import time
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from store.engine import writing
 from store.schema import access_tokens, audit_log, server_secrets, web_sessions
 from store.sqlfunctions import insert
 
@@ -23,7 +24,7 @@ def digest(value: str) -> str:
 
 def shared_secret(engine: Engine, name: str) -> str:
     """The secret `name`, made once for the whole store (every process and host reads the same one)."""
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         conn.execute(insert(conn, server_secrets).values(name=name, value=secrets.token_urlsafe(48),
                                                           created=time.time())
                      .on_conflict_do_nothing(index_elements=[server_secrets.c.name]))

@@ -76,6 +76,12 @@ def writer_options() -> dict:
     return {"sqlite_immediate": True}
 
 
+def writing(engine: Engine):
+    """A transaction that will write: on SQLite it begins IMMEDIATE, so it waits its turn on the busy timeout
+    rather than failing at once when its first read turns into a write while another connection writes."""
+    return engine.execution_options(**writer_options()).begin()
+
+
 def integrity_check(engine: Engine) -> str:
     """SQLite's own consistency check ("ok" when sound); other backends say "ok"."""
     if not is_sqlite(engine):

@@ -117,9 +117,14 @@ def test_a_backfill_started_from_the_page_shows_its_progress_and_finishes(dash_d
         dash_duo.wait_for_element(row, timeout=20)
         # Read in one go: the table is redrawn each second while the job runs.
         state = "var r = document.querySelector(arguments[0]); return r && [r.dataset.state, " \
-                "r.querySelector('.ad-job-runs').textContent]"
+                "r.querySelector('.ad-job-runs').textContent, r.dataset.kind]"
         until(lambda: (dash_duo.driver.execute_script(state, row) or [None])[0] == "done", timeout=60)
-        assert dash_duo.driver.execute_script(state, row) == ["done", "8"]
+        assert dash_duo.driver.execute_script(state, row) == ["done", "8", "backfill"]
+        # Reconcile, of the repository given: nothing is stale, so it finishes with nothing re-fetched.
+        dash_duo.find_element("#ad-reconcile-start").click()
+        until(lambda: f"Reconcile of {fake.repo} started" in dash_duo.find_element("#ad-backfill-note").text,
+              timeout=20)
+        until(lambda: dash_duo.driver.execute_script(state, row) == ["done", "0", "reconcile"], timeout=60)
         # The runs are the store's: the Waterfall draws the repository.
         dash_duo.driver.get(dash_duo.server_url + f"/?repo={fake.repo}")
         dash_duo.wait_for_element("#commit-grid-table", timeout=30)

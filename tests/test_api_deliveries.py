@@ -98,7 +98,28 @@ def test_a_backfill_runs_in_the_background_and_reports_its_progress(db_path):
                     actions = conn.execute(select(audit_log.c.action, audit_log.c.target)).all()
                 assert len(stored) == 8
                 assert [tuple(a) for a in actions] == [("backfill.start", f"repo:{fake.repo}")]
+                assert requests.post(live.url + "/api/reconcile", json={"repo": "x"}, timeout=10).status_code == 400
                 assert fake.auth == {"token T"}  # the server's GITHUB_TOKEN
+
+                # A run GitHub never said finished (stored in progress, not updated for days): a reconcile
+                # of every repository re-fetches it.
+                with live.services.engine.begin() as conn:
+                    # (its state key as an in-progress report's: the lowest rank, so GitHub's completed one wins)
+                    conn.execute(workflowruns.update().where(workflowruns.c.id == stored[0].id).values(
+                        status="in_progress", conclusion=None, updatetime=time.time() - 5 * 86400,
+                        statekey="0000|00|000000000000|0"))
+                started = requests.post(live.url + "/api/reconcile", json={}, timeout=10)
+                assert started.status_code == 202, started.text
+                job_id = started.json()["id"]
+                deadline = time.time() + 60
+                while job()["state"] == "running" and time.time() < deadline:
+                    time.sleep(0.2)
+                done = job()
+                assert (done["kind"], done["target"], done["state"]) == ("reconcile", "all repositories", "done")
+                assert done["progress"]["runs"] == 1
+                with live.services.engine.connect() as conn:
+                    assert conn.execute(select(workflowruns.c.status).where(
+                        workflowruns.c.id == stored[0].id)).scalar() == "completed"
         finally:
             app.server.extensions["buildmon"].close()
 

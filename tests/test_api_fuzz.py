@@ -29,8 +29,8 @@ NO_INPUT = {(m, p) for m, p in OPERATIONS
             if "{" not in p and not openapi()["paths"][p][m.lower()].get("parameters")
             and "requestBody" not in openapi()["paths"][p][m.lower()]}
 # Refused on this server whatever the data (409): a token would open nothing (no credentials are checked), a
-# backfill needs GITHUB_TOKEN.
-REFUSED_HERE = {("POST", "/api/tokens"), ("POST", "/api/backfills")}
+# backfill or a reconcile needs GITHUB_TOKEN.
+REFUSED_HERE = {("POST", "/api/tokens"), ("POST", "/api/backfills"), ("POST", "/api/reconcile")}
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ ADMIN_ROUTES = {("GET", "/api/tokens"), ("POST", "/api/tokens"), ("DELETE", "/ap
                 ("GET", "/api/audit")}
 MAINTAINER_ROUTES = {("POST", "/api/alerts/channels/<name>/test"), ("GET", "/api/deliveries"),
                      ("GET", "/api/deliveries/<guid>"), ("POST", "/api/deliveries/<guid>/replay"),
-                     ("POST", "/api/deliveries/replay"), ("GET", "/api/backfills"), ("POST", "/api/backfills")}
+                     ("POST", "/api/deliveries/replay"), ("GET", "/api/backfills"), ("POST", "/api/backfills"),
+                     ("POST", "/api/reconcile")}
 OPEN = {"/healthz", "/readyz", "/livez", "/signin", "/signin/callback", "/signed-out"}
 
 

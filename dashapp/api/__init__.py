@@ -31,6 +31,7 @@ from dashapp.inputs import SQLITE_MAX, parse_int
 from dashapp.jsonerrors import error_response, json_routes
 from dashapp.roles import MAINTAINER, allows
 from dashapp.security import identity, requires
+from store.engine import writing
 from store.queries import alerts as alert_queries
 from store.queries import builds, failures, flakes
 from store.queries.cards import metric_cards
@@ -240,7 +241,7 @@ def test_channel(name: str):
     # JSON only: a cross-site form cannot send it, so a page elsewhere cannot make a browser post it.
     if request.mimetype != "application/json":
         raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
-    if request.get_data(cache=True).strip() and not isinstance(request.get_json(silent=True), dict):
+    if request.get_data(cache=True) and not isinstance(request.get_json(silent=True), dict):  # "\n" is no JSON
         raise ApiError("the body must be a JSON object (or empty)")
     refusal = refusal_to_test(_services().config)
     if refusal:
@@ -255,7 +256,7 @@ def test_channel(name: str):
 
     services = _services()
     outcome = send_test(services.engine, config, name, publish=services.broadcast)  # open Alerts pages redraw
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         access.audit(conn, "alert.test", f"channel:{name}", {"state": outcome.get("state")})
     return jsonify(channel=name, id=outcome.get("id"), state=outcome.get("state"), error=outcome.get("error"),
                    detail=outcome.get("detail"), delivered=outcome.get("state") == "delivered")

@@ -16,6 +16,7 @@ from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import ADMIN, ROLES
 from dashapp.security import identity, requires
 from store import accounts
+from store.engine import writing
 
 MAX_NAME = 200
 MAX_DAYS = 3650
@@ -80,7 +81,7 @@ def issue_token():
         raise ApiError("this server checks no credentials (no sign-in, API_TOKENS or DASHBOARD_USERS): "
                        "a token would open nothing", 409)
     now = time.time()
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         token_id, token = accounts.issue_token(conn, name=name, role=role, created_by=identity().actor, days=days,
                                                now=now)
         audit(conn, "token.issue", f"token:{token_id}", {"name": name, "role": role, "days": days})
@@ -95,7 +96,7 @@ def revoke_token(token_id: str):
     if not token_id.isascii() or not token_id.isdigit() or not 0 < int(token_id) <= SQLITE_MAX:
         raise ApiError("token_id: a token's id (ASCII digits)", 404)
     services = _services()
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         done = accounts.revoke_token(conn, int(token_id), by=identity().actor)
         if done:
             audit(conn, "token.revoke", f"token:{token_id}")

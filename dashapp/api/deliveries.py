@@ -16,6 +16,7 @@ from dashapp.roles import MAINTAINER
 from dashapp.security import identity, requires
 from ingest.delivery import requeue
 from store import adminjobs
+from store.engine import writing
 from store.queries import deliveries as dq
 
 MAX_GUID = 100  # X-GitHub-Delivery is a UUID; the webhook refuses longer ones
@@ -54,7 +55,7 @@ def _json_only():
     # JSON only: a cross-site form cannot send it (a page elsewhere cannot make a browser replay).
     if request.mimetype != "application/json":
         raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
-    if request.get_data(cache=True).strip() and not isinstance(request.get_json(silent=True), dict):
+    if request.get_data(cache=True) and not isinstance(request.get_json(silent=True), dict):  # "\n" is no JSON
         raise ApiError("the body must be a JSON object (or empty)")
 
 
@@ -68,7 +69,7 @@ def replay_one(guid: str):
     queued = requeue(services.engine, services.inbox, [_guid(guid)])
     if not queued:
         raise ApiError(f"no dead letter {guid[:MAX_GUID]!r} to replay (unknown, applied, or queued already)", 404)
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         audit(conn, "delivery.replay", f"delivery:{guid}")
     return jsonify(queued=queued, at=time.time()), 202
 
@@ -81,7 +82,7 @@ def replay_all():
     _json_only()
     services = _services()
     queued = requeue(services.engine, services.inbox)
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         audit(conn, "delivery.replay_all", None, {"queued": queued})
     return jsonify(queued=queued, at=time.time()), 202
 
@@ -89,7 +90,7 @@ def replay_all():
 @bp.get("/backfills")
 @requires(MAINTAINER)
 def backfills():
-    """Backfills started from the Admin page or this API, newest first, with their progress."""
+    """Backfills and reconciles started from the Admin page or this API, newest first, with their progress."""
     check_known(request.args, ROUTE_PARAMS["/api/backfills"])
     with _services().engine.connect() as conn:
         items = adminjobs.jobs(conn, limit=limit_from(request.args))
@@ -118,6 +119,26 @@ def start_backfill():
                                   days=None if days is None else float(days))
     except backfills_.Refused as exc:
         raise ApiError(str(exc), exc.status) from None
-    with services.engine.begin() as conn:
+    with writing(services.engine) as conn:
         audit(conn, "backfill.start", f"repo:{body['repo']}", {"days": days, "job": job_id})
     return jsonify(id=job_id, repo=body["repo"]), 202
+
+
+@bp.post("/reconcile")
+@requires(MAINTAINER)
+def start_reconcile():
+    """Re-fetch, in the background, the runs stored as still active for over STALE_HOURS (GitHub's missed
+    completions): `{"repo": "owner/name"}`, or `{}` for every repository."""
+    check_known(request.args, ())
+    _json_only()
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict) or set(body) - {"repo"}:
+        raise ApiError('the body must be {} or {"repo": "owner/name"}')
+    services = _services()
+    try:
+        job_id = backfills_.start(services, body.get("repo"), actor=identity().actor, kind="reconcile")
+    except backfills_.Refused as exc:
+        raise ApiError(str(exc), exc.status) from None
+    with writing(services.engine) as conn:
+        audit(conn, "reconcile.start", f"repo:{body.get('repo') or '*'}", {"job": job_id})
+    return jsonify(id=job_id, repo=body.get("repo")), 202

@@ -87,6 +87,7 @@ ROUTE_PARAMS = {
     "/api/deliveries/{guid}/replay": (),
     "/api/deliveries/replay": (),
     "/api/backfills": ("limit",),
+    "/api/reconcile": (),
     "/api/openapi.json": (),
 }
 
@@ -408,8 +409,9 @@ def openapi() -> dict:
                 "responses": {"202": _json(QUEUED_SCHEMA, "Queued"), "400": ERROR, "403": FORBIDDEN,
                               "415": _error("Not sent as application/json")}}},
             "/api/backfills": {
-                "get": {"summary": "Backfills started from the Admin page or this API, newest first, with their "
-                                   "progress (state: running, done, failed, interrupted). Maintainers and admins.",
+                "get": {"summary": "Backfills and reconciles started from the Admin page or this API, newest first, "
+                                   "with their progress (state: running, done, failed, interrupted). Maintainers "
+                                   "and admins.",
                         "parameters": [LIMIT],
                         "responses": {"200": _json({"type": "object", "properties": {
                             "items": {"type": "array", "items": JOB_SCHEMA}, "count": {"type": "integer"}}}),
@@ -425,6 +427,18 @@ def openapi() -> dict:
                              "400": ERROR, "403": FORBIDDEN,
                              "409": _error("No GITHUB_TOKEN, or a backfill of the repository is running"),
                              "415": _error("Not sent as application/json")}}},
+            "/api/reconcile": {"post": {
+                "summary": "Re-fetch, in the background, the runs stored as still active for over STALE_HOURS "
+                           "(needs GITHUB_TOKEN); listed with the backfills. Maintainers and admins.",
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"repo": {"type": "string", "pattern": "^[^/]+/[^/]+$",
+                                            "description": "one repository (left out: every one)"}}}}}},
+                "responses": {"202": _json({"type": "object", "properties": {
+                    "id": {"type": "integer"}, "repo": _STR}}, "Started"),
+                    "400": ERROR, "403": FORBIDDEN,
+                    "409": _error("No GITHUB_TOKEN, or a reconcile of the repository is running"),
+                    "415": _error("Not sent as application/json")}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

@@ -6,7 +6,7 @@ maintainer): the page is no way around the API's rule.
 """
 import time
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, html
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html
 from dash.exceptions import PreventUpdate
 
 from dashapp import inputs
@@ -20,6 +20,7 @@ from dashapp.security import identity
 from dashapp.shell import services
 from ingest.delivery import requeue
 from store import accounts, adminjobs
+from store.engine import writing
 from store.queries import deliveries as dq
 
 DEAD_SHOWN = 100
@@ -77,7 +78,7 @@ def replay(guid: str | None):
         raise PreventUpdate
     svc = services()
     queued = requeue(svc.engine, svc.inbox, None if guid is None else [guid])
-    with svc.engine.begin() as conn:
+    with writing(svc.engine) as conn:
         audit(conn, "delivery.replay" if guid else "delivery.replay_all", f"delivery:{guid}" if guid else None,
               {"queued": queued, "from": "page"})
     note = (f"Queued {queued} deliver{'y' if queued == 1 else 'ies'} for the processor: the list follows as they "
@@ -97,8 +98,9 @@ _CLICKED = """function (_clicks) {
 OUTPUTS = ("ad-health", "ad-dead", "ad-jobs", "ad-tokens", "ad-audit")
 
 
-def start_backfill(repo, days):
-    """Start a backfill if this request may (a maintainer), then the sections with what came of it."""
+def start_job(kind: str, repo, days):
+    """Start a backfill or a reconcile (of every repository when no repository is given) if this request may
+    (a maintainer); what came of it, for the note beside the buttons."""
     who = identity()
     if not allows(who.role, MAINTAINER):
         raise PreventUpdate
@@ -106,14 +108,16 @@ def start_backfill(repo, days):
     if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))):
         days = None
     svc = services()
+    target = repo or (None if kind == "reconcile" else "")
     try:
-        job_id = backfills.start(svc, repo, actor=who.actor, days=days)
+        job_id = backfills.start(svc, target, actor=who.actor, days=days if kind == "backfill" else None,
+                                 kind=kind)
     except backfills.Refused as exc:
         return html.Span(f"Not started: {exc}.", className="text-danger-emphasis", id="ad-backfill-note-text")
-    with svc.engine.begin() as conn:
-        audit(conn, "backfill.start", f"repo:{repo}", {"days": days, "job": job_id, "from": "page"})
-    return html.Span(f"Backfill of {repo} started (job {job_id}): its progress is below.",
-                     id="ad-backfill-note-text")
+    with writing(svc.engine) as conn:
+        audit(conn, f"{kind}.start", f"repo:{repo or '*'}", {"days": days, "job": job_id, "from": "page"})
+    return html.Span(f"{kind.capitalize()} of {repo or backfills.EVERY_REPO} started (job {job_id}): its progress "
+                     "is below.", id="ad-backfill-note-text")
 
 
 def register() -> None:
@@ -123,11 +127,13 @@ def register() -> None:
         return sections()
 
     @callback(Output("ad-backfill-note", "children"), Input("ad-backfill-start", "n_clicks"),
-              State("ad-backfill-repo", "value"), State("ad-backfill-days", "value"), prevent_initial_call=True)
-    def _start(clicks, repo, days):
-        if not clicks:
+              Input("ad-reconcile-start", "n_clicks"), State("ad-backfill-repo", "value"),
+              State("ad-backfill-days", "value"), prevent_initial_call=True)
+    def _start(backfill_clicks, reconcile_clicks, repo, days):
+        kind = {"ad-backfill-start": "backfill", "ad-reconcile-start": "reconcile"}.get(ctx.triggered_id)
+        if kind is None or not (backfill_clicks or reconcile_clicks):
             raise PreventUpdate
-        return start_backfill(repo, days)
+        return start_job(kind, repo, days)
 
     clientside_callback(_CLICKED, Output("ad-replay-request", "data"),
                         Input({"type": "ad-replay", "guid": ALL}, "n_clicks"), prevent_initial_call=True)

@@ -18,6 +18,7 @@ from dashapp.api.access import audit
 from dashapp.components import empty_state
 from dashapp.shell import services
 from dashapp.rawhtml import compact
+from store.engine import writing
 from store.queries import alerts as aq
 
 MESSAGES_SHOWN = 50  # the newest messages drawn (GET /api/alerts?limit= reads more)
@@ -83,7 +84,7 @@ def send_test(channel: str):
 
     now = time.time()
     outcome = send(services().engine, config, channel, now=now, publish=services().broadcast)  # others redraw
-    with services().engine.begin() as conn:
+    with writing(services().engine) as conn:
         audit(conn, "alert.test", f"channel:{channel}", {"state": outcome.get("state"), "from": "page"})
     return channels_section(config, now=now), now
 

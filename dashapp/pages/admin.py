@@ -48,6 +48,10 @@ def _backfill_form() -> html.Div:
                   className="form-control form-control-sm me-2", style={"maxWidth": "14rem"}),
         dbc.Button("Backfill", id="ad-backfill-start", size="sm", color="primary", disabled=not token,
                    title=None if token else "needs GITHUB_TOKEN"),
+        dbc.Button("Reconcile stale runs", id="ad-reconcile-start", size="sm", color="secondary", outline=True,
+                   className="ms-2", disabled=not token,
+                   title="re-fetch the runs stored as active for over STALE_HOURS (of the repository given, else "
+                         "of all)" if token else "needs GITHUB_TOKEN"),
         html.Div(id="ad-backfill-note", className="small ms-3"),
     ], className="d-flex align-items-center p-2 border-bottom")
 
@@ -73,8 +77,9 @@ def layout(**_query):
         section("Dead letters", dcc.Loading(html.Div(id="ad-dead"), **loading),
                  hint="deliveries that failed to apply, newest first; a replay hands them back to the processor",
                  section_id="ad-dead-section"),
-        section("Backfill", [_backfill_form(), html.Div(id="ad-jobs")],
-                hint="load a repository's history from GitHub's REST API (GITHUB_TOKEN); runs in the background",
+        section("Backfill and reconcile", [_backfill_form(), html.Div(id="ad-jobs")],
+                hint="load a repository's history, or re-fetch runs GitHub never said finished, from its REST API "
+                     "(GITHUB_TOKEN); in the background",
                 section_id="ad-jobs-section"),
         section("API tokens", dcc.Loading(html.Div(id="ad-tokens"), **loading),
                  hint="issued with POST /api/tokens, revoked with DELETE /api/tokens/<id>",
