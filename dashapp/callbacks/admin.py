@@ -1,16 +1,15 @@
-"""The Admin page's callbacks: the sections drawn from the store (again on every `live-version` bump), and the
-replay buttons.
+"""The Admin page's callbacks: the sections drawn from the store (again on every `live-version` bump, and each
+second while a backfill runs), the replay buttons and the backfill and reconcile buttons.
 
-A replay asks the same of this request's identity as `POST /api/deliveries/<guid>/replay` does (a
-maintainer): the page is no way around the API's rule.
+A replay or a backfill asks the same of this request's identity as its API route does (a maintainer): the page
+is no way around the API's rule.
 """
 import time
 
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html
 from dash.exceptions import PreventUpdate
 
-from dashapp import inputs
-from dashapp import backfills
+from dashapp import backfills, inputs
 from dashapp.admin_tables import audit_table, dead_letters_table, health_table, jobs_table, tokens_table
 from dashapp.api.access import audit
 from dashapp.components import empty_state
@@ -61,14 +60,17 @@ def sections(note=None):
         "No backfills yet.", id="ad-jobs-empty", className="empty-state empty-compact")
     idle = not any(j["state"] == "running" for j in jobs)
     if not admin:
-        hidden = empty_state("Admins only.", id="ad-admin-only", className="empty-state empty-compact")
-        return compact(repos), letters, compact(job_part), hidden, hidden, idle
+        return compact(repos), letters, compact(job_part), _admins_only("ad-tokens"), _admins_only("ad-audit"), idle
     token_part = tokens_table(tokens, now=now) if tokens else empty_state(
         "No tokens issued.", hint="POST /api/tokens issues one (see the README's API section).",
         id="ad-tokens-empty", className="empty-state empty-compact")
     audit_part = audit_table(log, now=now) if log else empty_state("Nothing done yet.", id="ad-audit-empty",
                                                                    className="empty-state empty-compact")
     return compact(repos), letters, compact(job_part), compact(token_part), compact(audit_part), idle
+
+
+def _admins_only(section: str):
+    return empty_state("Admins only.", id=f"{section}-admins-only", className="empty-state empty-compact")
 
 
 def replay(guid: str | None):
