@@ -57,7 +57,7 @@ def tokens_table(rows: list[dict], *, now: float) -> dbc.Table:
     head = html.Thead(html.Tr([html.Th(h) for h in ("Id", "Name", "Role", "Issued", "By", "Expires", "State")]))
     body = []
     for t in rows:
-        state = "revoked" if t["revoked"] else "expired" if t["expires"] and t["expires"] <= now else "live"
+        state = t["state"]
         body.append(html.Tr([
             html.Td(str(t["id"])), html.Td(clip(t["name"], SHOWN)), html.Td(t["role"]),
             html.Td(_when(t["created"], now)), html.Td(t["created_by"]),

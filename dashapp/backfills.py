@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import asdict
 
+from dashapp.security import audit, identity
 from store import adminjobs
 from store.engine import writing
 
@@ -29,10 +30,12 @@ class Refused(ValueError):
         self.status = status
 
 
-def start(services, repo: str | None, *, actor: str, days: float | None = None, kind: str = "backfill") -> int:
+def start(services, repo: str | None, *, days: float | None = None, kind: str = "backfill",
+          origin: str = "api") -> int:
     """Start backfilling `repo` (the last `days`, or from where the store stops), or with `kind="reconcile"`
     re-fetching its runs (every repository's, `repo` None) stored as active for over STALE_HOURS; the job's
-    id."""
+    id.  The job is written to the audit log as this request's identity's, in the transaction that makes it."""
+    target = f"repo:{repo or '*'}"
     if kind == "reconcile" and repo is None:
         repo = EVERY_REPO
     elif not isinstance(repo, str) or not REPO.fullmatch(repo):
@@ -45,7 +48,8 @@ def start(services, repo: str | None, *, actor: str, days: float | None = None, 
     with writing(services.engine) as conn:
         if adminjobs.running(conn, kind, repo):
             raise Refused(f"a {kind} of {repo} is running already", 409)
-        job_id = adminjobs.start(conn, kind=kind, target=repo, actor=actor)
+        job_id = adminjobs.start(conn, kind=kind, target=repo, actor=identity().actor)
+        audit(conn, f"{kind}.start", target, {"days": days, "job": job_id, "from": origin})
     since = None if days is None else time.time() - days * 86400
     threading.Thread(target=_run, args=(services, job_id, kind, repo, since), name=f"{kind}-{job_id}",
                      daemon=True).start()

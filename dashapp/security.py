@@ -85,6 +85,13 @@ def identity() -> Identity:
     return g.get("identity") or Identity("anonymous", VIEWER, "anonymous")
 
 
+def audit(conn, action: str, target: str | None = None, detail: dict | None = None) -> None:
+    """Write `action` by this request's identity to the audit log (in the caller's transaction)."""
+    who = identity()
+    accounts.audit(conn, actor=who.actor, role=who.role, action=action, target=target, detail=detail,
+                   client=request.remote_addr)
+
+
 def requires(role: str):
     """Mark a view as needing `role` (write it under the route's decorator); the hook refuses anyone less."""
     def mark(view):

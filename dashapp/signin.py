@@ -17,6 +17,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, current_app, make_response, redirect, request, session as flow
 
 from dashapp.roles import Person, role_for
+from domain.text import is_relative_link
 from dashapp.security import CSRF_COOKIE, SESSION_COOKIE, identity, public
 from store import accounts
 from store.engine import writing
@@ -107,10 +108,7 @@ def _client():
 
 def _local_path(target: str | None) -> str:
     """`target` when it is a path of this site, else "/" (no open redirect through `next`)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    parts = urlsplit(target)
-    return target if not parts.scheme and not parts.netloc else "/"
+    return target if is_relative_link(target) else "/"
 
 
 # The sign-in pages stand alone: the app's stylesheets are behind the sign-in they lead to.

@@ -78,12 +78,15 @@ def token_role(conn: Connection, token: str, *, now: float | None = None) -> tup
     return (int(row.id), row.role) if row else None
 
 
-def tokens(conn: Connection) -> list[dict]:
-    """Every token issued, newest first, without anything secret."""
+def tokens(conn: Connection, *, now: float | None = None) -> list[dict]:
+    """Every token issued, newest first, without anything secret; each with its `state` (live, expired or
+    revoked)."""
+    now = time.time() if now is None else now
     t = access_tokens.c
-    return [dict(r) for r in conn.execute(
-        select(t.id, t.name, t.role, t.created, t.created_by, t.expires, t.revoked, t.revoked_by)
-        .order_by(t.id.desc())).mappings()]
+    rows = conn.execute(select(t.id, t.name, t.role, t.created, t.created_by, t.expires, t.revoked, t.revoked_by)
+                        .order_by(t.id.desc())).mappings()
+    return [{**r, "state": "revoked" if r["revoked"] else "expired" if r["expires"] and r["expires"] <= now
+             else "live"} for r in rows]
 
 
 def revoke_token(conn: Connection, token_id: int, *, by: str, now: float | None = None) -> bool:

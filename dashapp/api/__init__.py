@@ -25,12 +25,13 @@ from dashapp.api.params import (
     flag_from,
     fraction_from,
     int_from,
+    json_object,
     limit_from,
 )
 from dashapp.inputs import SQLITE_MAX, parse_int
 from dashapp.jsonerrors import error_response, json_routes
 from dashapp.roles import MAINTAINER, allows
-from dashapp.security import identity, requires
+from dashapp.security import audit, identity, requires
 from store.engine import writing
 from store.queries import alerts as alert_queries
 from store.queries import builds, failures, flakes
@@ -238,11 +239,7 @@ def alerts():
 def test_channel(name: str):
     """Send a test message to one channel now, and say how it went (the message is in the outbox too)."""
     check_known(request.args, ())
-    # JSON only: a cross-site form cannot send it, so a page elsewhere cannot make a browser post it.
-    if request.mimetype != "application/json":
-        raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
-    if request.get_data(cache=True) and not isinstance(request.get_json(silent=True), dict):  # "\n" is no JSON
-        raise ApiError("the body must be a JSON object (or empty)")
+    json_object()
     refusal = refusal_to_test(_services().config)
     if refusal:
         raise ApiError(refusal, 403)
@@ -257,7 +254,7 @@ def test_channel(name: str):
     services = _services()
     outcome = send_test(services.engine, config, name, publish=services.broadcast)  # open Alerts pages redraw
     with writing(services.engine) as conn:
-        access.audit(conn, "alert.test", f"channel:{name}", {"state": outcome.get("state")})
+        audit(conn, "alert.test", f"channel:{name}", {"state": outcome.get("state")})
     return jsonify(channel=name, id=outcome.get("id"), state=outcome.get("state"), error=outcome.get("error"),
                    detail=outcome.get("detail"), delivered=outcome.get("state") == "delivered")
 

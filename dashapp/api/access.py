@@ -11,22 +11,15 @@ from flask import jsonify, request
 
 from dashapp.api import _services, bp
 from dashapp.api.openapi import ROUTE_PARAMS
-from dashapp.api.params import ApiError, check_known, int_from, limit_from
+from dashapp.api.params import ApiError, check_known, int_from, json_object, limit_from
 from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import ADMIN, ROLES
-from dashapp.security import identity, requires
+from dashapp.security import audit, identity, requires
 from store import accounts
 from store.engine import writing
 
 MAX_NAME = 200
 MAX_DAYS = 3650
-
-
-def audit(conn, action: str, target: str | None = None, detail: dict | None = None) -> None:
-    """Write `action` by this request's identity to the audit log."""
-    who = identity()
-    accounts.audit(conn, actor=who.actor, role=who.role, action=action, target=target, detail=detail,
-                   client=request.remote_addr)
 
 
 @bp.get("/me")
@@ -44,18 +37,11 @@ def list_tokens():
     check_known(request.args, ROUTE_PARAMS["/api/tokens"])
     with _services().engine.connect() as conn:
         found = accounts.tokens(conn)
-    now = time.time()
-    for t in found:
-        t["state"] = "revoked" if t["revoked"] else "expired" if t["expires"] and t["expires"] <= now else "live"
     return jsonify(items=found, count=len(found))
 
 
 def _token_request() -> tuple[str, str, float | None]:
-    if request.mimetype != "application/json":
-        raise ApiError("send Content-Type: application/json", 415)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError('the body must be a JSON object: {"name": ..., "role": ..., "days": ...}')
+    body = json_object(shape='{"name": ..., "role": ..., "days": ...}')
     unknown = sorted(set(body) - {"name", "role", "days"})
     if unknown:
         raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: name, role, days")

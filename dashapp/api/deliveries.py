@@ -8,12 +8,11 @@ from flask import jsonify, request
 
 from dashapp import backfills as backfills_
 from dashapp.api import _services, bp
-from dashapp.api.access import audit
 from dashapp.api.openapi import ROUTE_PARAMS
-from dashapp.api.params import ApiError, check_known, int_from, limit_from
+from dashapp.api.params import ApiError, check_known, int_from, json_object, limit_from
 from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import MAINTAINER
-from dashapp.security import identity, requires
+from dashapp.security import audit, requires
 from ingest.delivery import requeue
 from store import adminjobs
 from store.engine import writing
@@ -26,6 +25,17 @@ def _guid(value: str) -> str:
     if not value or len(value) > MAX_GUID or not value.isprintable():
         raise ApiError(f"guid: a delivery's X-GitHub-Delivery (at most {MAX_GUID} characters)", 404)
     return value
+
+
+def replay(services, guids: list[str] | None, *, origin: str) -> int:
+    """Hand dead letters (`guids`, or every one) back to the inbox and write it to the audit log (when anything
+    went, or all were asked for); how many went.  The API's routes and the Admin page's buttons both."""
+    queued = requeue(services.engine, services.inbox, guids)
+    if queued or guids is None:
+        with writing(services.engine) as conn:
+            audit(conn, "delivery.replay_all" if guids is None else "delivery.replay",
+                  None if guids is None else f"delivery:{guids[0]}", {"queued": queued, "from": origin})
+    return queued
 
 
 @bp.get("/deliveries")
@@ -51,26 +61,16 @@ def one_delivery(guid: str):
     return jsonify(found)
 
 
-def _json_only():
-    # JSON only: a cross-site form cannot send it (a page elsewhere cannot make a browser replay).
-    if request.mimetype != "application/json":
-        raise ApiError("send Content-Type: application/json (the body may be empty or {})", 415)
-    if request.get_data(cache=True) and not isinstance(request.get_json(silent=True), dict):  # "\n" is no JSON
-        raise ApiError("the body must be a JSON object (or empty)")
-
-
 @bp.post("/deliveries/<guid>/replay")
 @requires(MAINTAINER)
 def replay_one(guid: str):
     """Replay one dead letter; 404 when it is not one (unknown, or applied since)."""
     check_known(request.args, ())
-    _json_only()
+    json_object()
     services = _services()
-    queued = requeue(services.engine, services.inbox, [_guid(guid)])
+    queued = replay(services, [_guid(guid)], origin="api")
     if not queued:
         raise ApiError(f"no dead letter {guid[:MAX_GUID]!r} to replay (unknown, applied, or queued already)", 404)
-    with writing(services.engine) as conn:
-        audit(conn, "delivery.replay", f"delivery:{guid}")
     return jsonify(queued=queued, at=time.time()), 202
 
 
@@ -79,11 +79,9 @@ def replay_one(guid: str):
 def replay_all():
     """Replay every dead letter (the oldest 1,000 at a time)."""
     check_known(request.args, ())
-    _json_only()
+    json_object()
     services = _services()
-    queued = requeue(services.engine, services.inbox)
-    with writing(services.engine) as conn:
-        audit(conn, "delivery.replay_all", None, {"queued": queued})
+    queued = replay(services, None, origin="api")
     return jsonify(queued=queued, at=time.time()), 202
 
 
@@ -103,10 +101,7 @@ def start_backfill():
     """Backfill a repository from GitHub's REST API in the background: `{"repo": "owner/name", "days": 30}`
     (no `days`: from where the store stops)."""
     check_known(request.args, ())
-    _json_only()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError('the body must be a JSON object: {"repo": "owner/name", "days": 30}')
+    body = json_object(shape='{"repo": "owner/name", "days": 30}')
     unknown = sorted(set(body) - {"repo", "days"})
     if unknown:
         raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: repo, days")
@@ -115,12 +110,9 @@ def start_backfill():
         raise ApiError("days: a number of days")
     services = _services()
     try:
-        job_id = backfills_.start(services, body.get("repo"), actor=identity().actor,
-                                  days=None if days is None else float(days))
+        job_id = backfills_.start(services, body.get("repo"), days=None if days is None else float(days))
     except backfills_.Refused as exc:
         raise ApiError(str(exc), exc.status) from None
-    with writing(services.engine) as conn:
-        audit(conn, "backfill.start", f"repo:{body['repo']}", {"days": days, "job": job_id})
     return jsonify(id=job_id, repo=body["repo"]), 202
 
 
@@ -130,15 +122,12 @@ def start_reconcile():
     """Re-fetch, in the background, the runs stored as still active for over STALE_HOURS (GitHub's missed
     completions): `{"repo": "owner/name"}`, or `{}` for every repository."""
     check_known(request.args, ())
-    _json_only()
-    body = request.get_json(silent=True) or {}
-    if not isinstance(body, dict) or set(body) - {"repo"}:
+    body = json_object()
+    if set(body) - {"repo"}:
         raise ApiError('the body must be {} or {"repo": "owner/name"}')
     services = _services()
     try:
-        job_id = backfills_.start(services, body.get("repo"), actor=identity().actor, kind="reconcile")
+        job_id = backfills_.start(services, body.get("repo"), kind="reconcile")
     except backfills_.Refused as exc:
         raise ApiError(str(exc), exc.status) from None
-    with writing(services.engine) as conn:
-        audit(conn, "reconcile.start", f"repo:{body.get('repo') or '*'}", {"job": job_id})
     return jsonify(id=job_id, repo=body.get("repo")), 202

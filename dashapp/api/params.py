@@ -7,6 +7,8 @@ import re
 import time
 from datetime import datetime, timezone
 
+from flask import request
+
 from dashapp.inputs import SQLITE_MAX, SQLITE_MIN, is_decimal, parse_decimal, parse_int
 from dashapp.urlstate import WINDOWS
 from domain.state import STATUS_RANK
@@ -216,3 +218,17 @@ def flag_from(args, name: str) -> bool:
     if value not in FLAGS:
         raise ApiError(f"{name}: expected one of {', '.join(FLAGS)}, got {value!r}")
     return FLAGS[value]
+
+
+def json_object(*, shape: str | None = None) -> dict:
+    """The request's body as a JSON object.  JSON only: a cross-site form cannot send it, so a page elsewhere
+    cannot make a browser post it.  With `shape` (the object expected, for the message) the body must be one;
+    without, it may also be empty ({}); a body of whitespace is no JSON."""
+    if request.mimetype != "application/json":
+        raise ApiError("send Content-Type: application/json" + ("" if shape else " (the body may be empty or {})"), 415)
+    body = request.get_json(silent=True)
+    if shape is not None and not isinstance(body, dict):
+        raise ApiError(f"the body must be a JSON object: {shape}")
+    if request.get_data(cache=True) and not isinstance(body, dict):
+        raise ApiError("the body must be a JSON object (or empty)")
+    return body or {}

@@ -11,15 +11,13 @@ from dash.exceptions import PreventUpdate
 
 from dashapp import backfills, inputs
 from dashapp.admin_tables import audit_table, dead_letters_table, health_table, jobs_table, tokens_table
-from dashapp.api.access import audit
+from dashapp.api import deliveries
 from dashapp.components import empty_state
 from dashapp.rawhtml import compact
 from dashapp.roles import ADMIN, MAINTAINER, allows
 from dashapp.security import identity
 from dashapp.shell import services
-from ingest.delivery import requeue
 from store import accounts, adminjobs
-from store.engine import writing
 from store.queries import deliveries as dq
 
 DEAD_SHOWN = 100
@@ -39,7 +37,7 @@ def sections(note=None):
         dead, total = dq.dead_letters(conn, limit=DEAD_SHOWN)
         jobs = adminjobs.jobs(conn, now=now)
         admin = allows(who.role, ADMIN)
-        tokens = accounts.tokens(conn) if admin else []
+        tokens = accounts.tokens(conn, now=now) if admin else []
         log = accounts.audit_entries(conn, limit=AUDIT_SHOWN) if admin else []
     repos = health_table(health, now=now) if health else empty_state(
         "No deliveries yet.", hint="Point a repository's webhook at the URL above; GitHub's ping shows here.",
@@ -78,11 +76,7 @@ def replay(guid: str | None):
     who = identity()
     if not allows(who.role, MAINTAINER):
         raise PreventUpdate
-    svc = services()
-    queued = requeue(svc.engine, svc.inbox, None if guid is None else [guid])
-    with writing(svc.engine) as conn:
-        audit(conn, "delivery.replay" if guid else "delivery.replay_all", f"delivery:{guid}" if guid else None,
-              {"queued": queued, "from": "page"})
+    queued = deliveries.replay(services(), None if guid is None else [guid], origin="page")
     note = (f"Queued {queued} deliver{'y' if queued == 1 else 'ies'} for the processor: the list follows as they "
             "are applied." if queued else "Nothing queued: already applied or queued.")
     return sections(note)
@@ -112,12 +106,9 @@ def start_job(kind: str, repo, days):
     svc = services()
     target = repo or (None if kind == "reconcile" else "")
     try:
-        job_id = backfills.start(svc, target, actor=who.actor, days=days if kind == "backfill" else None,
-                                 kind=kind)
+        job_id = backfills.start(svc, target, days=days if kind == "backfill" else None, kind=kind, origin="page")
     except backfills.Refused as exc:
         return html.Span(f"Not started: {exc}.", className="text-danger-emphasis", id="ad-backfill-note-text")
-    with writing(svc.engine) as conn:
-        audit(conn, f"{kind}.start", f"repo:{repo or '*'}", {"days": days, "job": job_id, "from": "page"})
     return html.Span(f"{kind.capitalize()} of {repo or backfills.EVERY_REPO} started (job {job_id}): its progress "
                      "is below.", id="ad-backfill-note-text")
 

@@ -14,10 +14,10 @@ from dash.exceptions import PreventUpdate
 from dashapp import inputs
 from dashapp.alerts_tables import cards, channels_table, history_table, messages_table, open_table
 from dashapp.api import alert_config, channel_data, refusal_to_test
-from dashapp.api.access import audit
 from dashapp.components import empty_state
 from dashapp.shell import services
 from dashapp.rawhtml import compact
+from dashapp.security import audit
 from store.engine import writing
 from store.queries import alerts as aq
 
