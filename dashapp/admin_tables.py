@@ -106,3 +106,17 @@ def jobs_table(rows: list[dict], *, now: float) -> dbc.Table:
         ], className="ad-job-row", **{"data-job": str(j["id"]), "data-state": j["state"], "data-kind": j["kind"]}))
     return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
                      id="ad-jobs-table")
+
+
+def archives_table(months: list[dict]) -> dbc.Table:
+    """The archived months (store.archive.months): rows per kind and the files' size."""
+    columns = (("Runs", "workflowruns"), ("Jobs", "jobs"), ("Steps", "steps"), ("Deliveries", "deliveries"))
+    head = html.Thead(html.Tr([html.Th("Month"), html.Th("Batches", className="text-end")]
+                              + [html.Th(label, className="text-end") for label, _name in columns]
+                              + [html.Th("Size", className="text-end")]))
+    body = [html.Tr([html.Td(m["month"]), html.Td(f"{m['parts']:,}", className="text-end")]
+                    + [html.Td(f"{m['rows'].get(name, 0):,}", className="text-end") for _label, name in columns]
+                    + [html.Td(f"{m['bytes'] / 1e6:,.1f} MB", className="text-end text-nowrap")],
+                    className="ad-archive-row", **{"data-month": m["month"]}) for m in months]
+    return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
+                     id="ad-archives-table")

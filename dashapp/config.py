@@ -81,6 +81,13 @@ SETTINGS = {
     "raw_retention_days": Setting("RAW_RETENTION_DAYS", "14",
                                   "Days a processed delivery's raw body is kept; its metadata (GUID, event, outcome, "
                                   "times) is kept after. 0 keeps bodies forever."),
+    "archive_after_days": Setting("ARCHIVE_AFTER_DAYS", "0",
+                                  "Days of runs, jobs, steps and deliveries the store keeps; older ones move into "
+                                  "monthly Parquet files in ARCHIVE_DIR, in the background (the charts and cards "
+                                  "of long windows keep counting them). 0 keeps everything."),
+    "archive_dir": Setting("ARCHIVE_DIR", "",
+                           "Where archived months go; empty: an `archive` directory beside a SQLite store "
+                           "(./archive with PostgreSQL)."),
     "log_fetch": Setting("LOG_FETCH", "on",
                          "`on`: the process that runs the delivery processor fetches each failed job's log and "
                          "annotations from GitHub (needs GITHUB_TOKEN) for its failure lines; `off`: never."),
@@ -169,6 +176,8 @@ class Config:
     health_max_lag: float
     health_min_free_mb: float
     raw_retention_days: float
+    archive_after_days: float
+    archive_dir: str
     log_fetch: str
     failure_rules: str
     log_max_bytes: int

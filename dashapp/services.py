@@ -31,6 +31,17 @@ def _alerts(config: Config):
                 github_api_url=config.github_api_url)
 
 
+def _archiver(config: Config, engine):
+    """The archive policy of ARCHIVE_AFTER_DAYS (store/archive.py), or None when everything is kept."""
+    if config.archive_after_days <= 0:
+        return None
+    if config.archive_after_days < 1:
+        raise ValueError("ARCHIVE_AFTER_DAYS: at least 1 day, or 0 to keep everything")
+    from store.archive import Archiver, location
+
+    return Archiver(engine, location(config.database_path, config.archive_dir), config.archive_after_days)
+
+
 @dataclass
 class Services:
     config: Config
@@ -79,7 +90,8 @@ class Services:
                                        dashboard_url=f"http://{config.host}:{config.port}")
         services.processor = Processor(engine, box, publish=services.publish, batch=config.processor_batch,
                                        stats=ProcessorStats(services.stats.registry),
-                                       retention_days=config.raw_retention_days, alerts=services.decider)
+                                       retention_days=config.raw_retention_days, alerts=services.decider,
+                                       archiver=_archiver(config, engine))
         handlers = {"live": services._publish_live, "inbox": services.processor.wake}
         if is_sqlite(engine):
             services.bus = LocalBus(box.rundir(), handlers)

@@ -72,7 +72,7 @@ class Processor(Background):
     thread_name = "delivery-processor"
 
     def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None,
-                 retention_days: float = 0.0, alerts=None):
+                 retention_days: float = 0.0, alerts=None, archiver=None):
         super().__init__()
         self.engine = engine
         self.inbox = box
@@ -82,6 +82,7 @@ class Processor(Background):
         self.retention_days = retention_days
         self._retained_at = 0.0
         self.alerts = alerts  # alerts.decide.Decider, or None
+        self.archiver = archiver  # store.archive.Archiver (ARCHIVE_AFTER_DAYS), or None
         self._swept_at = 0.0
         self.lock = box.processor_lock()
         self._busy = False
@@ -132,9 +133,11 @@ class Processor(Background):
             self._wake.clear()
             done = self.process_batch()
             self._sweep()
+            archiving = self._archive()
             if done == 0:
                 self._retain()
-                self._wake.wait(IDLE_POLL)
+                if not archiving:
+                    self._wake.wait(IDLE_POLL)
             elif done < self.batch:
                 self._stop.wait(LINGER)
 
@@ -153,6 +156,23 @@ class Processor(Background):
         if dropped:
             log.info("processor: emptied the bodies of %d deliveries processed over %g days ago", dropped,
                      self.retention_days)
+
+    def _archive(self) -> bool:
+        """One bounded step of the archive policy between batches, busy or idle; True while a pass goes on."""
+        if self.archiver is None:
+            return False
+        try:
+            more = self.archiver.step()
+        except Exception:  # the pass starts again at the next hour; processing goes on
+            log.exception("processor: archiving failed")
+            self.archiver.stop_pass()
+            return False
+        if not more and self.archiver.parts:
+            rows = sum(sum(part.counts.values()) for part in self.archiver.parts)
+            log.info("processor: archived %d batches (%d rows) into %s", len(self.archiver.parts), rows,
+                     self.archiver.root)
+            self.archiver.parts = []
+        return more
 
     def _baseline(self) -> None:
         """On taking the inbox: record quietly what the store holds that no decision saw."""

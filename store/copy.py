@@ -397,6 +397,15 @@ def _digest(conn: Connection, table: Table):
         yield tuple(row[i] for i in positions), encode(row)
 
 
+def digest(conn: Connection, table: Table) -> tuple[int, str]:
+    """The table's rows and the SHA-256 of them in key order (as `check_table` compares two stores)."""
+    sha, n = hashlib.sha256(), 0
+    for _key, encoded in _digest(conn, table):
+        sha.update(encoded)
+        n += 1
+    return n, sha.hexdigest()[:16]
+
+
 def check_table(src: Connection, dst: Connection, table: Table) -> TableCheck:
     hashes = hashlib.sha256(), hashlib.sha256()
     counts = [0, 0]

@@ -55,6 +55,9 @@ def make_engine(location: str, *, synchronous: str = "FULL") -> Engine:
         # savepoints), then set the per-connection PRAGMAs.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Takes effect only in a new, empty file (an older store converts with `python -m store.archive
+        # vacuum`): pages freed by archiving can then be given back to the disk a few at a time.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
@@ -88,3 +91,43 @@ def integrity_check(engine: Engine) -> str:
         return "ok"
     with engine.connect() as conn:
         return conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+
+
+def reclaim(engine: Engine, pages: int) -> int | None:
+    """Give up to `pages` free pages of a SQLite store back to the disk (its file shrinks); how many it gave.
+    None when the store cannot (another database, or a SQLite file made before incremental vacuum, which
+    `vacuum` converts)."""
+    if not is_sqlite(engine):
+        return None  # PostgreSQL's autovacuum reuses the space; its files are its own business
+    with engine.connect().execution_options(**writer_options()) as conn, conn.begin():
+        if conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() != 2:
+            return None
+        before = conn.exec_driver_sql("PRAGMA freelist_count").scalar()
+        # The pragma frees one page per step, and Python's sqlite3 steps a statement without result columns
+        # once per execute (executescript would step it through, but commits first): one execute per page.
+        driver = conn.connection.driver_connection
+        for _ in range(min(int(pages), before)):
+            driver.execute("PRAGMA incremental_vacuum(1)")
+        return before - conn.exec_driver_sql("PRAGMA freelist_count").scalar()
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy a SQLite store's write-ahead log into its file now (which shrinks the file when pages were given
+    back); what open readers still need stays in the log for the next checkpoint.  Nothing elsewhere."""
+    if is_sqlite(engine):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def vacuum(engine: Engine) -> bool:
+    """Rewrite a SQLite store whole, in incremental auto-vacuum mode from then on (its file shrinks to its
+    rows; it is locked meanwhile, minutes for a large store).  False for other databases."""
+    if not is_sqlite(engine):
+        return False
+    raw = engine.raw_connection()  # VACUUM runs outside a transaction, which SQLAlchemy would begin
+    try:
+        for statement in ("PRAGMA auto_vacuum=INCREMENTAL", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+            raw.driver_connection.execute(statement).fetchall()
+    finally:
+        raw.close()
+    return True

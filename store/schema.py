@@ -604,3 +604,20 @@ admin_jobs = Table(
     Column("error", Text),
 )
 Index("idx_admin_jobs_started", admin_jobs.c.started)
+
+# What retention moved out of the store (store/archive.py): one row per archived batch, written in the
+# transaction that deleted its rows, so a file without a row is a batch that never committed.  The highest
+# `horizon` is the store's: base rows created before that UTC day are in the archives, and the writer
+# refuses new ones there (the rollups of those days are final).
+archive_parts = Table(
+    "archive_parts",
+    metadata,
+    Column("id", ID, primary_key=True),  # names the batch's files
+    Column("month", Integer, nullable=False),  # the first UTC day of the calendar month its rows belong to
+    Column("horizon", Integer, nullable=False),  # UTC day: its rows were created (received) before it
+    Column("created", Float, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON {table: rows}
+    Column("bytes", BigInteger, nullable=False),  # the batch's files on disk
+)
+Index("idx_archive_parts_month", archive_parts.c.month)
+Index("idx_archive_parts_horizon", archive_parts.c.horizon)

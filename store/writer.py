@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from domain import records as r
 from domain.state import FAILED, job_key, run_key
-from store import derived
+from store import archive, derived
 from store.derived.failure_causes import FAILED_JOB
 from store.prepared import execute_prepared
 from store.schema import (branches, commits, failure_lines, job_logs, jobs, repos, run_pulls, runattempts, steps,
@@ -137,7 +137,11 @@ def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
     """
     stmts = _statements(conn.dialect.name)
     changes = []
+    before = archive.cutoff(conn)
     for item in items:
+        if before is not None and isinstance(item, (r.Run, r.Job)) and item.createtime is not None \
+                and item.createtime < before:
+            continue  # archived days' rollups are final (store/archive.py): a late report of one changes nothing
         change = _HANDLERS[type(item)](conn, stmts, item, now)
         if change:
             changes.append(change)

@@ -9,6 +9,7 @@ from dash.testing.wait import until
 from sqlalchemy import select
 
 from dashapp import create_app
+from store import archive
 from store.engine import make_engine
 from store.schema import audit_log, deliveries, workflowruns
 from tests.fakeoidc import FakeOIDC
@@ -49,6 +50,8 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
         provider.user = dict(ANN)
         app = create_app(_config(path, provider))
         guid = _dead_letter(path)
+        engine = make_engine(path)
+        archived = archive.archive(engine, archive.location(path), 20)  # the demo's oldest third
         dash_duo.start_server(app)
         dash_duo.driver.set_window_size(1500, 1100)
         dash_duo.driver.get(dash_duo.server_url + "/admin")
@@ -56,7 +59,11 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
         assert "database is locked" in row.text
         assert dash_duo.find_element("#ad-webhook-url").text == dash_duo.server_url + "/webhook"
         assert dash_duo.find_element("#nav-admin").is_displayed()
-        engine = make_engine(path)
+        months = {time.strftime("%Y-%m", time.gmtime(part.month * 86400)) for part in archived}
+        shown = dash_duo.find_elements("#ad-archives-table tr.ad-archive-row")
+        assert {tr.get_attribute("data-month") for tr in shown} == months
+        assert "Keeps everything" in dash_duo.find_element("#ad-archives-policy").text
+        assert "Archived: what was created before" in dash_duo.find_element("#ad-archives-policy").text
         with engine.connect() as conn:
             assert conn.execute(select(workflowruns.c.id).where(workflowruns.c.gitid == RUN_ID)).first() is None
 
@@ -88,6 +95,7 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
         assert _status(dash_duo, "POST", f"/api/deliveries/{guid}/replay") == 403
         assert _status(dash_duo, "POST", "/api/deliveries/replay") == 403
         assert _status(dash_duo, "GET", "/api/audit") == 403
+        assert _status(dash_duo, "GET", "/api/archives") == 403
         assert _status(dash_duo, "GET", "/api/builds") == 200
         engine.dispose()
 

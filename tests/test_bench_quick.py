@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from bench import generate, ingest, views
+from bench import archive, generate, ingest, views
 
 
 @pytest.mark.slow
@@ -106,3 +106,11 @@ def test_views_quick(capsys):
     for page in ("Waterfall", "Triage", "Runners", "Alerts", "Developer", "Failure", "Commit", "Pull request"):
         row = next(line for line in table if line.startswith(page + " "))
         assert "inf" not in row, row
+
+
+def test_archive_quick(capsys):
+    assert archive.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"runs stored ([\d,]+) \(lost 0\)", out)
+    assert "90-day charts (whole days)" in out and ": equal" in out
+    assert "counts and checksums equal the original's: yes" in out

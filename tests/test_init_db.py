@@ -28,7 +28,7 @@ def backfill(db, fake, *extra):
     return cli("-db", db, "-r", fake.repo, "-k", "T", "--api-url", fake.url, *extra)
 
 
-ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs"}
+ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts"}
 
 
 def counts(engine) -> dict:

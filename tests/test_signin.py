@@ -24,7 +24,7 @@ ADMIN_ROUTES = {("GET", "/api/tokens"), ("POST", "/api/tokens"), ("DELETE", "/ap
 MAINTAINER_ROUTES = {("POST", "/api/alerts/channels/<name>/test"), ("GET", "/api/deliveries"),
                      ("GET", "/api/deliveries/<guid>"), ("POST", "/api/deliveries/<guid>/replay"),
                      ("POST", "/api/deliveries/replay"), ("GET", "/api/backfills"), ("POST", "/api/backfills"),
-                     ("POST", "/api/reconcile")}
+                     ("POST", "/api/reconcile"), ("GET", "/api/archives")}
 OPEN = {"/healthz", "/readyz", "/livez", "/signin", "/signin/callback", "/signed-out"}
 
 

@@ -1,5 +1,5 @@
-"""A maintainer's repairs: the dead letters (`/api/deliveries`, one with its payload, replay one or all) and
-backfills (`/api/backfills`).  Replaying hands the deliveries back to the inbox, where the processor applies
+"""A maintainer's repairs: the dead letters (`/api/deliveries`, one with its payload, replay one or all),
+backfills (`/api/backfills`) and what retention archived (`/api/archives`).  Replaying hands the deliveries back to the inbox, where the processor applies
 them as any other (`ingest.delivery.requeue`); a backfill runs in the background (`dashapp.backfills`).  Each
 is written to the audit log."""
 import time
@@ -14,7 +14,7 @@ from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import MAINTAINER
 from dashapp.security import audit, requires
 from ingest.delivery import requeue
-from store import adminjobs
+from store import adminjobs, archive
 from store.engine import writing
 from store.queries import deliveries as dq
 
@@ -131,3 +131,14 @@ def start_reconcile():
     except backfills_.Refused as exc:
         raise ApiError(str(exc), exc.status) from None
     return jsonify(id=job_id, repo=body.get("repo")), 202
+
+
+@bp.get("/archives")
+@requires(MAINTAINER)
+def archives():
+    """The archive policy (ARCHIVE_AFTER_DAYS), the store's horizon and each archived month's rows and size."""
+    check_known(request.args, ())
+    services = _services()
+    with services.engine.connect() as conn:
+        months, cutoff = archive.months(conn), archive.cutoff(conn)
+    return jsonify(keep_days=services.config.archive_after_days or None, archived_before=cutoff, months=months)

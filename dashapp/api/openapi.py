@@ -88,6 +88,7 @@ ROUTE_PARAMS = {
     "/api/deliveries/replay": (),
     "/api/backfills": ("limit",),
     "/api/reconcile": (),
+    "/api/archives": (),
     "/api/openapi.json": (),
 }
 
@@ -439,6 +440,17 @@ def openapi() -> dict:
                     "400": ERROR, "403": FORBIDDEN,
                     "409": _error("No GITHUB_TOKEN, or a reconcile of the repository is running"),
                     "415": _error("Not sent as application/json")}}},
+            "/api/archives": {"get": {
+                "summary": "What retention moved out of the store (ARCHIVE_AFTER_DAYS): the policy's days (null: "
+                           "everything is kept), the time before which runs, jobs and deliveries are archived "
+                           "(null: none are) and each archived month's batches, rows per table and bytes of "
+                           "Parquet. Maintainers and admins.",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "keep_days": _NUM, "archived_before": _NUM,
+                    "months": {"type": "array", "items": {"type": "object", "properties": {
+                        "month": {"type": "string"}, "parts": {"type": "integer"}, "bytes": {"type": "integer"},
+                        "rows": {"type": "object", "additionalProperties": {"type": "integer"}}}}}}}),
+                    "400": ERROR, "403": FORBIDDEN}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

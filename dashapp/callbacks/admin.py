@@ -10,14 +10,15 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from dash.exceptions import PreventUpdate
 
 from dashapp import backfills, inputs
-from dashapp.admin_tables import audit_table, dead_letters_table, health_table, jobs_table, tokens_table
+from dashapp.admin_tables import (archives_table, audit_table, dead_letters_table, health_table, jobs_table,
+                                  tokens_table)
 from dashapp.api import deliveries
 from dashapp.components import empty_state
 from dashapp.rawhtml import compact
 from dashapp.roles import ADMIN, MAINTAINER, allows
 from dashapp.security import identity
 from dashapp.shell import services
-from store import accounts, adminjobs
+from store import accounts, adminjobs, archive
 from store.queries import deliveries as dq
 
 DEAD_SHOWN = 100
@@ -65,6 +66,27 @@ def sections(note=None):
     audit_part = audit_table(log, now=now) if log else empty_state("Nothing done yet.", id="ad-audit-empty",
                                                                    className="empty-state empty-compact")
     return compact(repos), letters, compact(job_part), compact(token_part), compact(audit_part), idle
+
+
+def archives_section():
+    """The archive policy, the store's horizon and the archived months (store/archive.py)."""
+    if not allows(identity().role, MAINTAINER):
+        raise PreventUpdate
+    svc = services()
+    days = svc.config.archive_after_days
+    root = archive.location(svc.config.database_path, svc.config.archive_dir)
+    with svc.engine.connect() as conn:
+        months, cutoff = archive.months(conn), archive.cutoff(conn)
+    policy = (f"Keeps {days:g} days: older runs, jobs, steps and deliveries move to {root}, in the background."
+              if days > 0 else "Keeps everything (ARCHIVE_AFTER_DAYS is 0).")
+    if cutoff is not None:
+        policy += (f" Archived: what was created before {time.strftime('%Y-%m-%d', time.gmtime(cutoff))} (UTC); "
+                   "late reports of it are not applied.")
+    note = html.Div([policy, " Put a month back with ", html.Code("python -m store.archive restore YYYY-MM"), "."],
+                    className="small p-2 border-bottom", id="ad-archives-policy")
+    if not months:
+        return [note, empty_state("Nothing archived.", id="ad-archives-empty", className="empty-state empty-compact")]
+    return [note, compact(archives_table(months))]
 
 
 def _admins_only(section: str):
@@ -118,6 +140,10 @@ def register() -> None:
               Input("live-version", "data"), Input("ad-poll", "n_intervals"), Input("ad-backfill-note", "children"))
     def _sections(_version, _ticks, _note):
         return sections()
+
+    @callback(Output("ad-archives", "children"), Input("live-version", "data"))
+    def _archives(_version):
+        return archives_section()
 
     @callback(Output("ad-backfill-note", "children"), Input("ad-backfill-start", "n_clicks"),
               Input("ad-reconcile-start", "n_clicks"), State("ad-backfill-repo", "value"),

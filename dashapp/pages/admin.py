@@ -81,6 +81,9 @@ def layout(**_query):
                 hint="load a repository's history, or re-fetch runs GitHub never said finished, from its REST API "
                      "(GITHUB_TOKEN); in the background",
                 section_id="ad-jobs-section"),
+        section("Archives", dcc.Loading(html.Div(id="ad-archives"), **loading),
+                hint="runs, jobs, steps and deliveries past ARCHIVE_AFTER_DAYS, moved into monthly Parquet files; "
+                     "the charts and cards keep counting them", section_id="ad-archives-section"),
         section("API tokens", dcc.Loading(html.Div(id="ad-tokens"), **loading),
                  hint="issued with POST /api/tokens, revoked with DELETE /api/tokens/<id>",
                  section_id="ad-tokens-section"),

@@ -40,7 +40,7 @@ Keys (tuples; a key holding None is ignored):
 """
 from contextlib import contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.engine import Connection
 
 from store.derived import export_lines, failure_causes, people, rollups, run_jobs, runner_days, streaks
@@ -137,6 +137,13 @@ def rebuild(conn: Connection, parts=None) -> None:
     names = {part.name for part in REGISTRY}
     if parts is not None and set(parts) - names:
         raise ValueError(f"unknown derived parts: {sorted(set(parts) - names)}")
+    if inspect(conn).has_table("archive_parts"):  # absent in the migrations before 0020
+        from store.archive import horizon
+
+        if horizon(conn) is not None:
+            raise RuntimeError("the store has archived months (store/archive.py): their rows are in the rollups "
+                               "but no longer in the base tables, so a rebuild would lose them; restore them "
+                               "first (python -m store.archive restore YYYY-MM)")
     for part in REGISTRY:
         if parts is None or part.name in parts:
             part.rebuild(conn)
