@@ -35,6 +35,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
 
     from dashapp import inputs, jsonerrors
     from dashapp.api import bp as api_bp
+    from dashapp.api.views import share as share_bp
     from dashapp.capacity import Threads
     from dashapp.headers import init_headers
     from dashapp.observability import bp as observability_bp
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None) -> dash.Dash:
                                         refused=services.stats.busy_refused.inc)
     server.wsgi_app = webhook.wrap(server.wsgi_app, services)
     server.register_blueprint(api_bp)
+    server.register_blueprint(share_bp)
     init_signin(server, services)
     live_ws.init_app(server, services.hub, Admission(
         threads=threads, per_client=config.live_max_per_client, origins=config.live_allowed_origins,

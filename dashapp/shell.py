@@ -11,7 +11,8 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from dashapp import components, inputs, live_ui
+from dashapp import components, inputs, live_ui, views_menu
+from store import savedviews
 
 ALL_REPOS = "__all__"
 VIEWS = (("nav-waterfall", "Waterfall", "/"), ("nav-triage", "Triage", "/triage"),
@@ -30,14 +31,20 @@ def services():
 
 
 def _repo_options() -> list[dict]:
+    """Every repository, this person's pinned ones first (starred)."""
     from store.queries.selection import repo_names
 
     try:
         with services().engine.connect() as conn:
             names = repo_names(conn)
+            pinned = set(views_menu.pins_of(conn)["repos"])
     except Exception:  # the shell must render even when the store is unreadable
-        names = []
-    return [{"label": "All repositories", "value": ALL_REPOS}] + components.name_options(names)
+        names, pinned = [], set()
+    options = components.name_options(savedviews.pinned_first(names, pinned))
+    for option in options:
+        if option["value"] in pinned:
+            option["label"] = "★ " + option["label"]
+    return [{"label": "All repositories", "value": ALL_REPOS}] + options
 
 
 def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar:
@@ -56,6 +63,7 @@ def navbar(pathname: str | None = None, search: str | None = None) -> dbc.Navbar
             dbc.Switch(id="theme-switch", label="Dark", value=False, persistence=True,
                        persistence_type="local", className="theme-switch mb-0 ms-3"),
             *live_ui.components(),
+            *views_menu.components(),
             *_signed_in(),
         ],
         className="d-flex align-items-center ms-auto navbar-tools",
@@ -124,6 +132,7 @@ def nav_state(pathname: str | None, search: str | None) -> tuple[list[str], list
 
 def register_callbacks(app: dash.Dash) -> None:
     """The shell's callbacks, on `app` (one set per app, so tests can build many)."""
+    views_menu.register(app)
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),

@@ -119,7 +119,7 @@ _STYLE = ("body{font-family:system-ui,sans-serif;background:#f8f9fa;color:#21252
           "main{background:#2b3035;border-color:#495057}a{color:#6ea8fe}}")
 
 
-def _page(status: int, title: str, text: str, link: tuple[str, str] | None = None):
+def message_page(status: int, title: str, text: str, link: tuple[str, str] | None = None):
     more = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>' if link else ""
     body = (f"<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
             f"<title>{html.escape(title)} · Build Monitor</title><style>{_STYLE}</style>"
@@ -132,14 +132,14 @@ def _page(status: int, title: str, text: str, link: tuple[str, str] | None = Non
 @public
 def signin():
     if not _services().config.signin:
-        return _page(404, "No sign-in", "This server has no sign-in configured (OIDC_ISSUER and OIDC_CLIENT_ID, "
-                     "or GITHUB_OAUTH_CLIENT_ID).")
+        return message_page(404, "No sign-in", "This server has no sign-in configured (OIDC_ISSUER and OIDC_CLIENT_ID, "
+                            "or GITHUB_OAUTH_CLIENT_ID).")
     flow["next"] = _local_path(request.args.get("next"))
     try:
         return _client().authorize_redirect(request.url_root.rstrip("/") + "/signin/callback")
     except Exception as error:  # the provider's discovery document is out of reach or wrong
         log.warning("sign-in: the provider could not be asked: %s", error)
-        return _page(502, "Sign-in unavailable", "The sign-in provider could not be reached; try again later.")
+        return message_page(502, "Sign-in unavailable", "The sign-in provider could not be reached; try again later.")
 
 
 @bp.get("/signin/callback")
@@ -148,15 +148,15 @@ def callback():
     services = _services()
     config = services.config
     if not config.signin:
-        return _page(404, "No sign-in", "This server has no sign-in configured.")
+        return message_page(404, "No sign-in", "This server has no sign-in configured.")
     try:
         client = _client()
         token = client.authorize_access_token()
         subject, person = _github_person(client) if config.signin_provider == "github" else _oidc_person(token)
     except Exception as error:  # wrong state, nonce, signature, audience, an expired token, the provider said no
         log.warning("sign-in refused: %s: %s", type(error).__name__, error)
-        return _page(400, "Sign-in failed", f"The sign-in could not be completed ({type(error).__name__}).",
-                     ("/signin", "Try again"))
+        return message_page(400, "Sign-in failed", f"The sign-in could not be completed ({type(error).__name__}).",
+                            ("/signin", "Try again"))
     role = role_for(config, person)
     address = request.remote_addr
     with writing(services.engine) as conn:
@@ -168,8 +168,8 @@ def callback():
                                                 role=role, hours=config.session_hours)
             accounts.audit(conn, actor=person.login, role=role, action="signin", client=address)
     if role is None:
-        return _page(403, "No access", f"You signed in as {person.login}, but this server's ROLE_VIEWERS, "
-                     "ROLE_MAINTAINERS and ROLE_ADMINS do not name you. Ask an admin.")
+        return message_page(403, "No access", f"You signed in as {person.login}, but this server's ROLE_VIEWERS, "
+                            "ROLE_MAINTAINERS and ROLE_ADMINS do not name you. Ask an admin.")
     response = redirect(_local_path(flow.pop("next", None)))
     age = int(config.session_hours * 3600)
     secure = request.is_secure
@@ -198,4 +198,4 @@ def signout():
 @bp.get("/signed-out")
 @public
 def signed_out():
-    return _page(200, "Signed out", "You are signed out of Build Monitor.", ("/signin", "Sign in again"))
+    return message_page(200, "Signed out", "You are signed out of Build Monitor.", ("/signin", "Sign in again"))

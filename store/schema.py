@@ -621,3 +621,29 @@ archive_parts = Table(
 )
 Index("idx_archive_parts_month", archive_parts.c.month)
 Index("idx_archive_parts_horizon", archive_parts.c.horizon)
+
+# Each person's saved views (store/savedviews.py): a page with its filters under a name, opened by anyone who
+# may read the dashboard through its share link (/v/<slug>); and what they pinned (repositories, workflows),
+# which the Waterfall shows first.
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner", Text, nullable=False),  # the identity's actor: a login (or "local" on an unprotected server)
+    Column("name", Text, nullable=False),
+    Column("path", Text, nullable=False),  # a page of the dashboard, e.g. /triage
+    Column("search", Text, nullable=False),  # its query string, with the leading "?" ("" for none)
+    Column("slug", Text, nullable=False, unique=True),  # random: the share link's last part
+    Column("created", Float, nullable=False),
+    UniqueConstraint("owner", "name", name="uq_saved_views_owner_name"),
+)
+
+pins = Table(
+    "pins",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("repo", Text, primary_key=True),
+    Column("workflow", Text, primary_key=True),  # "" pins the repository itself
+    Column("created", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

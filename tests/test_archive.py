@@ -244,7 +244,8 @@ def test_the_file_shrinks_and_the_command_lists_and_restores(demo_store, tmp_pat
     assert "archived" in out and "month" in out and "runs" in out
     engine = make_engine(path)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA page_count").scalar() < pages * 0.9
+        # Smaller by the pages the archived rows held (how many depends on the demo's clock), none left free.
+        assert conn.exec_driver_sql("PRAGMA page_count").scalar() < pages - 20
         assert conn.exec_driver_sql("PRAGMA freelist_count").scalar() == 0
         months = archive.months(conn)
     assert (tmp_path / "archive" / months[0]["month"] / "jobs").is_dir()  # beside the store

@@ -20,7 +20,8 @@ BASE_TABLES = {"repos", "branches", "commits", "workflows", "workflowruns", "run
                "deliveries", "alembic_version", "job_logs", "failure_lines", "run_pulls"}
 DECISION_TABLES = {"alert_breaks", "alert_messages"}
 # Who may do what and what they did (store/accounts.py), and what retention archived: kept, not derived.
-ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts"}
+ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts",
+                  "saved_views", "pins"}
 
 
 def test_the_registry_names_every_derived_table_once():

@@ -28,7 +28,8 @@ def backfill(db, fake, *extra):
     return cli("-db", db, "-r", fake.repo, "-k", "T", "--api-url", fake.url, *extra)
 
 
-ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts"}
+ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts",
+                  "saved_views", "pins"}
 
 
 def counts(engine) -> dict:

@@ -270,4 +270,4 @@ def unknown(anything: str):
     raise ApiError(f"no API route /api/{anything}; see /api/openapi.json", 404)
 
 
-from dashapp.api import access, deliveries  # noqa: E402,F401  (their routes join the blueprint; they import `bp`)
+from dashapp.api import access, deliveries, views  # noqa: E402,F401  (their routes join the blueprint; they use `bp`)

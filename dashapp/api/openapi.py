@@ -89,6 +89,9 @@ ROUTE_PARAMS = {
     "/api/backfills": ("limit",),
     "/api/reconcile": (),
     "/api/archives": (),
+    "/api/views": (),
+    "/api/views/{view_id}": (),
+    "/api/pins": (),
     "/api/openapi.json": (),
 }
 
@@ -243,6 +246,12 @@ JOB_SCHEMA = {"type": "object", "properties": {
     "started": {"type": "number"}, "updated": {"type": "number"}, "finished": _NUM,
     "progress": {"type": "object"}, "error": _STR}}
 QUEUED_SCHEMA = {"type": "object", "properties": {"queued": {"type": "integer"}, "at": {"type": "number"}}}
+VIEW_SCHEMA = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "path": {"type": "string"}, "search": {"type": "string"},
+    "slug": {"type": "string"}, "link": {"type": "string"}, "created": {"type": "number"}}}
+PINS_SCHEMA = {"type": "object", "properties": {
+    "repos": {"type": "array", "items": {"type": "string"}},
+    "workflows": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
 GUID = _param("guid", "The delivery's X-GitHub-Delivery.", {"type": "string", "minLength": 1, "maxLength": 100},
               "path", True)
 EMPTY_JSON_BODY = {"required": False, "content": {"application/json": {
@@ -451,6 +460,40 @@ def openapi() -> dict:
                         "month": {"type": "string"}, "parts": {"type": "integer"}, "bytes": {"type": "integer"},
                         "rows": {"type": "object", "additionalProperties": {"type": "integer"}}}}}}}),
                     "400": ERROR, "403": FORBIDDEN}}},
+            "/api/views": {
+                "get": {"summary": "This person's saved views, by name, each with its share `link` (/v/<slug>). "
+                                   "403 for an anonymous reader.",
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "items": {"type": "array", "items": VIEW_SCHEMA}, "count": {"type": "integer"}}}),
+                            "400": ERROR, "403": FORBIDDEN}},
+                "post": {"summary": "Save a page with its filters under a name (a name saved again is replaced, its "
+                                    "link kept). Needs Content-Type: application/json.",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["name", "path"], "additionalProperties": False,
+                             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100},
+                                            "path": {"type": "string", "pattern": "^/[^/?#]"},
+                                            "search": {"type": "string", "pattern": "^(\\?.*)?$"}}}}}},
+                         "responses": {"201": _json(VIEW_SCHEMA, "Saved"), "400": ERROR, "403": FORBIDDEN,
+                                       "415": _error("Not sent as application/json")}}},
+            "/api/views/{view_id}": {"delete": {
+                "summary": "Delete one of this person's saved views (its link opens nothing from then on).",
+                "parameters": [_param("view_id", "The view's id (from GET /api/views).",
+                                      {"type": "integer", "minimum": 1}, "path", True)],
+                "responses": {"204": {"description": "Deleted"}, "400": ERROR, "403": FORBIDDEN,
+                              "404": _error("This person has no view of that id")}}},
+            "/api/pins": {
+                "get": {"summary": "This person's pinned repositories and workflows (per repository): the "
+                                   "Waterfall lists them first.",
+                        "responses": {"200": _json(PINS_SCHEMA), "400": ERROR, "403": FORBIDDEN}},
+                "put": {"summary": "Set one repository's pins: whether it is pinned and which of its workflows are. "
+                                   "Needs Content-Type: application/json.",
+                        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["repo"], "additionalProperties": False,
+                            "properties": {"repo": {"type": "string", "pattern": "^[^/]+/[^/]+$"},
+                                           "pinned": {"type": "boolean"},
+                                           "workflows": {"type": "array", "items": {"type": "string"}}}}}}},
+                        "responses": {"200": _json(PINS_SCHEMA), "400": ERROR, "403": FORBIDDEN,
+                                      "415": _error("Not sent as application/json")}}},
             "/api/openapi.json": {"get": {"summary": "This description.",
                                           "responses": {"200": _json({"type": "object"})}}},
         },

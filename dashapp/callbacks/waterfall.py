@@ -7,13 +7,14 @@ import time
 
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashapp import grid_jobs, inputs, urlstate
+from dashapp import grid_jobs, inputs, urlstate, views_menu
 from dashapp.inputs import checker
 from dashapp.components import download_csv_link, empty_state, format_duration, format_rate, metric_cards_row
 from dashapp.figures import performance_figure
 from dashapp.shell import services, with_args
 from dashapp.tables import commit_grid_table, failed_run_ids
 from dashapp.rawhtml import compact
+from store import savedviews
 from store.queries import failures as failure_queries
 from store.queries import kpis
 from store.queries import selection as names
@@ -28,15 +29,18 @@ def resolve_selection(conn, query: dict) -> dict:
     args = urlstate.clean_args(query)  # junk values fall back to the defaults
     known = names.repo_names(conn)
     asked = args.get("repo")
-    repo = asked or names.most_recent_repo(conn)
+    pins = views_menu.pins_of(conn)
+    repo = asked or views_menu.default_repo(conn, pins, known)
     window = urlstate.window(args.get("window"))
     selection = {"repo": repo, "all": not asked, "known": bool(repo) and repo in known, "empty": not known,
+                 "pinned": bool(repo) and repo in pins["repos"],
                  "branch": args.get("branch"), "workflow": args.get("workflow"), "window": window,
                  "offset": urlstate.offset(args.get("offset")), "branches": [], "workflows": []}
     if selection["known"]:
         selection["branch"] = selection["branch"] or names.default_branch(conn, repo)
         selection["branches"] = names.branch_names(conn, repo)
-        selection["workflows"] = names.workflow_names(conn, repo)
+        selection["workflows"] = savedviews.pinned_first(names.workflow_names(conn, repo),
+                                                          pins["workflows"].get(repo, ()))
     for key, options in (("branch", "branches"), ("workflow", "workflows")):
         if selection[key] and selection[key] not in selection[options]:
             selection[options] = [selection[key]] + selection[options]
@@ -129,6 +133,8 @@ def grid_section(sel: dict, search: str | None):
     with services().engine.connect() as conn:
         grid = q.grid_records(conn, sel["repo"], sel["branch"], workflow=sel.get("workflow"),
                               offset=sel.get("offset", 0))
+        grid["workflows"] = savedviews.pinned_first(grid["workflows"],
+                                                    views_menu.pins_of(conn)["workflows"].get(sel["repo"], ()))
         failures = cell_failures(conn, grid)
         expanded = [name for name in sel.get("expand") or [] if name in grid["workflows"]]
         jobs = job_groups(conn, grid["cells"], expanded) if expanded else {}
@@ -185,7 +191,7 @@ def stream_section(sel: dict):
 
 # `wf-selection` as `resolve_selection` writes it; a callback given anything else answers 400.
 SELECTION = {
-    "repo": inputs.text, "all": inputs.flag(), "known": inputs.flag(), "empty": inputs.flag(),
+    "repo": inputs.text, "all": inputs.flag(), "known": inputs.flag(), "empty": inputs.flag(), "pinned": inputs.flag(),
     "branch": inputs.text, "workflow": inputs.text,
     "window": checker(inputs.choice, options=urlstate.WINDOW_VALUES, default=urlstate.DEFAULT_WINDOW),
     "offset": checker(inputs.integer, hi=urlstate.MAX_OFFSET, default=0),

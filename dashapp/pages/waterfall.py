@@ -57,8 +57,10 @@ def _notice(sel: dict):
         return empty_state(f"Unknown repository “{sel['repo']}”.", hint="Pick one from the repository selector.",
                            id="wf-notice", className="empty-state mb-3")
     if sel["all"]:
+        why = ", your first pinned repository (Views)" if sel.get("pinned") else \
+            ", the one with the most recent activity"
         return dbc.Alert(["All repositories: showing ", html.B(sel["repo"]),
-                          ", the one with the most recent activity. Pick a repository to pin it; "
+                          f"{why}. Pick a repository to keep it in view; "
                           "the build stream below covers every repository."],
                          color="info", className="py-2 small", id="wf-notice")
     return html.Div(id="wf-notice")
