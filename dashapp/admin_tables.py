@@ -54,17 +54,21 @@ def dead_letters_table(rows: list[dict], *, now: float, can_replay: bool) -> dbc
 
 
 def tokens_table(rows: list[dict], *, now: float) -> dbc.Table:
-    head = html.Thead(html.Tr([html.Th(h) for h in ("Id", "Name", "Role", "Issued", "By", "Expires", "State")]))
+    """Every token issued, each live one with its Revoke button."""
+    head = html.Thead(html.Tr([html.Th(h) for h in ("Id", "Name", "Role", "Issued", "By", "Expires", "State", "")]))
     body = []
     for t in rows:
         state = t["state"]
+        revoke = dbc.Button("Revoke", id={"type": "ad-revoke", "id": t["id"]}, size="sm", color="danger",
+                            outline=True, className="ad-revoke") if state == "live" else None
         body.append(html.Tr([
             html.Td(str(t["id"])), html.Td(clip(t["name"], SHOWN)), html.Td(t["role"]),
             html.Td(_when(t["created"], now)), html.Td(t["created_by"]),
             html.Td(utc(t["expires"]) if t["expires"] else "never"),
             html.Td(html.Span(state, className="badge " + {"live": "text-bg-success", "expired": "text-bg-secondary",
                                                            "revoked": "text-bg-danger"}[state])),
-        ], className="ad-token-row"))
+            html.Td(revoke),
+        ], className="ad-token-row", **{"data-id": str(t["id"]), "data-state": state}))
     return dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0 align-middle",
                      id="ad-tokens-table")
 

@@ -266,7 +266,7 @@ def _entries(body, key: str, declared: list, name: str, prefix: str) -> None:
     if not isinstance(given, list) or len(given) != len(declared):
         raise BadInput(f"{name}: expected a list of {len(declared)} entries, as the callback declares")
     for i, (entry, want) in enumerate(zip(given, declared)):
-        if isinstance(want["id"], dict):  # a pattern-matching dependency: a list of matches, or one
+        if _is_pattern(want["id"]):  # a pattern-matching dependency: a list of matches, or one
             matches = entry if isinstance(entry, list) else [entry]
             if not all(isinstance(m, dict) and "id" in m and m.get("property") == want["property"] for m in matches):
                 raise BadInput(f"{name}[{i}]: not the callback's {want['property']} dependency")
@@ -295,6 +295,11 @@ def _same_output(given, want: dict) -> bool:
     if not isinstance(given, dict) or given.get("property") != want["property"]:
         return False
     return want["id"].startswith("{") or given.get("id") == want["id"]  # a pattern-matching id: any match
+
+
+def _is_pattern(declared) -> bool:
+    """Is a declared dependency's id pattern-matching?  The callback map holds those as JSON text."""
+    return isinstance(declared, dict) or isinstance(declared, str) and declared.startswith("{")
 
 
 def _pattern_prop_id(prop_id: str) -> bool:
@@ -333,8 +338,8 @@ def check_envelope(callback_map: dict, body, *, prefix: str = "/") -> None:
     if not isinstance(changed, list) or len(changed) > len(spec.get("inputs", [])) + 100:
         raise BadInput("changedPropIds: expected a list of the callback's input prop ids")
     inputs = spec.get("inputs", [])
-    plain = {f"{d['id']}.{d['property']}" for d in inputs if isinstance(d["id"], str)}
-    patterns = any(isinstance(d["id"], dict) for d in inputs)
+    plain = {f"{d['id']}.{d['property']}" for d in inputs if not _is_pattern(d["id"])}
+    patterns = any(_is_pattern(d["id"]) for d in inputs)
     for prop_id in changed:
         if not (isinstance(prop_id, str) and (prop_id in plain or patterns and _pattern_prop_id(prop_id))):
             raise BadInput(f"changedPropIds: {_show(prop_id)} is not an input of the callback")

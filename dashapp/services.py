@@ -31,12 +31,17 @@ def _alerts(config: Config):
                 github_api_url=config.github_api_url)
 
 
+RERUN_DAYS = 30  # GitHub: "You can re-run a workflow up to 30 days after the initial run."
+
+
 def _archiver(config: Config, engine):
     """The archive policy of ARCHIVE_AFTER_DAYS (store/archive.py), or None when everything is kept."""
     if config.archive_after_days <= 0:
         return None
-    if config.archive_after_days < 1:
-        raise ValueError("ARCHIVE_AFTER_DAYS: at least 1 day, or 0 to keep everything")
+    if config.archive_after_days < RERUN_DAYS + 1:
+        log.warning("ARCHIVE_AFTER_DAYS=%g: GitHub re-runs a run up to %d days after it was created, and a report "
+                    "of an archived run is not applied; %d or more keeps every re-run", config.archive_after_days,
+                    RERUN_DAYS, RERUN_DAYS + 1)
     from store.archive import Archiver, location
 
     return Archiver(engine, location(config.database_path, config.archive_dir), config.archive_after_days)
@@ -76,6 +81,8 @@ class Services:
             parse_multipliers(config.billing_multipliers)
         except ValueError as exc:  # stops the start, as a bad rules file does
             raise ValueError(f"BILLING_MULTIPLIERS: {exc}") from None
+        if 0 < config.archive_after_days < 1:  # stops the start, before anything is opened
+            raise ValueError("ARCHIVE_AFTER_DAYS: at least 1 day, or 0 to keep everything")
         engine = make_engine(config.database_path, synchronous=config.sqlite_synchronous)
         upgrade(engine)
         box = Inbox(inbox_location(config.database_path, config.inbox_path), engine,

@@ -5,6 +5,7 @@ import sqlite3
 import time
 
 import pytest
+import requests
 from dash.testing.wait import until
 from sqlalchemy import select
 
@@ -32,6 +33,12 @@ def _dead_letter(path: str) -> str:
                    (guid, payload["repository"]["full_name"], time.time() - 100,
                     "could not apply delivery: OperationalError: database is locked", json.dumps(payload).encode()))
     return guid
+
+
+def _click(dash_duo, selector: str) -> None:
+    element = dash_duo.wait_for_element(selector, timeout=20)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
 
 
 def _status(dash_duo, method: str, path: str) -> int:
@@ -79,6 +86,25 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
                                  .where(audit_log.c.action == "delivery.replay")).one()
         assert tuple(entry) == ("ann", "delivery.replay", f"delivery:{guid}")
         until(lambda: "delivery.replay" in dash_duo.find_element("#ad-audit").text, timeout=20)
+        # A token issued from the page opens the API with its role until it is revoked from the page.
+        _click(dash_duo, "#ad-token-issue")  # no name yet
+        until(lambda: "name: what the token is for" in dash_duo.find_element("#ad-token-note").text, timeout=20)
+        dash_duo.find_element("#ad-token-name").send_keys("ci export")
+        _click(dash_duo, "#ad-token-issue")
+        token = dash_duo.wait_for_element("#ad-token-value", timeout=20).text
+        assert token.startswith("bm_") and "not shown again" in dash_duo.find_element("#ad-token-issued").text
+        me = requests.get(dash_duo.server_url + "/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert me.status_code == 200 and me.json()["role"] == "viewer"
+        token_id = me.json()["actor"].split(":")[1]
+        _click(dash_duo, f"tr.ad-token-row[data-id='{token_id}'] button.ad-revoke")
+        until(lambda: dash_duo.find_elements(f"tr.ad-token-row[data-id='{token_id}'][data-state='revoked']"),
+              timeout=20)
+        assert requests.get(dash_duo.server_url + "/api/me", headers={"Authorization": f"Bearer {token}"},
+                            timeout=10).status_code == 401
+        with engine.connect() as conn:
+            actions = conn.execute(select(audit_log.c.action).where(audit_log.c.target == f"token:{token_id}")
+                                   .order_by(audit_log.c.id)).scalars().all()
+        assert actions == ["token.issue", "token.revoke"]
         # The run is on the Waterfall's build stream too.
         dash_duo.driver.get(dash_duo.server_url + "/")
         dash_duo.wait_for_element(f'#stream-grid .ag-row[row-id="{RUN_ID}"]', timeout=30)

@@ -269,3 +269,15 @@ def test_horizons_are_whole_utc_days_and_months_parse():
     assert archive.parse_month("2026-09") * DAY == 1_788_220_800  # 2026-09-01T00:00Z
     with pytest.raises(ValueError, match="YYYY-MM"):
         archive.parse_month("2026/09")
+
+
+def test_the_policy_is_checked_at_start(tmp_path, caplog):
+    path = str(tmp_path / "p.db")
+    with pytest.raises(ValueError, match="ARCHIVE_AFTER_DAYS: at least 1 day"):
+        create_app(Config.from_env({}, database_path=path, processor="off", archive_after_days="0.5"))
+    app = create_app(Config.from_env({}, database_path=path, processor="off", archive_after_days="14"))
+    try:
+        assert app.server.extensions["buildmon"].processor.archiver.days == 14
+        assert any("re-runs a run up to 30 days" in r.getMessage() for r in caplog.records)
+    finally:
+        app.server.extensions["buildmon"].close()

@@ -15,6 +15,7 @@ from bench.deliveries import synthetic_deliveries
 from dashapp import create_app
 from dashapp.config import Config
 from ingest.signature import sign
+from store.engine import writing
 from store.schema import deliveries, workflowruns
 from tests.helpers import SECRET, LiveServer, fixture_bytes, post, snapshot
 
@@ -141,7 +142,9 @@ def test_a_delivery_that_breaks_its_batch_is_dead_lettered_and_never_blocks_the_
         assert _count(services.engine, workflowruns, workflowruns.c.gitid == 999_000_001) == 0
         # After the fix, the dead letter is replayed like any failed delivery.
         _cure(services.engine)
-        with services.engine.begin() as conn:
+        # As init_db.py --replay does: a writer's transaction, which waits its turn behind the running processor
+        # (a deferred one that reads first fails at once when the processor's idle pass writes meanwhile).
+        with writing(services.engine) as conn:
             from ingest.delivery import replay
             assert replay(conn) == {"processed": 1}
         assert _count(services.engine, workflowruns, workflowruns.c.gitid == 999_000_001) == 1

@@ -37,6 +37,12 @@ def test_a_view_saved_and_shared_and_pins_first(dash_duo, demo_store, tmp_path):
         link = row.find_element("css selector", "code[id^='views-link-']").text
         assert link.startswith(dash_duo.server_url + "/v/") and "Saved" in dash_duo.find_element("#views-saved").text
         assert row.find_element("css selector", "a.views-open-link").get_attribute("href").endswith(TRIAGE)
+        dash_duo.find_element("#views-name").send_keys(" (draft)")
+        _click(dash_duo, "#views-save")  # a second view, then deleted from the list
+        dash_duo.wait_for_element("#views-table tr.views-row[data-name='webapp, 30 days (draft)']", timeout=20)
+        _click(dash_duo, "#views-table tr.views-row[data-name='webapp, 30 days (draft)'] button")
+        names = "return Array.from(document.querySelectorAll('#views-table tr.views-row')).map(r => r.dataset.name)"
+        until(lambda: dash_duo.driver.execute_script(names) == ["webapp, 30 days"], timeout=20)  # (a redrawn list)
 
         # Pins: the repository shown (acme/webapp) and its workflow that sorts last come first in the Waterfall.
         dash_duo.driver.get(dash_duo.server_url + "/?repo=acme/webapp")

@@ -40,20 +40,49 @@ def list_tokens():
     return jsonify(items=found, count=len(found))
 
 
-def _token_request() -> tuple[str, str, float | None]:
-    body = json_object(shape='{"name": ..., "role": ..., "days": ...}')
-    unknown = sorted(set(body) - {"name", "role", "days"})
-    if unknown:
-        raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: name, role, days")
-    name, role, days = body.get("name"), body.get("role", "viewer"), body.get("days")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
-        raise ApiError(f"name: what the token is for, 1 to {MAX_NAME} characters")
+class Refused(ValueError):
+    """A token that cannot be issued, with the answer's status."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def check_token(name, role, days) -> tuple[str, str, float | None]:
+    """(name, role, days) of a token to issue, or Refused saying what is wrong."""
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or not name.isprintable():
+        raise Refused(f"name: what the token is for, 1 to {MAX_NAME} characters")
     if role not in ROLES:
-        raise ApiError(f"role: one of {', '.join(ROLES)}")
+        raise Refused(f"role: one of {', '.join(ROLES)}")
     if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or not math.isfinite(days)
                              or not 0 < days <= MAX_DAYS):
-        raise ApiError(f"days: how long the token lives, more than 0 and at most {MAX_DAYS} (leave out: until revoked)")
+        raise Refused(f"days: how long the token lives, more than 0 and at most {MAX_DAYS} (leave out: until revoked)")
     return name.strip(), role, None if days is None else float(days)
+
+
+def issue(services, name, role, days) -> dict:
+    """Issue a token as this request's identity and write it to the audit log: the API's route and the Admin
+    page's form both.  The answer holds the token: the only place it is ever shown."""
+    name, role, days = check_token(name, role, days)
+    if not services.config.protected:
+        raise Refused("this server checks no credentials (no sign-in, API_TOKENS or DASHBOARD_USERS): "
+                      "a token would open nothing", 409)
+    now = time.time()
+    with writing(services.engine) as conn:
+        token_id, token = accounts.issue_token(conn, name=name, role=role, created_by=identity().actor, days=days,
+                                               now=now)
+        audit(conn, "token.issue", f"token:{token_id}", {"name": name, "role": role, "days": days})
+    return {"id": token_id, "token": token, "name": name, "role": role, "created": now,
+            "expires": None if days is None else now + days * 86400}
+
+
+def revoke(services, token_id: int) -> bool:
+    """Revoke a live token as this request's identity (audited); False when there is none of that id."""
+    with writing(services.engine) as conn:
+        done = accounts.revoke_token(conn, token_id, by=identity().actor)
+        if done:
+            audit(conn, "token.revoke", f"token:{token_id}")
+    return done
 
 
 @bp.post("/tokens")
@@ -61,18 +90,15 @@ def _token_request() -> tuple[str, str, float | None]:
 def issue_token():
     """Issue a token with a role and an optional lifetime; the answer is the only place the token is shown."""
     check_known(request.args, ROUTE_PARAMS["/api/tokens"])
-    name, role, days = _token_request()
-    services = _services()
-    if not services.config.protected:
-        raise ApiError("this server checks no credentials (no sign-in, API_TOKENS or DASHBOARD_USERS): "
-                       "a token would open nothing", 409)
-    now = time.time()
-    with writing(services.engine) as conn:
-        token_id, token = accounts.issue_token(conn, name=name, role=role, created_by=identity().actor, days=days,
-                                               now=now)
-        audit(conn, "token.issue", f"token:{token_id}", {"name": name, "role": role, "days": days})
-    return jsonify(id=token_id, token=token, name=name, role=role, created=now,
-                   expires=None if days is None else now + days * 86400), 201
+    body = json_object(shape='{"name": ..., "role": ..., "days": ...}')
+    unknown = sorted(set(body) - {"name", "role", "days"})
+    if unknown:
+        raise ApiError(f"unknown field(s): {', '.join(unknown)}; allowed: name, role, days")
+    try:
+        issued = issue(_services(), body.get("name"), body.get("role", "viewer"), body.get("days"))
+    except Refused as exc:
+        raise ApiError(str(exc), exc.status) from None
+    return jsonify(issued), 201
 
 
 @bp.delete("/tokens/<token_id>")
@@ -81,12 +107,7 @@ def revoke_token(token_id: str):
     check_known(request.args, ())
     if not token_id.isascii() or not token_id.isdigit() or not 0 < int(token_id) <= SQLITE_MAX:
         raise ApiError("token_id: a token's id (ASCII digits)", 404)
-    services = _services()
-    with writing(services.engine) as conn:
-        done = accounts.revoke_token(conn, int(token_id), by=identity().actor)
-        if done:
-            audit(conn, "token.revoke", f"token:{token_id}")
-    if not done:
+    if not revoke(_services(), int(token_id)):
         raise ApiError(f"no live token {token_id} (unknown, or revoked already)", 404)
     return jsonify(id=int(token_id), revoked=True)
 

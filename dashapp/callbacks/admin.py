@@ -6,13 +6,13 @@ is no way around the API's rule.
 """
 import time
 
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashapp import backfills, inputs
 from dashapp.admin_tables import (archives_table, audit_table, dead_letters_table, health_table, jobs_table,
                                   tokens_table)
-from dashapp.api import deliveries
+from dashapp.api import access, deliveries
 from dashapp.components import empty_state
 from dashapp.rawhtml import compact
 from dashapp.roles import ADMIN, MAINTAINER, allows
@@ -60,9 +60,7 @@ def sections(note=None):
     idle = not any(j["state"] == "running" for j in jobs)
     if not admin:
         return compact(repos), letters, compact(job_part), _admins_only("ad-tokens"), _admins_only("ad-audit"), idle
-    token_part = tokens_table(tokens, now=now) if tokens else empty_state(
-        "No tokens issued.", hint="POST /api/tokens issues one (see the README's API section).",
-        id="ad-tokens-empty", className="empty-state empty-compact")
+    token_part = _tokens_part(tokens, now)
     audit_part = audit_table(log, now=now) if log else empty_state("Nothing done yet.", id="ad-audit-empty",
                                                                    className="empty-state empty-compact")
     return compact(repos), letters, compact(job_part), compact(token_part), compact(audit_part), idle
@@ -87,6 +85,38 @@ def archives_section():
     if not months:
         return [note, empty_state("Nothing archived.", id="ad-archives-empty", className="empty-state empty-compact")]
     return [note, compact(archives_table(months))]
+
+
+def _tokens_part(tokens: list[dict], now: float):
+    return tokens_table(tokens, now=now) if tokens else empty_state(
+        "No tokens issued.", hint="Issue one above (or with POST /api/tokens).", id="ad-tokens-empty",
+        className="empty-state empty-compact")
+
+
+def token_action(issue_args=None, revoke_id=None):
+    """Issue (name, role, days) or revoke a token if this request may (an admin); (what came of it, the tokens
+    table again).  The same functions as the API's routes, so the page is no way around their rules."""
+    if not allows(identity().role, ADMIN):
+        raise PreventUpdate
+    svc = services()
+    if issue_args is not None:
+        try:
+            issued = access.issue(svc, *issue_args)
+        except access.Refused as exc:
+            note = html.Span(f"Not issued: {exc}.", className="text-danger-emphasis", id="ad-token-error")
+        else:
+            note = html.Div([html.Span(f"Token {issued['id']} ({issued['name']}, {issued['role']}): copy it now, "
+                                       "it is not shown again. ", className="me-1"),
+                             html.Code(issued["token"], id="ad-token-value"),
+                             dcc.Clipboard(target_id="ad-token-value", className="ms-2 d-inline-block",
+                                           title="Copy")], id="ad-token-issued")
+    else:
+        done = access.revoke(svc, revoke_id)
+        note = html.Span(f"Token {revoke_id} revoked: it opens nothing from now on." if done else
+                         f"Token {revoke_id} was not live.", id="ad-token-revoked")
+    now = time.time()
+    with svc.engine.connect() as conn:
+        return note, compact(_tokens_part(accounts.tokens(conn, now=now), now))
 
 
 def _admins_only(section: str):
@@ -140,6 +170,28 @@ def register() -> None:
               Input("live-version", "data"), Input("ad-poll", "n_intervals"), Input("ad-backfill-note", "children"))
     def _sections(_version, _ticks, _note):
         return sections()
+
+    @callback(Output("ad-token-note", "children"), Output("ad-tokens", "children", allow_duplicate=True),
+              Input("ad-token-issue", "n_clicks"), State("ad-token-name", "value"), State("ad-token-role", "value"),
+              State("ad-token-days", "value"), prevent_initial_call=True)
+    def _issue(clicks, name, role, days):
+        if not clicks:
+            raise PreventUpdate
+        name = inputs.text(name, "ad-token-name.value", max_len=400) or ""
+        role = inputs.text(role, "ad-token-role.value", max_len=20)
+        if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float))):
+            days = -1  # refused by the check, with its message
+        return token_action(issue_args=(name, role, days))
+
+    @callback(Output("ad-token-note", "children", allow_duplicate=True),
+              Output("ad-tokens", "children", allow_duplicate=True),
+              Input({"type": "ad-revoke", "id": ALL}, "n_clicks"), prevent_initial_call=True)
+    def _revoke(clicks):
+        hit = ctx.triggered_id
+        clicked = [c for c in clicks if isinstance(c, int) and c > 0] if isinstance(clicks, list) else []
+        if not isinstance(hit, dict) or not clicked:  # (buttons appearing: no clicks yet)
+            raise PreventUpdate
+        return token_action(revoke_id=inputs.integer(hit.get("id"), "ad-revoke.id", lo=1))
 
     @callback(Output("ad-archives", "children"), Input("live-version", "data"))
     def _archives(_version):

@@ -1,5 +1,6 @@
 """The Admin page (`/admin`): how to point a repository's webhook here, each repository's webhook health, the
-dead letters with replay, and for admins the API tokens and the audit log.
+dead letters with replay, backfills, the archives, and for admins the API tokens (issued and revoked here) and the
+audit log.
 
 Maintainers and admins see it; a viewer gets a notice and no action (the API routes behind the actions
 answer them 403 too).  `dashapp.callbacks.admin` fills the sections, again on every `live-version` bump.
@@ -11,7 +12,7 @@ from dash import dcc, html
 
 from dashapp.callbacks import admin as callbacks
 from dashapp.components import empty_state, section
-from dashapp.roles import MAINTAINER, allows
+from dashapp.roles import ADMIN, MAINTAINER, ROLES, VIEWER, allows
 from dashapp.security import identity
 from dashapp.shell import services
 
@@ -56,6 +57,22 @@ def _backfill_form() -> html.Div:
     ], className="d-flex align-items-center p-2 border-bottom")
 
 
+def _token_form() -> html.Div:
+    """Issue a token (admins): what it is for, its role, its lifetime; the token is shown once, below."""
+    return html.Div([
+        html.Div([
+            dcc.Input(id="ad-token-name", type="text", placeholder="what it is for, e.g. ci-export", debounce=False,
+                      maxLength=200, className="form-control form-control-sm me-2", style={"maxWidth": "18rem"}),
+            dbc.Select(id="ad-token-role", options=[{"label": r, "value": r} for r in ROLES], value=VIEWER,
+                       size="sm", className="me-2", style={"maxWidth": "9rem"}),
+            dcc.Input(id="ad-token-days", type="number", min=1, max=3650, placeholder="days (blank: no expiry)",
+                      className="form-control form-control-sm me-2", style={"maxWidth": "14rem"}),
+            dbc.Button("Issue token", id="ad-token-issue", size="sm", color="primary"),
+        ], className="d-flex align-items-center"),
+        html.Div(id="ad-token-note", className="small mt-1"),
+    ], className="p-2 border-bottom")
+
+
 def layout(**_query):
     who = identity()
     if not allows(who.role, MAINTAINER):
@@ -84,9 +101,10 @@ def layout(**_query):
         section("Archives", dcc.Loading(html.Div(id="ad-archives"), **loading),
                 hint="runs, jobs, steps and deliveries past ARCHIVE_AFTER_DAYS, moved into monthly Parquet files; "
                      "the charts and cards keep counting them", section_id="ad-archives-section"),
-        section("API tokens", dcc.Loading(html.Div(id="ad-tokens"), **loading),
-                 hint="issued with POST /api/tokens, revoked with DELETE /api/tokens/<id>",
-                 section_id="ad-tokens-section"),
+        section("API tokens", [_token_form() if allows(who.role, ADMIN) else None,
+                               dcc.Loading(html.Div(id="ad-tokens"), **loading)],
+                hint="for scripts and CI: a role and a lifetime each (also POST /api/tokens, DELETE "
+                     "/api/tokens/<id>)", section_id="ad-tokens-section"),
         section("Audit log", dcc.Loading(html.Div(id="ad-audit"), **loading),
                  hint="sign-ins, tokens, replays and test messages, newest first", section_id="ad-audit-section"),
     ], id="admin-page")
