@@ -250,6 +250,12 @@ def test_the_file_shrinks_and_the_command_lists_and_restores(demo_store, tmp_pat
         months = archive.months(conn)
     assert (tmp_path / "archive" / months[0]["month"] / "jobs").is_dir()  # beside the store
 
+    # A batch whose file went missing is refused whole, with the reason; the rest stays archived.
+    first = next((tmp_path / "archive" / months[0]["month"] / "workflowruns").glob("part-*.parquet"))
+    first.rename(first.with_suffix(".moved"))
+    assert command.main(["--db", path, "restore", months[0]["month"]]) == 2
+    assert "workflowruns rows" in capsys.readouterr().err
+    first.with_suffix(".moved").rename(first)
     assert command.main(["--db", path, "list"]) == 0
     assert months[0]["month"] in capsys.readouterr().out
     for m in months:

@@ -199,8 +199,10 @@ def clean(engine: Engine, root: Path) -> int:
         known = set(conn.execute(select(archive_parts.c.id)).scalars())
     removed = 0
     for path in root.glob("*/*/part-*.*"):
-        stem = path.name.split(".")[0]
-        if path.suffix == ".tmp" or int(stem.removeprefix("part-")) not in known:
+        number = path.name.split(".")[0].removeprefix("part-")
+        if not number.isdigit():
+            continue  # not one of ours
+        if path.suffix == ".tmp" or int(number) not in known:
             path.unlink()
             removed += 1
     return removed
@@ -288,15 +290,19 @@ def restore(engine: Engine, root: Path, month: int) -> dict:
     """Put an archived month's rows back into the store, a batch per transaction, then delete its files; the
     rows restored per table.  Rows whose key is already stored are kept as they are."""
     with engine.connect() as conn:
-        parts = conn.execute(select(archive_parts.c.id).where(archive_parts.c.month == month)
-                             .order_by(archive_parts.c.id)).scalars().all()
+        parts = conn.execute(select(archive_parts.c.id, archive_parts.c.counts).where(archive_parts.c.month == month)
+                             .order_by(archive_parts.c.id)).all()
     if not parts:
         raise ValueError(f"no archive of {month_name(month)}")
     restored: dict[str, int] = {}
-    for part in parts:
+    for part, counts in parts:
+        expected = json.loads(counts)
         with engine.connect().execution_options(**writer_options()) as conn, conn.begin():
             for table in TABLES:
                 rows = files.read(root, month, part, table)
+                if len(rows) != expected.get(table.name, 0):  # a file lost or replaced: keep the batch's record
+                    raise ValueError(f"batch {part} of {month_name(month)}: {len(rows):,} {table.name} rows in "
+                                     f"{root}, {expected.get(table.name, 0):,} archived; nothing of it restored")
                 for i in range(0, len(rows), 1000):
                     conn.execute(dialect_insert(conn, table).on_conflict_do_nothing(), rows[i:i + 1000])
                 if rows:
