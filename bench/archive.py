@@ -115,13 +115,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.db and not args.quick:
         p.error("--db is required (or --quick)")
-    global BASELINE
+    baseline = BASELINE
     work = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     try:
         if args.quick:
             from bench.generate import generate
 
-            args.db, args.days, args.senders, BASELINE = str(work / "generated.db"), 20, 2, 2.0
+            args.db, args.days, args.senders, baseline = str(work / "generated.db"), 20, 2, 2.0
             generate(args.db, runs=1500, quiet=True)
         path = str(work / "store.db")
         shutil.copy(args.db, path)
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         services.processor.archiver = None
         services.start_processor()
         senders = post_while(url, _payload(Path(args.shared)), done, sent, args.senders, "base")
-        time.sleep(BASELINE)
+        time.sleep(baseline)
         done.set()
         for t in senders:
             t.join()

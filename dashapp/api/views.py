@@ -41,7 +41,7 @@ def check_view(name, path, search) -> tuple[str, str, str]:
         raise ValueError(f"name: 1 to {MAX_NAME} printable characters")
     search = "" if search in (None, "", "?") else search
     if not isinstance(path, str) or not path.isprintable() or not is_relative_link(path) or "?" in path or "#" in path \
-            or path.startswith(NOT_PAGES) or path.rstrip("/") in ("/signin", "/signout", "/webhook", "/metrics"):
+            or path.startswith(NOT_PAGES):
         raise ValueError("path: a page of the dashboard, e.g. /triage")
     if not isinstance(search, str) or (search and (not search.startswith("?") or not search.isprintable()
                                                    or not is_relative_link("/" + search))):

@@ -1,8 +1,9 @@
 """The Admin page's callbacks: the sections drawn from the store (again on every `live-version` bump, and each
-second while a backfill runs), the replay buttons and the backfill and reconcile buttons.
+second while a backfill runs), the replay buttons, the backfill and reconcile buttons, the archives, and the
+token form and Revoke buttons.
 
-A replay or a backfill asks the same of this request's identity as its API route does (a maintainer): the page
-is no way around the API's rule.
+A replay, a backfill or a token asks the same of this request's identity as its API route does (a maintainer;
+an admin for tokens): the page is no way around the API's rule.
 """
 import time
 
