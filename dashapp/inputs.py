@@ -163,6 +163,12 @@ def checker(function, **kwargs):
     return lambda value, name: function(value, name, **kwargs)
 
 
+def clicked(value) -> bool:
+    """Did any of a pattern-matched set of buttons get clicked (their `n_clicks`, a list)?  False for buttons
+    that just appeared (no clicks yet) and for anything that is not such a list."""
+    return isinstance(value, list) and any(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in value)
+
+
 def options(value, name: str) -> list[dict]:
     """A dropdown's options: a list of `{"label": str, "value": str}`."""
     if value is None:

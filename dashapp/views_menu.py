@@ -142,8 +142,7 @@ def register(app) -> None:
 
         who = owner()
         hit = ctx.triggered_id
-        clicked = [c for c in clicks if isinstance(c, int) and c > 0] if isinstance(clicks, list) else []
-        if who is None or not isinstance(hit, dict) or not clicked:  # (buttons appearing: no clicks yet)
+        if who is None or not isinstance(hit, dict) or not inputs.clicked(clicks):
             raise PreventUpdate
         view_id = inputs.integer(hit.get("id"), "views-delete.id", lo=1)
         with writing(services().engine) as conn:

@@ -165,3 +165,16 @@ def raw_request(url: str, head: str, body_parts=(), *, timeout: float = 10, hang
     if not answer.startswith(b"HTTP/1."):
         return 0, answer
     return int(answer.split(b" ", 2)[1]), answer
+
+
+def click_in_view(dash_duo, selector) -> None:
+    """Click `selector` (or an element) once it is in view: Bootstrap scrolls smoothly, and a click during the
+    scroll can land on whatever passes under the pointer."""
+    from dash.testing.wait import until
+
+    element = dash_duo.wait_for_element(selector, timeout=30) if isinstance(selector, str) else selector
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    until(lambda: dash_duo.driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect(), e = document.elementFromPoint(r.x + 4, r.y + r.height / 2);"
+        "return e === arguments[0] || arguments[0].contains(e);", element), timeout=10)
+    element.click()

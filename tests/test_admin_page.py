@@ -14,7 +14,7 @@ from store import archive
 from store.engine import make_engine
 from store.schema import audit_log, deliveries, workflowruns
 from tests.fakeoidc import FakeOIDC
-from tests.helpers import copy_store, fixture_json
+from tests.helpers import click_in_view, copy_store, fixture_json
 from tests.test_signin import ANN, CAROL, _config
 
 pytestmark = pytest.mark.browser
@@ -35,10 +35,6 @@ def _dead_letter(path: str) -> str:
     return guid
 
 
-def _click(dash_duo, selector: str) -> None:
-    element = dash_duo.wait_for_element(selector, timeout=20)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    element.click()
 
 
 def _status(dash_duo, method: str, path: str) -> int:
@@ -87,16 +83,16 @@ def test_an_admin_replays_a_dead_letter_and_a_viewer_cannot(dash_duo, demo_store
         assert tuple(entry) == ("ann", "delivery.replay", f"delivery:{guid}")
         until(lambda: "delivery.replay" in dash_duo.find_element("#ad-audit").text, timeout=20)
         # A token issued from the page opens the API with its role until it is revoked from the page.
-        _click(dash_duo, "#ad-token-issue")  # no name yet
+        click_in_view(dash_duo, "#ad-token-issue")  # no name yet
         until(lambda: "name: what the token is for" in dash_duo.find_element("#ad-token-note").text, timeout=20)
         dash_duo.find_element("#ad-token-name").send_keys("ci export")
-        _click(dash_duo, "#ad-token-issue")
+        click_in_view(dash_duo, "#ad-token-issue")
         token = dash_duo.wait_for_element("#ad-token-value", timeout=20).text
         assert token.startswith("bm_") and "not shown again" in dash_duo.find_element("#ad-token-issued").text
         me = requests.get(dash_duo.server_url + "/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         assert me.status_code == 200 and me.json()["role"] == "viewer"
         token_id = me.json()["actor"].split(":")[1]
-        _click(dash_duo, f"tr.ad-token-row[data-id='{token_id}'] button.ad-revoke")
+        click_in_view(dash_duo, f"tr.ad-token-row[data-id='{token_id}'] button.ad-revoke")
         until(lambda: dash_duo.find_elements(f"tr.ad-token-row[data-id='{token_id}'][data-state='revoked']"),
               timeout=20)
         assert requests.get(dash_duo.server_url + "/api/me", headers={"Authorization": f"Bearer {token}"},

@@ -28,6 +28,7 @@ from store.engine import make_engine
 from store.queries import failures as fq
 from store.queries.filters import Filters
 from store.schema import failure_lines, job_logs
+from tests.helpers import click_in_view
 
 CAUSE = "FAILED tests/test_session.py::test_refresh_token - AssertionError: token expired at 12:00:03"
 HOSTILE = ("<img src=x onerror=alert(1)><script>alert('fi')</script> \u202eevil\u202c & \"q\" 'q' "
@@ -111,17 +112,6 @@ def _row(dash_duo, fingerprint):
                                      timeout=30)
 
 
-def _click(dash_duo, selector):
-    """Click `selector` (or an element) once it is in view: Bootstrap scrolls smoothly, and a click during the
-    scroll can land on whatever passes under the pointer."""
-    element = dash_duo.wait_for_element(selector, timeout=30) if isinstance(selector, str) else selector
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
-    until(lambda: dash_duo.driver.execute_script(
-        "var r = arguments[0].getBoundingClientRect(), e = document.elementFromPoint(r.x + 4, r.y + r.height / 2);"
-        "return e === arguments[0] || arguments[0].contains(e);", element), timeout=10)
-    element.click()
-
-
 def _stale(element) -> bool:
     try:
         element.is_displayed()
@@ -193,7 +183,7 @@ def test_fi001_triage_groups_by_cause_and_opens_the_group_page(dash_duo, fi_stor
         dash_duo.server_url + commit_href(occurrences[0]["repo"], occurrences[0]["sha"])
     excerpt = dash_duo.find_element("#fl-excerpt-0 pre")
     assert not excerpt.is_displayed()
-    _click(dash_duo, "#fl-excerpt-0 summary")
+    click_in_view(dash_duo, "#fl-excerpt-0 summary")
     until(excerpt.is_displayed, timeout=10)
     assert excerpt.get_attribute("textContent") == occurrences[0]["excerpt"]
     assert excerpt.find_element(By.CSS_SELECTOR, "mark").text == CAUSE
@@ -224,7 +214,7 @@ def test_fi002_hostile_failure_text_is_shown_as_text(dash_duo, fi_store):
     line.click()
     dash_duo.wait_for_element("#fl-summary", timeout=30)
     assert dash_duo.find_element("#fl-line").get_attribute("textContent") == clean(HOSTILE).strip()
-    _click(dash_duo, "#fl-excerpt-0 summary")
+    click_in_view(dash_duo, "#fl-excerpt-0 summary")
     excerpt = dash_duo.find_element("#fl-excerpt-0 pre").get_attribute("textContent")
     assert excerpt.startswith("<b>bold</b> red <script>alert(3)</script>\n")  # ANSI colours gone, markup as text
     assert dash_duo.find_element("#fl-excerpt-0 mark").get_attribute("textContent").strip() == clean(HOSTILE).strip()
@@ -246,10 +236,10 @@ def test_fi003_bad_and_unknown_fingerprints(dash_duo, fi_store):
     assert dash_duo.find_element("#fl-heading-fingerprint").text == fp
     # The window selector narrows the occurrences and writes the URL.
     assert dash_duo.find_element("#fl-window").text.startswith("All time")
-    _click(dash_duo, "#fl-window")
+    click_in_view(dash_duo, "#fl-window")
     until(lambda: any(o.text == "Last hour" for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")),
           timeout=10)
-    _click(dash_duo, next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+    click_in_view(dash_duo, next(o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, "[role=option]")
                           if o.text == "Last hour"))
     until(lambda: "window=1h" in dash_duo.driver.current_url, timeout=10)
     expected = _query(path, fq.occurrences, fp, Filters(since=time.time() - 3600), excerpts=False)

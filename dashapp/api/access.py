@@ -11,7 +11,7 @@ from flask import jsonify, request
 
 from dashapp.api import _services, bp
 from dashapp.api.openapi import ROUTE_PARAMS
-from dashapp.api.params import ApiError, check_known, int_from, json_object, limit_from
+from dashapp.api.params import ApiError, check_known, int_from, json_object, limit_from, path_id
 from dashapp.inputs import SQLITE_MAX
 from dashapp.roles import ADMIN, ROLES
 from dashapp.security import audit, identity, requires
@@ -105,11 +105,10 @@ def issue_token():
 @requires(ADMIN)
 def revoke_token(token_id: str):
     check_known(request.args, ())
-    if not token_id.isascii() or not token_id.isdigit() or not 0 < int(token_id) <= SQLITE_MAX:
-        raise ApiError("token_id: a token's id (ASCII digits)", 404)
-    if not revoke(_services(), int(token_id)):
-        raise ApiError(f"no live token {token_id} (unknown, or revoked already)", 404)
-    return jsonify(id=int(token_id), revoked=True)
+    number = path_id(token_id, "token_id", "a token")
+    if not revoke(_services(), number):
+        raise ApiError(f"no live token {number} (unknown, or revoked already)", 404)
+    return jsonify(id=number, revoked=True)
 
 
 @bp.get("/audit")

@@ -194,6 +194,13 @@ def fingerprint_from(text: str) -> str:
     return text
 
 
+def path_id(value: str, name: str, what: str) -> int:
+    """A row's id given in a route's path (ASCII digits, 1 to SQLite's largest integer); else a 404."""
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= SQLITE_MAX:
+        raise ApiError(f"{name}: {what}'s id (ASCII digits)", 404)
+    return int(value)
+
+
 def int_from(args, name: str, *, lo: int, hi: int, default: int) -> int:
     value = _single(args, name)
     return default if value is None else parse_int(value, name, lo=lo, hi=hi)

@@ -6,8 +6,7 @@ unprotected server's own host); an anonymous reader of an unprotected server has
 from flask import Blueprint, has_request_context, jsonify, redirect, request
 
 from dashapp.api import _services, bp
-from dashapp.api.params import ApiError, check_known, json_object
-from dashapp.inputs import SQLITE_MAX
+from dashapp.api.params import ApiError, check_known, json_object, path_id
 from dashapp.security import identity
 from dashapp.signin import message_page
 from domain.text import is_relative_link
@@ -84,11 +83,10 @@ def save_view():
 @bp.delete("/views/<view_id>")
 def delete_view(view_id: str):
     check_known(request.args, ())
-    if not view_id.isascii() or not view_id.isdigit() or not 0 < int(view_id) <= SQLITE_MAX:
-        raise ApiError("view_id: a saved view's id (ASCII digits)", 404)
+    number = path_id(view_id, "view_id", "a saved view")
     who = _owner()
     with writing(_services().engine) as conn:
-        if not savedviews.remove(conn, who, int(view_id)):
+        if not savedviews.remove(conn, who, number):
             raise ApiError(f"you have no saved view {view_id}", 404)
     return "", 204
 

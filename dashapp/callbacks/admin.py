@@ -189,8 +189,7 @@ def register() -> None:
               Input({"type": "ad-revoke", "id": ALL}, "n_clicks"), prevent_initial_call=True)
     def _revoke(clicks):
         hit = ctx.triggered_id
-        clicked = [c for c in clicks if isinstance(c, int) and c > 0] if isinstance(clicks, list) else []
-        if not isinstance(hit, dict) or not clicked:  # (buttons appearing: no clicks yet)
+        if not isinstance(hit, dict) or not inputs.clicked(clicks):
             raise PreventUpdate
         return token_action(revoke_id=inputs.integer(hit.get("id"), "ad-revoke.id", lo=1))
 
