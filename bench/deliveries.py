@@ -22,8 +22,10 @@ def _load(relative: str) -> dict:
         return json.load(f)
 
 
-def synthetic_deliveries(count: int, *, seed: int = 1, jobs_per_run: int = 3) -> list[tuple[str, str, bytes]]:
-    """`count` deliveries as (event, guid, body), in GitHub's usual order."""
+def synthetic_deliveries(count: int, *, seed: int = 1, jobs_per_run: int = 3,
+                         repos: int = 1) -> list[tuple[str, str, bytes]]:
+    """`count` deliveries as (event, guid, body), in GitHub's usual order; with `repos` > 1 the runs (and their
+    jobs) take turns over that many repositories (the run fixture's own, then `<name>-2`, `<name>-3`, ...)."""
     rng = random.Random(seed)
     run_base = _load("workflow_run/completed.payload.json")
     job_base = _load("workflow_job/completed.success.with-organization.payload.json")
@@ -61,6 +63,13 @@ def synthetic_deliveries(count: int, *, seed: int = 1, jobs_per_run: int = 3) ->
                     conclusion=(conclusion if j == 0 else "success") if status == "completed" else None,
                     created_at=stamp(1), started_at=stamp(10), completed_at=stamp(200) if status == "completed" else None)
                 events.append(("workflow_job", payload))
+        if repos > 1:  # and each job in its run's repository (the two fixtures name different ones)
+            repository = copy.deepcopy(run_base["repository"])
+            if n % repos:
+                repository["full_name"] += f"-{n % repos + 1}"
+                repository["name"] += f"-{n % repos + 1}"
+            for _event, payload in events:
+                payload["repository"] = repository
         for event, payload in events:
             out.append((event, str(uuid.UUID(int=rng.getrandbits(128))), json.dumps(payload).encode()))
     return out[:count]

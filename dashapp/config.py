@@ -139,9 +139,11 @@ SETTINGS = {
     "session_secret": Setting("SESSION_SECRET", "",
                               "Key signing the sign-in flow's cookie (state, nonce, PKCE verifier). Empty: one is "
                               "generated and kept in the store, so every process and host shares it."),
-    "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "memory://",
-                                     "Rate-limit storage of the API and webhook limits (memory:// counts per "
-                                     "process, redis://... across processes)."),
+    "ratelimit_storage_uri": Setting("RATELIMIT_STORAGE_URI", "",
+                                     "Rate-limit storage of the API, login and webhook limits: store:// (the "
+                                     "store's rate_limits table, shared by every process and host), memory:// "
+                                     "(each process counts its own), redis://...; empty: store:// on "
+                                     "PostgreSQL, memory:// on SQLite."),
 }
 
 

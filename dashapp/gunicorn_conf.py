@@ -44,6 +44,34 @@ accesslog = None
 # benchmarks, a second instance) would take it from each other, and nothing here uses it.
 control_socket_disable = True
 
+# --- one /metrics for all of this server's processes (dashapp/observability.py) --------------------
+# The web processes and the processor's worker write their counters into one directory, which
+# `/metrics` sums whichever process answers.  Set here, in the master, before any of them starts (it
+# is read when prometheus_client is imported).  An operator's own PROMETHEUS_MULTIPROC_DIR is used
+# and emptied of a previous run's files; else a temporary one is made and removed on exit.
+_metrics = {"dir": os.environ.get("PROMETHEUS_MULTIPROC_DIR"), "made": False}
+if _metrics["dir"]:
+    os.makedirs(_metrics["dir"], exist_ok=True)
+    for _name in os.listdir(_metrics["dir"]):
+        if _name.endswith(".db"):
+            os.remove(os.path.join(_metrics["dir"], _name))
+else:
+    import tempfile
+
+    _metrics["dir"], _metrics["made"] = tempfile.mkdtemp(prefix="buildmon-metrics-"), True
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics["dir"]
+
+
+def _process_gone(pid: int) -> None:
+    """A process's own gauges stop counting once it is gone (its counters stay in the sums)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, _metrics["dir"])
+
+
+def child_exit(_server, worker):
+    _process_gone(worker.pid)
+
 
 
 # --- PROCESSOR=process: the delivery processor as a process of its own, started by this server ---
@@ -76,6 +104,7 @@ def when_ready(server):
                     [sys.executable, "-m", "dashapp", "worker", "--nice", "5", "--exit-with-parent"])
             server.log.info("delivery processor started (pid %s)", proc.pid)
             code = proc.wait()
+            _process_gone(proc.pid)
             if not _worker["stopping"]:
                 server.log.error("delivery processor exited with %s; restarting", code)
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
@@ -116,3 +145,7 @@ def on_exit(server):
             proc.wait(timeout=10)
         except Exception:
             proc.kill()
+    if _metrics["made"]:
+        import shutil
+
+        shutil.rmtree(_metrics["dir"], ignore_errors=True)

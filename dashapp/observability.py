@@ -1,4 +1,14 @@
-"""`/healthz` (`/readyz`), `/livez` and Prometheus `/metrics`: is it up, and what is it doing."""
+"""`/healthz` (`/readyz`), `/livez` and Prometheus `/metrics`: is it up, and what is it doing.
+
+Under gunicorn the web processes and the processor's worker count into one directory
+(`PROMETHEUS_MULTIPROC_DIR`, which `dashapp/gunicorn_conf.py` sets up): every process's counters and
+histograms are written there, and `/metrics`, whichever process answers, sums them (prometheus_client's
+multiprocess mode).  A process's own gauges (its WebSockets, its threads, whether it leads the
+processors) are set there every few seconds and summed over the live processes; what is read from the
+store (the inbox, failure capture) is read by the process answering.  Without that directory (the
+development server, tests) `/metrics` is the process's own registry, as before.
+"""
+import os
 import threading
 import time
 
@@ -16,11 +26,62 @@ bp = Blueprint("observability", __name__)
 bp.record_once(lambda state: json_routes(state.app, "/healthz", "/readyz", "/livez"))
 
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+SAMPLE_EVERY = 2.0  # seconds between settings of a process's own gauges in multiprocess mode
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_DIR))
+
+
+def process_gauge(name: str, documentation: str, read, registry, sampler=None) -> Gauge:
+    """A gauge of this process's own state, `read()`: read when scraped, or, in multiprocess mode, set
+    every SAMPLE_EVERY seconds by `sampler` and summed over the live processes."""
+    gauge = Gauge(name, documentation, registry=registry, multiprocess_mode="livesum")
+    if multiprocess() and sampler is not None:
+        sampler.add(gauge, read)
+    else:
+        gauge.set_function(read)
+    return gauge
+
+
+class Sampler:
+    """Sets the multiprocess gauges of this process from their functions, every SAMPLE_EVERY seconds."""
+
+    def __init__(self):
+        self._gauges: list = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def add(self, gauge: Gauge, read) -> None:
+        self._gauges.append((gauge, read))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="metrics-sampler", daemon=True)
+            self._thread.start()
+
+    def sample(self) -> None:
+        for gauge, read in list(self._gauges):
+            try:
+                gauge.set(read())
+            except Exception:  # a store that is down: the last value stays, the next sample tries again
+                pass
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(SAMPLE_EVERY):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class Stats:
     """The server's counters, in a registry of its own (one per app)."""
 
     def __init__(self, hub, inbox=None):
         self.registry = CollectorRegistry()
+        self.sampler = Sampler()
         self.deliveries = Counter("buildmon_deliveries_total",
                                   "Webhook deliveries answered (accepted or duplicate), by event and outcome",
                                   ["event", "outcome"], registry=self.registry)
@@ -40,28 +101,59 @@ class Stats:
                                     "WebSockets refused: origin (403, another site's page), per_client "
                                     "(LIVE_MAX_PER_CLIENT) or busy (no thread left; both closed with 1013)",
                                     ["reason"], registry=self.registry)
-        clients = Gauge("buildmon_websocket_clients", "Open WebSocket connections", registry=self.registry)
-        clients.set_function(lambda: getattr(hub, "subscriber_count", 0))
-        if inbox is not None:
-            pending = Gauge("buildmon_inbox_pending", "Deliveries accepted and not yet applied",
-                            registry=self.registry)
-            pending.set_function(lambda: inbox.pending()[0])
-            lag = Gauge("buildmon_processing_lag_seconds", "Age of the oldest delivery not yet applied",
-                        registry=self.registry)
-            lag.set_function(inbox.lag)
-            self.registry.register(FailureStats(inbox.store))
+        process_gauge("buildmon_websocket_clients", "Open WebSocket connections",
+                      lambda: getattr(hub, "subscriber_count", 0), self.registry, self.sampler)
+        # Read from the store by the process answering: collectors, not gauges, so that nothing of theirs
+        # is in the multiprocess directory.
+        self.store_collectors = [InboxStats(inbox), FailureStats(inbox.store)] if inbox is not None else []
+        for collector in self.store_collectors:
+            self.registry.register(collector)
 
     def watch_threads(self, threads) -> None:
         """Report the threads pages, callbacks, the API and WebSockets hold, and their limit (dashapp/capacity.py)."""
-        busy = Gauge("buildmon_threads_busy", "Threads held by pages, callbacks, the API and WebSockets",
-                     registry=self.registry)
-        busy.set_function(lambda: threads.busy)
+        process_gauge("buildmon_threads_busy", "Threads held by pages, callbacks, the API and WebSockets",
+                      lambda: threads.busy, self.registry, self.sampler)
         Gauge("buildmon_threads_limit", "Most threads they may hold: WEB_THREADS - WEBHOOK_RESERVE",
-              registry=self.registry).set(threads.limit)
+              registry=self.registry, multiprocess_mode="livesum").set(threads.limit)
 
     def delivery(self, event: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
         self.latency.observe(seconds)
+
+
+    def exposition(self) -> bytes:
+        """What `/metrics` answers: this process's registry, or every process's (multiprocess mode)."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)
+        for collector in self.store_collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+
+class InboxStats:
+    """The inbox's backlog, read from it when scraped (the same whichever process answers)."""
+
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def describe(self):
+        return self._families(0, 0.0)
+
+    def collect(self):
+        count, oldest = self.inbox.pending()
+        return self._families(count, 0.0 if oldest is None else max(0.0, time.time() - oldest))
+
+    @staticmethod
+    def _families(count: int, lag: float) -> list:
+        pending = GaugeMetricFamily("buildmon_inbox_pending", "Deliveries accepted and not yet applied")
+        pending.add_metric([], count)
+        age = GaugeMetricFamily("buildmon_processing_lag_seconds", "Age of the oldest delivery not yet applied")
+        age.add_metric([], lag)
+        return [pending, age]
 
 
 class FailureStats:
@@ -121,5 +213,4 @@ def livez():
 
 @bp.get("/metrics")
 def prometheus():
-    stats = current_app.extensions["buildmon"].stats
-    return Response(generate_latest(stats.registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(current_app.extensions["buildmon"].stats.exposition(), mimetype=CONTENT_TYPE_LATEST)

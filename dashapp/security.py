@@ -32,14 +32,13 @@ from flask import Flask, g, jsonify, redirect, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse as parse_limit
-from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashapp.config import Config
 from dashapp.roles import ADMIN, MAINTAINER, VIEWER, Person, allows, role_for
 from ingest.webhook import is_local
-from store import accounts
+from store import accounts, ratelimits
 
 # And /webhook, served before Flask (ingest/webhook.py) with its own checks; and the views marked `public`.
 PUBLIC_PATHS = ("/healthz", "/readyz", "/livez")
@@ -143,7 +142,8 @@ def behind_proxies(wsgi_app, config: Config):
 
 def init_security(server: Flask, config: Config) -> Limiter:
     """Install the login/token check and the rate limits on `server`."""
-    failures = FixedWindowRateLimiter(storage_from_string(config.ratelimit_storage_uri))
+    engine = server.extensions["buildmon"].engine
+    failures = FixedWindowRateLimiter(ratelimits.storage(config.ratelimit_storage_uri, engine))
     failure_limit = parse_limit(config.auth_failure_limit)
     stats = server.extensions["buildmon"].stats
 
@@ -153,7 +153,6 @@ def init_security(server: Flask, config: Config) -> Limiter:
         response.status_code = status
         return response
 
-    engine = server.extensions["buildmon"].engine
 
     @server.before_request
     def _require_login():
@@ -211,7 +210,8 @@ def init_security(server: Flask, config: Config) -> Limiter:
         return None
 
     # The API limit applies to /api/* whatever blueprint serves it.
-    limiter = Limiter(get_remote_address, app=server, storage_uri=config.ratelimit_storage_uri,
+    uri, options = ratelimits.resolve(config.ratelimit_storage_uri, engine)
+    limiter = Limiter(get_remote_address, app=server, storage_uri=uri, storage_options=options,
                       headers_enabled=True, default_limits=[config.api_rate_limit],
                       default_limits_exempt_when=lambda: not request.path.startswith("/api/"))
     return limiter

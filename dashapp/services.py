@@ -104,6 +104,7 @@ class Services:
             services.bus = LocalBus(box.rundir(), handlers)
         else:  # the processes may be on several hosts: the store carries their messages
             services.bus = PgBus(engine, handlers)
+            services.processor.publish_in = services.bus.send_in  # with each batch, in commit order
         box.on_commit = services._inbox_committed
         if config.processor != "off" if processor is None else processor:
             services.start_processor()
@@ -143,10 +144,14 @@ class Services:
                        active=lambda: processor.lock.held,
                        decide=self.decider.job if self.decider is not None else None).start()
 
-    def publish(self, messages: list) -> None:
-        """Live messages of a committed batch: to every process's pages; a job in them may have failed,
-        so the fetcher looks at its queue now rather than at its next poll."""
-        self.broadcast(messages)
+    def publish(self, messages: list, sent: bool = False) -> None:
+        """Live messages of a committed batch: to every process's pages (`sent`: the other processes have
+        them already, with the batch's commit); a job in them may have failed, so the fetcher looks at its
+        queue now rather than at its next poll."""
+        if sent:
+            self._publish_local(messages)
+        else:
+            self.broadcast(messages)
         if self.fetcher is not None and any(m.get("type") == "job" for m in messages or ()):
             self.fetcher.wake()
         if self.sender is not None and any(m.get("type") == "alerts" for m in messages or ()):
@@ -198,6 +203,7 @@ class Services:
     def close(self) -> None:
         if getattr(self, "_stop_watch", None) is not None:
             self._stop_watch.set()
+        self.stats.sampler.stop()
         if self.fetcher is not None:
             self.fetcher.stop()
         if self.sender is not None:

@@ -8,6 +8,7 @@ keeps the raw body of every signed delivery, whatever became of it, so
 """
 import json
 import time
+import zlib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -38,6 +39,25 @@ class Outcome:
 
 def decode(event: str, body: bytes, content_type: str = "application/json") -> Parsed:
     """Parse a delivery body; raises PayloadError with a reason on bad input."""
+    return parse(event, _payload(body, content_type))
+
+
+def repository_key(row) -> int:
+    """A shared inbox row's repository key (`store/inbox.py`): its `repository.full_name` hashed to a signed
+    32-bit integer, the second key of an advisory lock; 0 when it has none or its body cannot be read (those
+    rows change no repository's state)."""
+    try:
+        payload = _payload(bytes(row.body), row.content_type)
+    except PayloadError:
+        return 0
+    repo = payload.get("repository") if isinstance(payload, dict) else None
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    if not isinstance(name, str):
+        return 0
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 2 ** 31
+
+
+def _payload(body: bytes, content_type: str):
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -51,7 +71,7 @@ def decode(event: str, body: bytes, content_type: str = "application/json") -> P
         payload = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise PayloadError(f"body is not valid JSON: {str(exc)[:100]}") from None
-    return parse(event, payload)
+    return payload
 
 
 def record(conn: Connection, guid: str, event: str, body: bytes, decoded, received: float | None = None) -> Outcome:

@@ -19,9 +19,13 @@ touched (workflow, branch) pairs after the derived refresh, in the batch's
 transaction (an alert and the state that causes it commit together), and
 every few seconds a sweep of what time alone decides, in its own.
 
-It runs as a thread of each web process (`PROCESSOR=thread`: the one that
-holds the inbox's processor lock works, the others stand by) or alone as
-`python -m dashapp worker`.
+It runs as a thread of each web process (`PROCESSOR=thread`), in a process
+of its own started by the server (`PROCESSOR=process`), or alone as
+`python -m dashapp worker`.  On SQLite the one holding the inbox's processor
+lock works and the others stand by.  On PostgreSQL every processor applies
+batches, each of repositories no other one holds (`store/inbox.py`), and the
+lock's holder, the leader, also does the periodic work (alert sweeps,
+retention, archives; the log fetcher and the alert sender follow it).
 """
 import logging
 import time
@@ -38,6 +42,9 @@ from store.inbox import Inbox
 log = logging.getLogger("ingest.processor")
 IDLE_POLL = 2.0  # seconds between looks at the inbox when nothing woke the processor (a lost wake-up)
 STANDBY_POLL = 2.0  # seconds between tries at the lock when another process holds it
+# A shared inbox (PostgreSQL) whose waiting rows all belong to repositories other processors hold: look
+# again this soon (they may hold them for one batch only), not after IDLE_POLL.
+HELD_POLL = 0.05
 # After a batch smaller than the most, wait this long before the next: under a light stream the
 # batches gather a few deliveries instead of one each (a batch's commit, inbox reads and derived
 # refresh cost as much as several deliveries' records).  Under load the deliveries that arrive
@@ -61,8 +68,9 @@ class ProcessorStats:
         self.lag = Histogram("buildmon_processing_lag_seconds_hist",
                              "Time from a delivery's acceptance to its commit in the store", registry=registry,
                              buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
-        self.active = Gauge("buildmon_processor_active", "1 when this process holds the processor",
-                            registry=registry)
+        # Summed over the live processes in multiprocess mode (dashapp/observability.py): 1 on a server.
+        self.active = Gauge("buildmon_processor_active", "1 when this process holds the processor (the leader, "
+                            "on PostgreSQL)", registry=registry, multiprocess_mode="livesum")
 
     def applied(self, event: str, outcome: str) -> None:
         self.outcomes.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
@@ -72,11 +80,14 @@ class Processor(Background):
     thread_name = "delivery-processor"
 
     def __init__(self, engine, box: Inbox, *, publish, batch: int = 500, stats: ProcessorStats | None = None,
-                 retention_days: float = 0.0, alerts=None, archiver=None):
+                 retention_days: float = 0.0, alerts=None, archiver=None, publish_in=None):
         super().__init__()
         self.engine = engine
         self.inbox = box
         self.publish = publish  # callable(list of live messages), after the commit
+        # callable(connection, messages) in the batch's transaction, before its commit (live/pgbus.py: the other
+        # processes get them in commit order); `publish` then gets them with sent=True (this process's pages).
+        self.publish_in = publish_in
         self.batch = max(1, batch)
         self.stats = stats
         self.retention_days = retention_days
@@ -86,6 +97,8 @@ class Processor(Background):
         self._swept_at = 0.0
         self.lock = box.processor_lock()
         self._busy = False
+        self._claimed: set = set()  # ids of the rows this batch's transactions claimed (a shared inbox)
+        self.held_back = False  # the last batch left rows of repositories other processors held
         # (time, error) of the last batch that could not be committed at all, None after one commits.
         self.write_failure: tuple[float, str] | None = None
 
@@ -96,7 +109,11 @@ class Processor(Background):
         self.lock.release()
 
     def run(self) -> None:
-        """Hold the processor lock and process until stopped (standing by while another holds it)."""
+        """Hold the processor lock and process until stopped (standing by while another holds it; on a
+        shared inbox, processing all the same)."""
+        if self.inbox.shared:
+            self._run_shared()
+            return
         announced = False
         while not self._stop.is_set():
             try:
@@ -140,6 +157,44 @@ class Processor(Background):
                     self._wake.wait(IDLE_POLL)
             elif done < self.batch:
                 self._stop.wait(LINGER)
+
+    def _run_shared(self) -> None:
+        """Apply batches beside the other processors; lead (the periodic work) while holding the lock."""
+        asked_at = None
+        while not self._stop.is_set():
+            try:
+                if self.lock.held and not self.lock.verify():
+                    self._lead(False)
+                    asked_at = None  # lost with its session (a database restart): ask again at once
+                if not self.lock.held and (asked_at is None or time.monotonic() - asked_at >= STANDBY_POLL):
+                    asked_at = time.monotonic()
+                    if self.lock.acquire():
+                        self._lead(True)
+                self._wake.clear()
+                done = self.process_batch()
+                archiving = False
+                if self.lock.held:
+                    self._sweep()
+                    archiving = self._archive()
+                    if done == 0:
+                        self._retain()
+                if done == 0 and not archiving:
+                    self._wake.wait(HELD_POLL if self.held_back else IDLE_POLL)
+                elif done < self.batch:
+                    self._stop.wait(LINGER)
+            except Exception as exc:  # the database is unreachable (restarting): try again in 1 s
+                self.write_failure = (time.time(), f"{type(exc).__name__}: {str(exc)[:200]}")
+                log.exception("processor: stopped by an error; going on in 1 s")
+                self._stop.wait(1.0)
+        self._lead(False)
+
+    def _lead(self, leading: bool) -> None:
+        if self.stats:
+            self.stats.active.set(1 if leading else 0)
+        if leading:
+            log.info("processor: leading the processors of %s (alert sweeps, retention, archives)",
+                     self.inbox.location)
+            self._baseline()
 
     def _retain(self) -> None:
         """When idle, at most every RETENTION_EVERY: empty the bodies past RAW_RETENTION_DAYS."""
@@ -197,9 +252,9 @@ class Processor(Background):
         if self.alerts.decided != before:
             self._publish([ALERTS_MESSAGE])
 
-    def _publish(self, messages: list) -> None:
+    def _publish(self, messages: list, sent: bool = False) -> None:
         try:
-            self.publish(messages)
+            self.publish(messages, sent=True) if sent else self.publish(messages)
         except Exception:  # committed all the same
             log.exception("processor: publishing live messages failed")
 
@@ -216,24 +271,50 @@ class Processor(Background):
     # --- one batch --------------------------------------------------------------------------------
 
     def process_batch(self) -> int:
-        """Apply the oldest waiting deliveries (up to `batch`); the number handled."""
+        """Apply the oldest waiting deliveries (up to `batch`; on a shared inbox, of repositories no other
+        processor holds); the number handled."""
         self._busy = True
         try:
-            rows = self.inbox.take(self.batch)
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            messages = self._apply(rows)
-            self.inbox.remove(row.id for row in rows)
-            self.write_failure = None
-            if self.stats:
-                self.stats.batch_seconds.observe(time.perf_counter() - started)
-                self.stats.batch_size.observe(len(rows))
-            if messages:
-                self._publish(messages)
-            return len(rows)
+            self.held_back = False
+            if not self.inbox.shared:
+                rows = self.inbox.take(self.batch)
+                if not rows:
+                    return 0
+                started = time.perf_counter()
+                messages = self._apply(rows)
+                self.inbox.remove(row.id for row in rows)
+                return self._done(rows, messages, started)
+            self.inbox.key_pending(delivery.repository_key)
+            lost: set = set()
+            # Another processor may claim a picked repository first (both picked it between its batches):
+            # pick again without it, a few times, rather than wait.
+            for _attempt in range(3):
+                rows, passed = self.inbox.pick(self.batch, skip=lost)
+                self.held_back |= bool(passed or lost)
+                if not rows:
+                    return 0
+                started = time.perf_counter()
+                self._claimed = set()
+                messages = self._apply(rows)
+                # Removed in their batch's transaction (`Inbox.claim`); the rows of repositories another
+                # processor claimed first are its to apply.
+                claimed = [row for row in rows if row.id in self._claimed]
+                lost |= {row.repo for row in rows if row.id not in self._claimed}
+                if claimed:
+                    return self._done(claimed, messages, started)
+            self.held_back = True
+            return 0
         finally:
             self._busy = False
+
+    def _done(self, rows, messages: list, started: float) -> int:
+        self.write_failure = None
+        if self.stats:
+            self.stats.batch_seconds.observe(time.perf_counter() - started)
+            self.stats.batch_size.observe(len(rows))
+        if messages:
+            self._publish(messages, sent=self.publish_in is not None)
+        return len(rows)
 
     def _apply(self, rows) -> list:
         """Apply `rows` in one transaction; on failure, in halves (down to one, which becomes a dead letter)."""
@@ -255,19 +336,25 @@ class Processor(Background):
         decided = self.alerts.decided if self.alerts is not None else 0
         try:
             with conn.begin(), derived.after_flush(conn, self.alerts and self.alerts.after_flush):
+                if self.inbox.shared:
+                    rows = self.inbox.claim(conn, rows)
                 with derived.batch(conn):
                     for row in rows:
                         outcomes.append((row, self._record(conn, row)))
                     derived.flush(conn)
                 changes = [c for _row, o in outcomes for c in o.changes]
                 messages = delivery.live_messages(conn, changes) if changes else []
+                if self.alerts is not None and self.alerts.decided != decided:
+                    messages.append(ALERTS_MESSAGE)
+                if self.publish_in is not None and messages:
+                    self.publish_in(conn, messages)  # last: it holds the live channel's order lock to the commit
         except Exception:
             derived.discard(conn)
             raise
         finally:
             conn.close()
-        if self.alerts is not None and self.alerts.decided != decided:
-            messages.append(ALERTS_MESSAGE)
+        if self.inbox.shared:
+            self._claimed.update(row.id for row in rows)
         now = time.time()
         for row, outcome in outcomes:
             if self.stats:
@@ -289,10 +376,14 @@ class Processor(Background):
         reason = f"could not commit delivery: {type(exc).__name__}: {str(exc)[:200]}"
         try:
             with self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
+                if self.inbox.shared and not self.inbox.claim(conn, [row]):
+                    return  # another processor has it now
                 delivery.log_failure(conn, row.guid, row.event, row.body, row.received, reason)
         except Exception:
             # The store itself refuses writes (read-only, disk full): keep the delivery in the inbox.
             log.exception("processor: could not log delivery %s as failed; it stays in the inbox", row.guid)
             raise
+        if self.inbox.shared:
+            self._claimed.add(row.id)
         if self.stats:
             self.stats.applied(row.event, "failed")

@@ -38,10 +38,10 @@ import threading
 import time
 
 from limits import parse as parse_limit
-from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from ingest.signature import Hasher, well_formed
+from store import ratelimits
 from store.inbox import Accepted
 
 log = logging.getLogger("ingest.webhook")
@@ -79,7 +79,7 @@ class WebhookRoute:
         config = services.config
         self.secret = config.webhook_secret
         self.unsigned_loopback = not self.secret and config.allow_unsigned == "loopback"
-        self.limiter = FixedWindowRateLimiter(storage_from_string(config.ratelimit_storage_uri))
+        self.limiter = FixedWindowRateLimiter(ratelimits.storage(config.ratelimit_storage_uri, services.engine))
         self.limit = parse_limit(config.webhook_failure_limit)
         self.client_limit = type(self.limit)(self.limit.amount * 10, self.limit.multiples)
         self.large_reads = threading.BoundedSemaphore(LARGE_READS)

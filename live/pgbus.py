@@ -62,16 +62,38 @@ class PgBus:
                     return
                 body = json.dumps(payload, separators=(",", ":"))
                 with self._send_lock:
-                    now = time.time()
-                    prune = now - self._last_prune >= livechannel.PRUNE_EVERY
+                    now, prune = self._prune_due()
                     livechannel.append(self.engine, self.name, body, now, prune=prune)
-                    if prune:
-                        self._last_prune = now
             else:
                 livechannel.notify(self.engine, kind, self.name,
                                    "" if payload is None else json.dumps(payload, separators=(",", ":")))
         except Exception as exc:
             log.warning("pg bus: a %s message was not sent: %s: %s", kind, type(exc).__name__, str(exc)[:200])
+
+    def _prune_due(self) -> tuple[float, bool]:
+        """(now, whether this send also deletes the old rows); under `_send_lock`.  Counted as done when
+        asked: a send that then fails leaves it to the next one after PRUNE_EVERY."""
+        now = time.time()
+        prune = now - self._last_prune >= livechannel.PRUNE_EVERY
+        if prune:
+            self._last_prune = now
+        return now, prune
+
+    def send_in(self, conn, payload: list) -> None:
+        """`live` messages as part of the caller's transaction (a processor's batch): the other processes
+        read them once it commits, in the order the batches of every processor committed (sent after the
+        commit instead, two processors' batches of one repository could arrive in the other order).  In a
+        savepoint: a failure is logged and the batch goes on without them."""
+        if not payload:
+            return
+        body = json.dumps(payload, separators=(",", ":"))
+        with self._send_lock:
+            now, prune = self._prune_due()
+        try:
+            with conn.begin_nested():
+                livechannel.append_in(conn, self.name, body, now, prune=prune)
+        except Exception as exc:
+            log.warning("pg bus: a batch's live messages were not sent: %s: %s", type(exc).__name__, str(exc)[:200])
 
     # --- receive ----------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ from itertools import zip_longest
 from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
 
-from store.engine import database_url, is_sqlite, make_engine, writer_options
+from store.engine import analyze, database_url, is_sqlite, make_engine, writer_options
 from store.sqlfunctions import byte_order, reset_sequence
 
 BATCH_ROWS = 5000
@@ -106,18 +106,21 @@ def tables(with_inbox: bool) -> list[Table]:
 
 
 def open_source(location: str, inbox_path: str = "") -> Store:
-    from store.inbox import inbox_location
+    from store import inbox
 
     engine = make_engine(location)
     box = None
     if is_sqlite(engine):
-        path = inbox_location(location, inbox_path)
+        path = inbox.inbox_location(location, inbox_path)
         if os.path.exists(path):
             box = make_engine(path)
     elif inspect(engine).has_table("inbox"):
         box = engine
     if box is not None and not inspect(box).has_table("inbox"):
         box = None
+    if box is not None:  # an inbox of an older version gains its (empty) repository keys, as a server's would
+        with box.connect().execution_options(**writer_options()) as conn, conn.begin():
+            inbox.create(conn)
     return Store(location, engine, box)
 
 
@@ -132,7 +135,7 @@ def open_destination(location: str, with_inbox: bool, inbox_path: str = "") -> S
     if with_inbox:
         box = engine if not is_sqlite(engine) else make_engine(inbox.inbox_location(location, inbox_path))
         with box.connect().execution_options(**writer_options()) as conn, conn.begin():
-            inbox.metadata.create_all(conn, checkfirst=True)
+            inbox.create(conn)
     return Store(location, engine, box)
 
 
@@ -341,6 +344,9 @@ def copy(source: str, destination: str, *, inbox_path: str = "", destination_inb
             report.seconds = time.monotonic() - started
             rows = sum(report.copied.values())
             out(f"copied {rows:,} rows in {report.seconds:.1f} s ({rows / max(report.seconds, 1e-9):,.0f} rows/s)")
+            started = time.monotonic()
+            analyze(dst_store)
+            out(f"planner statistics gathered (ANALYZE) in {time.monotonic() - started:.1f} s")
             if verify_after:
                 report.checks = verify_tables(plan, out=out)
         return report

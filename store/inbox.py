@@ -12,9 +12,25 @@ On SQLite the inbox is a file of its own beside the store: SQLite has one
 writer per file, and accepting a delivery must never wait behind a
 processing batch that holds the store's write lock for tens of
 milliseconds.  On other databases it is a table of the store itself (row
-locks, no such wait).  That choice, and the processor's lock (one processor
-at a time across processes: `fcntl.flock` beside the SQLite file,
-`pg_try_advisory_lock` on PostgreSQL), are this module's dialect differences.
+locks, no such wait).  That choice, the processor's lock (`fcntl.flock`
+beside the SQLite file, `pg_try_advisory_lock` on PostgreSQL) and the
+repositories' locks below are this module's dialect differences.
+
+On SQLite one processor applies at a time (the lock's holder; the others
+stand by).  On PostgreSQL every processor applies (`shared`): the lock's
+holder is only the leader, which alone does the periodic work (alert sweeps,
+retention, archives).  A repository's deliveries are applied by one
+processor at a time, in arrival order: each row carries its repository's
+key (`repo`, set by the processors themselves, `key_pending`, so accepting
+stays as it was), a processor `pick`s the oldest rows of repositories no
+other processor holds, and its batch transaction `claim`s them: it takes a
+transaction-level advisory lock per repository (trying, never waiting, so
+processors cannot deadlock on them) and deletes the rows it got, so the
+removal commits with what they applied.  A killed processor's transaction
+is rolled back by the server: its rows and locks are free again at once, and
+the next batch takes them.  Every derived key lies within one repository
+(`store/derived`), so batches of different repositories never refresh the
+same rows.
 """
 import fcntl
 import hashlib
@@ -26,7 +42,8 @@ from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, Index, LargeBinary, MetaData, Table, Text, delete, func, select
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, Table, Text, bindparam, delete, \
+    func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 
 from store.engine import is_sqlite, make_engine, writer_options
@@ -43,6 +60,8 @@ inbox = Table(
     Column("content_type", Text, nullable=False),
     Column("received", Float, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # The repository's key (`repository_key`): NULL until a processor has read the body (shared inboxes).
+    Column("repo", Integer),
     # AUTOINCREMENT: an id is never reused once its row is removed, so `id` order is arrival order.
     sqlite_autoincrement=True,
 )
@@ -50,6 +69,8 @@ Index("idx_inbox_received", inbox.c.received)
 
 log = logging.getLogger(__name__)
 MAX_GROUP = 1000  # deliveries in one group commit
+REPO_LOCKS = 0x62756964  # the advisory locks' first key ("buid"); the second is a repository's key
+SCAN = 4  # `pick` looks at the oldest SCAN x limit rows for repositories no other processor holds
 _APPLIED = ("processed", "ignored")
 
 
@@ -93,7 +114,9 @@ class Inbox:
         # database under the migrations' schema lock (two creating it at once: a duplicate key).
         with self._write_lock(), schema_lock(store) if self.engine is store else nullcontext(), \
                 self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
-            metadata.create_all(conn, checkfirst=True)
+            create(conn)
+        # Several processors apply at once (see the module's docstring) on a server database only.
+        self.shared = self.engine is store
         self._queue: list = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -192,9 +215,69 @@ class Inbox:
     # --- process ----------------------------------------------------------------------------------
 
     def take(self, limit: int) -> list:
-        """The oldest `limit` pending deliveries, in arrival order."""
+        """The oldest `limit` pending deliveries, in arrival order (the one processor of a SQLite inbox)."""
         with self.engine.connect() as conn:
             return conn.execute(select(inbox).order_by(inbox.c.id).limit(limit)).all()
+
+    def key_pending(self, key, limit: int = 1000) -> int:
+        """Set the repository key of up to `limit` of the oldest rows without one (`key(row)`: an int); the
+        number keyed.  Rows another processor is keying are skipped, not waited for.  The keys are not
+        worth a wait for the disk (a crash that loses them leaves the rows to be keyed again)."""
+        with self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
+            conn.execute(text("SET LOCAL synchronous_commit = off"))
+            rows = conn.execute(select(inbox.c.id, inbox.c.event, inbox.c.content_type, inbox.c.body)
+                                .where(inbox.c.repo.is_(None)).order_by(inbox.c.id).limit(limit)
+                                .with_for_update(skip_locked=True)).all()
+            if rows:
+                conn.execute(update(inbox).where(inbox.c.id == bindparam("i")).values(repo=bindparam("r")),
+                             [{"i": row.id, "r": key(row)} for row in rows])
+        return len(rows)
+
+    def pick(self, limit: int, skip=frozenset()) -> tuple[list, int]:
+        """Up to `limit` waiting rows of repositories no other processor holds, in arrival order: each
+        repository's from its oldest, repositories in the order of their oldest, none behind a row not yet
+        keyed (its repository is not known yet); and how many rows it passed over as held (or in `skip`:
+        repositories this processor found held).  `claim` makes them this processor's."""
+        with self.engine.connect() as conn:
+            held = set(conn.execute(text(
+                "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns "
+                "AND objsubid = 2 AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                {"ns": REPO_LOCKS}).scalars())
+            # Whole repositories, oldest first, until `limit`: with a backlog each processor takes a few
+            # repositories' rows (the others take others) rather than all repositories' oldest rows.
+            free: dict = {}
+            passed = 0
+            for row_id, repo in conn.execute(select(inbox.c.id, inbox.c.repo).order_by(inbox.c.id)
+                                             .limit(SCAN * limit)):
+                if repo is None:  # being keyed by another processor: counted as held, to look again soon
+                    passed += 1
+                    break
+                if (repo & 0xFFFFFFFF) in held or repo in skip:
+                    passed += 1
+                    continue
+                free.setdefault(repo, []).append(row_id)
+            ids: list = []
+            for repo_ids in free.values():
+                ids += repo_ids[:limit - len(ids)]
+                if len(ids) >= limit:
+                    break
+            if not ids:
+                return [], passed
+            return conn.execute(select(inbox).where(inbox.c.id.in_(ids)).order_by(inbox.c.id)).all(), passed
+
+    def claim(self, conn, rows) -> list:
+        """In the caller's transaction: lock the repositories of `rows` (those another processor holds are
+        left) and delete the rows, so they go when the transaction commits and come back if it rolls
+        back; the rows now this transaction's, in arrival order."""
+        got = {repo for repo in sorted({row.repo for row in rows})
+               if conn.execute(text("SELECT pg_try_advisory_xact_lock(:ns, :repo)"),
+                               {"ns": REPO_LOCKS, "repo": repo}).scalar()}
+        wanted = [row.id for row in rows if row.repo in got]
+        if not wanted:
+            return []
+        mine = set(conn.execute(delete(inbox).where(inbox.c.id.in_(wanted)).returning(inbox.c.id)).scalars())
+        return [row for row in rows if row.id in mine]
 
     def remove(self, ids) -> None:
         ids = list(ids)
@@ -248,8 +331,16 @@ class Inbox:
             self._lock_fd = None
 
 
+def create(conn) -> None:
+    """Create the inbox table, or give an older one its `repo` column."""
+    metadata.create_all(conn, checkfirst=True)
+    if "repo" not in {column["name"] for column in inspect(conn).get_columns("inbox")}:
+        conn.execute(text("ALTER TABLE inbox ADD COLUMN repo INTEGER"))
+
+
 class ProcessorLock:
-    """Held by the one processor of an inbox; released when its process dies (file lock or session)."""
+    """Held by the one processor (the leader, on PostgreSQL) of an inbox; released when its process dies
+    (file lock or session)."""
 
     ADVISORY_KEY = 0x6275696C646D6F6E % (2 ** 63)  # "buildmon"
 

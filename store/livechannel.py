@@ -50,13 +50,20 @@ def append(engine: Engine, origin: str, body: str, now: float, *, prune: bool = 
     """Store `body` (JSON) as the next row, NOTIFY its id on the channel of `live`, and with `prune` delete the
     rows older than KEEP; commits, and returns the new row's id."""
     with engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDER_LOCK})
-        new_id = conn.execute(live_messages.insert().values(created=now, origin=origin, body=body)
-                              .returning(m.id)).scalar_one()
-        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel(LIVE), "payload": str(new_id)})
-        if prune:
-            # A few minutes of batches: a sequential scan costs less than an index every insert would.
-            conn.execute(delete(live_messages).where(m.created < now - KEEP))
+        return append_in(conn, origin, body, now, prune=prune)
+
+
+def append_in(conn, origin: str, body: str, now: float, *, prune: bool = False) -> int:
+    """`append` in the caller's transaction: the row and its NOTIFY become visible when it commits (a
+    processor's batch: its messages then reach the other processes in the order the batches committed).
+    The order lock is held from here to that commit: call it last."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDER_LOCK})
+    new_id = conn.execute(live_messages.insert().values(created=now, origin=origin, body=body)
+                          .returning(m.id)).scalar_one()
+    conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel(LIVE), "payload": str(new_id)})
+    if prune:
+        # A few minutes of batches: a sequential scan costs less than an index every insert would.
+        conn.execute(delete(live_messages).where(m.created < now - KEEP))
     return new_id
 
 

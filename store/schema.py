@@ -647,3 +647,14 @@ pins = Table(
     Column("created", Float, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# The rate limits' fixed windows (store/ratelimits.py) when the processes share them (RATELIMIT_STORAGE_URI=store://,
+# the default on PostgreSQL): one row per limit and client, its count until `expiry` (epoch seconds).
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("expiry", Float, nullable=False),
+    sqlite_with_rowid=False,
+)

@@ -137,7 +137,7 @@ def apply(conn: Connection, items, *, now: float | None = None) -> list[dict]:
     """
     stmts = _statements(conn.dialect.name)
     changes = []
-    before = archive.cutoff(conn)
+    before = derived.per_batch(conn, "archive_cutoff", archive.cutoff)
     for item in items:
         if before is not None and isinstance(item, (r.Run, r.Job)) and item.createtime is not None \
                 and item.createtime < before:

@@ -21,7 +21,7 @@ BASE_TABLES = {"repos", "branches", "commits", "workflows", "workflowruns", "run
 DECISION_TABLES = {"alert_breaks", "alert_messages"}
 # Who may do what and what they did (store/accounts.py), and what retention archived: kept, not derived.
 ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts",
-                  "saved_views", "pins"}
+                  "saved_views", "pins", "rate_limits"}
 
 
 def test_the_registry_names_every_derived_table_once():

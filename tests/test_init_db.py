@@ -29,7 +29,7 @@ def backfill(db, fake, *extra):
 
 
 ACCOUNT_TABLES = {"web_sessions", "access_tokens", "audit_log", "server_secrets", "admin_jobs", "archive_parts",
-                  "saved_views", "pins"}
+                  "saved_views", "pins", "rate_limits"}
 
 
 def counts(engine) -> dict:

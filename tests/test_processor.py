@@ -18,6 +18,7 @@ from ingest.signature import sign
 from store.engine import writing
 from store.schema import deliveries, workflowruns
 from tests.helpers import SECRET, LiveServer, fixture_bytes, post, snapshot
+from tests.receivers import wait_until
 
 pytestmark = pytest.mark.both_stores
 
@@ -152,6 +153,7 @@ def test_a_delivery_that_breaks_its_batch_is_dead_lettered_and_never_blocks_the_
         services.close()
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL the rows leave the inbox in their batch's own transaction
 def test_a_crash_between_the_commit_and_the_inbox_removal_applies_nothing_twice(new_store):
     app = _app(new_store("c"), processor="off")
     services = app.server.extensions["buildmon"]
@@ -283,6 +285,8 @@ def test_a_processor_that_cannot_ask_for_its_lock_tries_again(new_store, monkeyp
             services.processor.start()
             assert _send(live.url, _items(1, seed=5)) == [202]
             services.settle(timeout=30)
+            # On PostgreSQL processing does not wait for the lock (it leads the periodic work): it asks again.
+            wait_until(lambda: len(asked) >= 2, what="the lock asked for again")
         assert len(asked) >= 2 and [outcome for _g, _e, outcome, _err in _log(services.engine)] == ["processed"]
     finally:
         services.close()
@@ -303,6 +307,145 @@ def test_a_database_restart_between_two_deliveries_loses_neither(db_path, pg_clu
         assert [(guid, outcome) for guid, _e, outcome, _err in _log(services.engine)] == sorted(
             [(first[1], "processed"), (second[1], "processed")])
         with services.engine.connect() as conn:  # the processor took its lock again, in a new session
-            assert conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").scalar() == 1
+            wait_until(lambda: conn.exec_driver_sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+                   .scalar() == 1)
     finally:
+        services.close()
+
+
+# --- several processors on one PostgreSQL inbox (store/inbox.py: `key_pending`, `pick`, `claim`) --------------
+
+def _processors(services, n: int, batch: int) -> list:
+    """`n` more processors on the services' inbox, as other processes would run them."""
+    from prometheus_client import CollectorRegistry
+
+    from ingest.processor import Processor, ProcessorStats
+
+    return [Processor(services.engine, services.inbox, publish=lambda _m: None, batch=batch,
+                      stats=ProcessorStats(CollectorRegistry())) for _ in range(n)]
+
+
+def _applied_by(processor) -> float:
+    return sum(sample.value for metric in processor.stats.outcomes.collect() for sample in metric.samples
+               if sample.name.endswith("_total"))
+
+
+def _applied_order(engine) -> dict:
+    """Each repository's delivery GUIDs in the order they were applied."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.repo, deliveries.c.guid).order_by(deliveries.c.id)).all()
+    out: dict = {}
+    for repo, guid in rows:
+        out.setdefault(repo, []).append(guid)
+    return out
+
+
+@pytest.mark.postgresql_only  # a SQLite inbox has one processor at a time
+def test_processors_share_the_inbox_one_repository_each_in_arrival_order(new_store):
+    items = synthetic_deliveries(240, seed=21, repos=6)
+    app = _app(new_store("shared"), processor="off")
+    services = app.server.extensions["buildmon"]
+    workers = _processors(services, 2, batch=15)
+    try:
+        with LiveServer(app) as live:
+            assert _send(live.url, items, concurrency=1) == [202] * len(items)  # one at a time: arrival order
+        for worker in workers:
+            worker.start()
+        wait_until(lambda: services.inbox.pending()[0] == 0, timeout=60, what="the inbox emptied")
+        for worker in workers:
+            worker.stop()
+        log = _log(services.engine)
+        assert len(log) == len(items) and {outcome for _g, _e, outcome, _err in log} == {"processed"}
+        assert all(_applied_by(worker) for worker in workers), [_applied_by(worker) for worker in workers]
+        assert sum(_applied_by(worker) for worker in workers) == len(items)
+        sent: dict = {}
+        for _event, guid, body in items:
+            sent.setdefault(json.loads(body)["repository"]["full_name"], []).append(guid)
+        assert _applied_order(services.engine) == sent  # per repository, the order they arrived in
+        single = _app(new_store("single"))
+        try:
+            with LiveServer(single) as live:
+                assert _send(live.url, items, concurrency=1) == [202] * len(items)
+                live.services.settle(timeout=60)
+            assert snapshot(services.engine) == snapshot(single.server.extensions["buildmon"].engine)
+        finally:
+            single.server.extensions["buildmon"].close()
+    finally:
+        for worker in workers:
+            worker.stop()
+        services.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_processor_killed_in_its_batch_leaves_it_to_the_others(new_store):
+    """A processor whose session dies holding a batch (its process killed) leaves nothing half-done: the
+    server rolls its transaction back, its rows and repository locks are free, and another applies them."""
+    from ingest.delivery import repository_key
+
+    items = synthetic_deliveries(120, seed=22, repos=3)
+    app = _app(new_store("killed"), processor="off")
+    services = app.server.extensions["buildmon"]
+    box = services.inbox
+    try:
+        with LiveServer(app) as live:
+            assert _send(live.url, items, concurrency=1) == [202] * len(items)
+        box.key_pending(repository_key)
+        # The "killed" processor: it has claimed the first repository's rows in its batch transaction.
+        victim = services.engine.connect()
+        victim.begin()
+        rows, _held = box.pick(1000)
+        first = rows[0].repo
+        held = [row for row in rows if row.repo == first]
+        assert box.claim(victim, held) == held
+        pid = victim.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        [survivor] = _processors(services, 1, batch=50)
+        while survivor.process_batch():
+            pass
+        # The others' rows are applied; the held repository's wait.
+        assert len(_log(services.engine)) == 120 - len(held) and box.pending()[0] == len(held)
+        with services.engine.connect() as conn:
+            assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
+        victim.invalidate()
+        wait_until(lambda: survivor.process_batch() == 0 and box.pending()[0] == 0, timeout=30,
+                   what="the killed processor's rows taken over")
+        log = _log(services.engine)
+        assert len(log) == 120 and {outcome for _g, _e, outcome, _err in log} == {"processed"}
+    finally:
+        services.close()
+
+
+@pytest.mark.postgresql_only
+def test_processors_live_messages_reach_other_processes_in_commit_order(new_store):
+    """Each batch's live messages are committed with it (live/pgbus.py `send_in`): a listening process reads
+    every run's reports in the order they were applied, whichever of two processors applied them."""
+    from live.pgbus import PgBus
+
+    items = synthetic_deliveries(200, seed=24, repos=2, jobs_per_run=1)
+    app = _app(new_store("order"), processor="off")
+    services = app.server.extensions["buildmon"]
+    heard: list = []
+    listener = PgBus(services.engine, {"live": lambda body: heard.extend(json.loads(body))})
+    workers = _processors(services, 2, batch=4)
+    for worker in workers:
+        worker.publish, worker.publish_in = (lambda _messages, sent=False: None), services.bus.send_in
+    try:
+        with LiveServer(app) as live:
+            assert _send(live.url, items, concurrency=1) == [202] * len(items)
+        for worker in workers:
+            worker.start()
+        wait_until(lambda: services.inbox.pending()[0] == 0, timeout=60, what="the inbox emptied")
+        runs = {json.loads(body)["workflow_run"]["id"] for event, _g, body in items if event == "workflow_run"}
+        wait_until(lambda: {m["row"]["id"] for m in heard if m["type"] == "run"} >= runs, timeout=30,
+                   what="every run's messages heard")
+        assert all(_applied_by(worker) for worker in workers)
+        rank = {"queued": 0, "in_progress": 1, "completed": 2}
+        seen: dict = {}
+        for message in heard:
+            if message["type"] == "run":
+                seen.setdefault(message["row"]["id"], []).append(rank[message["row"]["status"]])
+        assert seen and all(statuses == sorted(statuses) for statuses in seen.values()), seen
+    finally:
+        for worker in workers:
+            worker.stop()
+        listener.close()
         services.close()

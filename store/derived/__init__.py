@@ -49,7 +49,7 @@ from store.derived.rollups import day_of
 from store.schema import commits, workflowruns
 
 __all__ = ["AFTER_FLUSH", "REGISTRY", "KINDS", "Part", "after_flush", "batch", "day_of", "discard", "flush",
-           "in_batch", "mark", "rebuild"]
+           "in_batch", "mark", "per_batch", "rebuild"]
 
 # Refreshed and rebuilt in this order.  Parts read only base tables, so the order matters only
 # for speed and for reading the code; every derived table of `store.schema` is named once.
@@ -66,6 +66,7 @@ KINDS = frozenset({"commit_row"} | {kind for part in REGISTRY for kind in part.k
 
 _MARKS = "derived_marks"  # conn.info: the keys marked and not yet flushed
 _BATCH = "derived_batch"  # conn.info: how many `batch` blocks are open
+_PER_BATCH = "derived_per_batch"  # conn.info: values read once per batch (`per_batch`)
 AFTER_FLUSH = "derived_after_flush"  # conn.info: callable(conn, keys) run after each flush (alerts/decide.py)
 
 
@@ -88,6 +89,18 @@ def batch(conn: Connection):
         conn.info[_BATCH] -= 1
         if not conn.info[_BATCH]:
             del conn.info[_BATCH]
+            conn.info.pop(_PER_BATCH, None)
+
+
+def per_batch(conn: Connection, name: str, read):
+    """`read(conn)`, read once for a whole `batch` (each delivery's write asks again: on PostgreSQL every
+    read is a round trip), and every time outside one."""
+    if not in_batch(conn):
+        return read(conn)
+    values = conn.info.setdefault(_PER_BATCH, {})
+    if name not in values:
+        values[name] = read(conn)
+    return values[name]
 
 
 @contextmanager
