@@ -4,6 +4,7 @@
     python -m bench.ingest --quick               # a smoke run of every phase (the test suite, ~20 s)
     python -m bench.ingest --concurrency 32      # acceptance levels (default 8 32 128; --quick: 4)
     python -m bench.ingest --same-store --keep   # one project store for all phases; keep stores and logs
+    python -m bench.ingest --postgresql          # the project on PostgreSQL (a throwaway cluster here)
 
 One run serves, side by side on 127.0.0.1, and measures with the same client:
 
@@ -58,7 +59,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -210,14 +210,19 @@ def drain(server, timeout: float) -> tuple[float, int]:
 
 def rows_since(db: str, since: float, until: float | None = None) -> list[tuple]:
     """(guid, outcome, received, processed) of the deliveries received in [since, until]."""
-    conn = sqlite3.connect(db, timeout=30)
+    from sqlalchemy import select
+
+    from store.engine import make_engine
+    from store.schema import deliveries as d
+
+    engine = make_engine(db)
     try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(deliveries)")}
-        processed = "processed" if "processed" in columns else "NULL"
-        return conn.execute(f"SELECT guid, outcome, received, {processed} FROM deliveries "
-                            "WHERE received >= ? AND received <= ?", (since, until or 1e12)).fetchall()
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(
+                select(d.c.guid, d.c.outcome, d.c.received, d.c.processed)
+                .where(d.c.received >= since, d.c.received <= (until or 1e12)))]
     finally:
-        conn.close()
+        engine.dispose()
 
 
 def pct(values, q):
@@ -375,9 +380,17 @@ class Project:
         self.args, self.work, self.log_file = args, work, log_file
         self.shared: Server | None = None
         self.notes: list[str] = []
+        self.cluster = None
+        if args.postgresql:
+            from tests.pg import Cluster
+
+            self.cluster = Cluster(durable=True).start()
 
     def _new(self, phase) -> Server:
-        db = os.path.join(self.work, f"project-{'all' if self.args.same_store else phase}.db")
+        if self.cluster is not None:
+            db = self.cluster.new_database()
+        else:
+            db = os.path.join(self.work, f"project-{'all' if self.args.same_store else phase}.db")
         server = Server(db, free_port(), secret=SECRET, threads=256, workers=self.args.workers, log=self.log_file,
                         env={"API_RATE_LIMIT": "100000/minute"})
         server.start(retries=2)
@@ -407,6 +420,8 @@ class Project:
     def close(self):
         if self.shared is not None:
             self.shared.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
 
 
 def main(argv=None) -> int:
@@ -429,6 +444,9 @@ def main(argv=None) -> int:
     parser.add_argument("--same-store", action="store_true",
                         help="one project store for every phase (default: a fresh store per phase and probe)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (stores, client results)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="the project's stores are databases of a throwaway PostgreSQL cluster on this machine "
+                             "(tests/pg.py, fsync and synchronous commits on)")
     args = parser.parse_args(argv)
     q = args.quick
     args.concurrency = args.concurrency or ([4] if q else [8, 32, 128])

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.live            # 1,000 posts, with 1 and with 200 clients
     .venv/bin/python -m bench.live --quick    # 20 posts, 1 and 5 clients (the test suite runs it)
+    .venv/bin/python -m bench.live --postgresql --servers 2 --clients 200   # two servers on one PostgreSQL
 
 The server is the production command, gunicorn with threads (bench/server.py);
 each WebSocket holds one gunicorn thread for its lifetime, so the server
@@ -13,6 +14,15 @@ page does: 200 client threads in one Python process spent more time queueing
 for their own GIL than the server took to deliver (see BENCHMARKS.md).
 Also reports how long a SIGTERM takes to stop the server with the clients
 still connected (they are closed with code 1001 first).
+
+`--postgresql` serves a database of a throwaway PostgreSQL cluster on this
+machine (`tests/pg.py`, fsync and synchronous commits on) instead of a SQLite
+file; `--servers N` starts N servers of one web process each on that one
+store, as on N hosts, with the clients spread over them and the posts taking
+turns: a message reaches the other servers' clients through the store
+(LISTEN/NOTIFY on PostgreSQL).  `--rate R` paces the posts at R a second
+(default: each as soon as the previous one is answered, which measures the
+latency under as much load as one client makes).
 """
 import argparse
 import json
@@ -118,21 +128,26 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def measure(clients: int, posts: int, db_dir: str, procs: int | None = None) -> dict:
+def measure(clients: int, posts: int, db_dir: str, procs: int | None = None, servers: int = 1,
+            cluster=None, rate: float | None = None) -> dict:
     import requests
 
-    db = os.path.join(db_dir, f"live-{clients}.db")
-    server = Server(db, free_port(), secret=SECRET, threads=clients + 32,
-                    env={"WEBHOOK_FAILURE_LIMIT": "100000/minute", "API_RATE_LIMIT": "100000/minute",
-                         # every client comes from 127.0.0.1: not a page per person
-                         "LIVE_MAX_PER_CLIENT": str(clients)})
+    db = cluster.new_database() if cluster is not None else os.path.join(db_dir, f"live-{clients}.db")
+    running = [Server(db, free_port(), secret=SECRET, threads=clients + 32, workers=1 if servers > 1 else None,
+                      env={"WEBHOOK_FAILURE_LIMIT": "100000/minute", "API_RATE_LIMIT": "100000/minute",
+                           # every client comes from 127.0.0.1: not a page per person
+                           "LIVE_MAX_PER_CLIENT": str(clients)})
+               for _ in range(servers)]
     procs = max(1, min(clients, procs or DEFAULT_PROCS))
+    if servers > 1:  # each client process on one server
+        procs = max(procs - procs % servers, servers)
     context = multiprocessing.get_context("spawn")
     workers = []
-    server.start()
+    for server in running:
+        server.start()
     try:
-        url = server.url.replace("http://", "ws://") + "/ws"
         for index in range(procs):
+            url = running[index % servers].url.replace("http://", "ws://") + "/ws"
             count = clients // procs + (index < clients % procs)
             parent, child = context.Pipe()
             proc = context.Process(target=client_process, args=(url, count, posts, child), daemon=True)
@@ -142,12 +157,16 @@ def measure(clients: int, posts: int, db_dir: str, procs: int | None = None) -> 
             assert pipe.recv() == "ready"
         session = requests.Session()
         sent = {}
+        began = time.perf_counter()
         for i in range(posts):
+            if rate:  # paced: post i leaves at i / rate seconds, not as soon as post i - 1 is answered
+                time.sleep(max(0.0, began + i / rate - time.perf_counter()))
             run_id, body = 7_000_000 + i, payload(7_000_000 + i)
             headers = {"X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": f"bench-{clients}-{i}",
                        "X-Hub-Signature-256": sign(SECRET, body), "Content-Type": "application/json"}
             sent[run_id] = time.perf_counter()
-            session.post(server.url + "/webhook", data=body, headers=headers, timeout=60).raise_for_status()
+            session.post(running[i % servers].url + "/webhook", data=body, headers=headers,
+                         timeout=60).raise_for_status()
         deadline = time.monotonic() + 60
         early = {}  # a process whose clients were all closed before the end sends its figures at once
         for index, (_, pipe) in enumerate(workers):
@@ -157,7 +176,8 @@ def measure(clients: int, posts: int, db_dir: str, procs: int | None = None) -> 
                     early[index] = message
         stopping = time.perf_counter()
     finally:
-        server.stop()
+        for server in running:
+            server.stop()
     stop_s = time.perf_counter() - stopping
     readers = []
     for index, (proc, pipe) in enumerate(workers):
@@ -183,6 +203,7 @@ def measure(clients: int, posts: int, db_dir: str, procs: int | None = None) -> 
         "spread_p50_ms": round(statistics.median(spread), 1), "spread_p99_ms": round(percentile(spread, 99), 1),
         "sigterm_stop_s": round(stop_s, 2),
         "closed_1001": sum(1 for r in readers if r["close_code"] == 1001), "client_processes": procs,
+        "servers": servers, "store": "postgresql" if cluster is not None else "sqlite", "rate": rate,
     }
 
 
@@ -192,14 +213,27 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--posts", type=int)
     parser.add_argument("--clients", type=int, nargs="+")
     parser.add_argument("--procs", type=int, default=DEFAULT_PROCS, help="client processes (default %(default)s)")
+    parser.add_argument("--servers", type=int, default=1, help="servers of one web process each on the one store")
+    parser.add_argument("--rate", type=float, help="posts a second (default: each as soon as the last is answered)")
+    parser.add_argument("--postgresql", action="store_true", help="the store is a throwaway PostgreSQL database")
     args = parser.parse_args(argv)
     posts = args.posts or (20 if args.quick else 1000)
     clients = args.clients or ([1, 5] if args.quick else [1, 200])
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        for n in clients:
-            results.append(measure(n, posts, tmp, args.procs))
-            print(json.dumps(results[-1]), flush=True)
+    cluster = None
+    if args.postgresql:
+        from tests.pg import Cluster
+
+        cluster = Cluster(durable=True).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+            for n in clients:
+                results.append(measure(n, posts, tmp, args.procs, servers=args.servers, cluster=cluster,
+                                       rate=args.rate))
+                print(json.dumps(results[-1]), flush=True)
+    finally:
+        if cluster is not None:
+            cluster.stop()
     return results
 
 

@@ -4,6 +4,7 @@
     python -m bench.views --db /tmp/100k.db          # an existing store
     python -m bench.views --quick                    # tiny store, 2 repeats (the test suite runs this)
     python -m bench.views --db /tmp/10k.db --cpu     # also each callback's CPU time, in-process
+    python -m bench.views --db /tmp/1m.db --postgresql  # the same store copied into PostgreSQL, served from there
 
 Headless Chromium opens each page with several filter combinations (Waterfall,
 Triage with its failures by cause, the biggest failure group's page, a
@@ -14,7 +15,10 @@ callback (named by its output), the page load time until the Waterfall's
 commit grid is drawn, and every page's time to first content under its filters
 (`bench.pages`).  With `--cpu`, the same requests are replayed again through the app in
 this process and each callback's thread CPU time is printed too (steadier than
-wall clock when other processes share the machine).
+wall clock when other processes share the machine).  With `--postgresql`, the store is first
+copied (`python -m store.copy`, timed) into a throwaway PostgreSQL cluster on this machine
+(`tests/pg.py`, fsync and synchronous commits on) and the server is started on that copy; the
+pages' names and keys are still read from the SQLite file, which holds the same rows.
 """
 import argparse
 import json
@@ -270,6 +274,8 @@ def main(argv=None) -> int:
     parser.add_argument("--page-load-only", action="store_true",
                         help="only the page load (no callback replay)")
     parser.add_argument("--loads", type=int, default=None, help="page loads to time (default 5; 2 with --quick)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="serve a PostgreSQL copy of the store (a throwaway cluster; the copy is timed)")
     parser.add_argument("--cpu", action="store_true",
                         help="also replay the requests in this process and print each callback's CPU time")
     args = parser.parse_args(argv)
@@ -282,7 +288,37 @@ def main(argv=None) -> int:
         database = os.path.join(tempfile.mkdtemp(prefix="bench-views-"), "views.db")
         generate(database, runs=args.runs, quiet=True)
     print(f"store: {database}")
-    with Server(database, free_port(), secret="bench") as server:
+    cluster = served = None
+    if args.postgresql:
+        cluster, served = _postgresql_copy(database)
+    try:
+        return _run(args, database, served or database)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def _postgresql_copy(database: str):
+    """A throwaway durable cluster holding a copy of `database`, and the copy's URL."""
+    import subprocess
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tests.pg import Cluster
+
+    cluster = Cluster(durable=True).start()
+    url = cluster.new_database(template="template0")
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "store.copy", database, url], capture_output=True, text=True)
+    if done.returncode:
+        cluster.stop()
+        raise SystemExit(f"store.copy failed ({done.returncode}): {done.stderr[-2000:] or done.stdout[-2000:]}")
+    print(f"copied into PostgreSQL in {time.monotonic() - started:.0f} s (store.copy, verified); serving {url}",
+          flush=True)
+    return cluster, url
+
+
+def _run(args, database: str, served: str) -> int:
+    with Server(served, free_port(), secret="bench") as server:
         rest = server.rss_kb()
         timings, milestones = {}, []
         if not args.page_load_only:
@@ -306,7 +342,7 @@ def main(argv=None) -> int:
     if page_times:
         pages.report(page_times, sections=sections)
     if args.cpu and not args.page_load_only:
-        report(measure_cpu(database, recorded, args.repeat), [], title="callback, in-process thread CPU ms")
+        report(measure_cpu(served, recorded, args.repeat), [], title="callback, in-process thread CPU ms")
     report_milestones(milestones)
     print(f"server memory: at rest RSS {rest['rss'] / 1024:.0f} MB; after the view benchmark RSS "
           f"{rss['rss'] / 1024:.0f} MB, peak {rss['hwm'] / 1024:.0f} MB")

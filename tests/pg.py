@@ -48,7 +48,10 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        # durable: fsync and synchronous commits on, as a production server runs (the benchmarks' figures);
+        # off for the tests, whose databases outlive nothing.
+        self.durable = durable
         self.bin = bin_dir()
         self.root = tempfile.mkdtemp(prefix="buildmon-pg-")
         self.data = os.path.join(self.root, "data")
@@ -74,8 +77,9 @@ class Cluster:
                   "--no-sync")
         options = " ".join(f"-c {k}={v}" for k, v in {
             "listen_addresses": "''", "unix_socket_directories": self.root, "port": self.port,
-            "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-            "max_connections": 300, "shared_buffers": "64MB",
+            **({"shared_buffers": "512MB"} if self.durable else {
+                "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "64MB"}),
+            "max_connections": 300,
         }.items())
         self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.root, "log"), "-o", options, "-w",
                   "-t", "60", "start")

@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from bench import archive, generate, ingest, views
+from bench import archive, generate, ingest, views, workers
 
 
 @pytest.mark.slow
@@ -114,3 +114,15 @@ def test_archive_quick(capsys):
     assert re.search(r"runs stored ([\d,]+) \(lost 0\)", out)
     assert "90-day charts (whole days)" in out and ": equal" in out
     assert "counts and checksums equal the original's: yes" in out
+
+
+def test_workers_quick(capsys):
+    """One and two workers apply the same backlog on PostgreSQL (one on SQLite), every delivery once."""
+    from tests import pg
+
+    if not pg.wanted():
+        pytest.skip(f"{pg.OPT_OUT}=0")
+    assert workers.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = {tuple(line.split()[:2]) for line in out.splitlines() if line.startswith(("SQLite ", "PostgreSQL "))}
+    assert rows == {("SQLite", "1"), ("PostgreSQL", "1"), ("PostgreSQL", "2")}
