@@ -120,7 +120,6 @@ class Stats:
         self.deliveries.labels(event=event if len(event) <= 40 else "other", outcome=outcome).inc()
         self.latency.observe(seconds)
 
-
     def exposition(self) -> bytes:
         """What `/metrics` answers: this process's registry, or every process's (multiprocess mode)."""
         if not multiprocess():
