@@ -45,10 +45,11 @@ def decode(event: str, body: bytes, content_type: str = "application/json") -> P
 def repository_key(row) -> int:
     """A shared inbox row's repository key (`store/inbox.py`): its `repository.full_name` hashed to a signed
     32-bit integer, the second key of an advisory lock; 0 when it has none or its body cannot be read (those
-    rows change no repository's state)."""
+    rows change no repository's state).  Never raises: one unreadable body must not stop the keying of
+    the rows behind it."""
     try:
         payload = _payload(bytes(row.body), row.content_type)
-    except PayloadError:
+    except Exception:  # PayloadError, or anything else a hostile body finds: applying it says what
         return 0
     repo = payload.get("repository") if isinstance(payload, dict) else None
     name = repo.get("full_name") if isinstance(repo, dict) else None

@@ -121,9 +121,8 @@ def checkpoint(engine: Engine) -> None:
 
 def analyze(conn) -> None:
     """Gather the query planner's statistics now, after a bulk load (`store.copy`): PostgreSQL's autovacuum
-    gets to a new table's only later, and until then the planner guesses (Triage's failures at a million
-    runs: 5 s instead of half a second); SQLite's `sqlite_stat1` is refreshed likewise.  `conn`: a connection
-    outside a transaction."""
+    gets to new tables only later, and until then the planner works from guesses; SQLite's `sqlite_stat1` is
+    refreshed likewise.  `conn`: a connection outside a transaction."""
     with conn.begin():
         conn.exec_driver_sql("ANALYZE")
 

@@ -449,3 +449,28 @@ def test_processors_live_messages_reach_other_processes_in_commit_order(new_stor
             worker.stop()
         listener.close()
         services.close()
+
+
+def test_the_repository_key_is_the_full_name_s_and_never_raises():
+    """The shared inbox's key (ingest/delivery.py): the same for every delivery of one repository, in JSON or
+    form encoding; 0 for what names none or cannot be read (such a row then waits for nothing)."""
+    from types import SimpleNamespace
+    from urllib.parse import quote
+
+    from ingest.delivery import repository_key
+
+    def key(body: bytes, content_type: str = "application/json") -> int:
+        return repository_key(SimpleNamespace(body=body, content_type=content_type))
+
+    first_run = synthetic_deliveries(12, repos=2)  # a run's 3 reports, then its 3 jobs' 9
+    assert first_run[0][0] == "workflow_run" and first_run[3][0] == "workflow_job"
+    run, job = json.loads(first_run[0][2]), json.loads(first_run[3][2])
+    same = key(json.dumps(run).encode())
+    assert same == key(json.dumps(job).encode()) != 0 and -2 ** 31 <= same < 2 ** 31
+    form = "payload=" + quote(json.dumps(run))
+    assert key(form.encode(), "application/x-www-form-urlencoded") == same
+    other = json.loads(synthetic_deliveries(24, repos=2)[-1][2])
+    assert key(json.dumps(other).encode()) not in (0, same)
+    for junk in (b"\xff\xfe", b"[1, 2]", b'{"repository": 3}', b'{"repository": {"full_name": 7}}', b"{" * 100_000,
+                 b'{"zen": "ping"}'):
+        assert key(junk) == 0
