@@ -101,7 +101,9 @@ def test_the_performance_chart_of_90_days_keeps_its_whole_days(store):
     after = chart()
     first_whole = -(-filters.since // DAY) * DAY
     assert [r for r in after if r["bucket"] >= first_whole] == [r for r in before if r["bucket"] >= first_whole]
-    assert len([r for r in before if r["bucket"] < archive.horizon_for(DAYS) * DAY]) > 10  # archived days drawn
+    # The archived days were drawn before and are compared above. How many there are follows the demo's
+    # weekly rhythm and the weekday the test runs on (4 to 10 days): a few, never none.
+    assert len({r["bucket"] for r in before if r["bucket"] < archive.horizon_for(DAYS) * DAY}) >= 3
 
 
 def test_the_writer_refuses_runs_and_jobs_before_the_horizon(store):
