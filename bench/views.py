@@ -5,6 +5,7 @@
     python -m bench.views --quick                    # tiny store, 2 repeats (the test suite runs this)
     python -m bench.views --db /tmp/10k.db --cpu     # also each callback's CPU time, in-process
     python -m bench.views --db /tmp/1m.db --postgresql  # the same store copied into PostgreSQL, served from there
+    python -m bench.views --db /tmp/1m.db --served postgresql://...  # a copy made before (store.copy)
 
 Headless Chromium opens each page with several filter combinations (Waterfall,
 Triage with its failures by cause, the biggest failure group's page, a
@@ -276,6 +277,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loads", type=int, default=None, help="page loads to time (default 5; 2 with --quick)")
     parser.add_argument("--postgresql", action="store_true",
                         help="serve a PostgreSQL copy of the store (a throwaway cluster; the copy is timed)")
+    parser.add_argument("--served", metavar="URL",
+                        help="serve this PostgreSQL store, a copy of --db made before (store.copy): nothing copied")
     parser.add_argument("--cpu", action="store_true",
                         help="also replay the requests in this process and print each callback's CPU time")
     args = parser.parse_args(argv)
@@ -288,8 +291,8 @@ def main(argv=None) -> int:
         database = os.path.join(tempfile.mkdtemp(prefix="bench-views-"), "views.db")
         generate(database, runs=args.runs, quiet=True)
     print(f"store: {database}")
-    cluster = served = None
-    if args.postgresql:
+    cluster, served = None, args.served
+    if args.postgresql and not served:
         cluster, served = _postgresql_copy(database)
     try:
         return _run(args, database, served or database)

@@ -32,6 +32,30 @@ def insert(conn: Connection, table: Table):
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+def searches_are_cheap(conn: Connection) -> bool:
+    """Whether hundreds of small indexed searches cost less than one statement that reads more: on SQLite
+    (in the process: a search is microseconds) yes; on PostgreSQL (each a round trip, and after five a
+    generic plan that may not use the index as the values would) no."""
+    return conn.dialect.name != "postgresql"
+
+
+def pipelined(conn: Connection, statements) -> list[list]:
+    """The rows of each (SQL, driver arguments) of `statements`, sent together in psycopg's pipeline mode on
+    PostgreSQL: the server's answers are read after all were sent, not one round trip each."""
+    raw = conn.connection.dbapi_connection
+    cursors = []
+    try:
+        with raw.pipeline():
+            for sql, args in statements:
+                cursor = raw.cursor()
+                cursors.append(cursor)
+                cursor.execute(sql, args)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def byte_order(conn: Connection, column):
     """`column` as an ORDER BY term that sorts text by its UTF-8 bytes on every store: SQLite's BINARY
     collation does, a PostgreSQL database may have a locale's collation ("C" sorts by bytes)."""

@@ -286,6 +286,21 @@ def test_precedence_infra_then_flaky_then_trunk(conn):
     assert flaky["kind"] == q.FLAKY and _runs(flaky) == [86]
 
 
+def test_verdicts_until_flaky_decide_the_first_kinds_only(conn):
+    """`until=FLAKY` (the Waterfall KPIs' split): INFRA and FLAKY as in full, the later kinds left out."""
+    asked = [603, 611, 721, 851, 1021, 1011, 604, 862, 11]
+    full = q.verdicts(conn, asked)
+    early = {job: v for job, v in full.items() if v["kind"] in (q.INFRA, q.FLAKY)}
+    assert early and len(early) < len(full)  # both sides of the cut are in the fixture
+    assert q.verdicts(conn, asked, until=q.FLAKY) == early
+    runs = [r for r in range(1, 120) if q.run_failures(conn, [r])[r]]
+    whole, cut = q.run_failures(conn, runs), q.run_failures(conn, runs, until=q.FLAKY)
+    kinds = {(job["verdict"] or {}).get("kind") for jobs in whole.values() for job in jobs}
+    assert {q.FLAKY, q.NEW} <= kinds  # runs with failed jobs of both sides
+    assert cut == {run: [dict(job, verdict=job["verdict"] if (job["verdict"] or {}).get("kind") in (
+        q.INFRA, q.FLAKY) else None) for job in jobs] for run, jobs in whole.items()}
+
+
 def test_verdicts_only_for_failed_jobs_with_a_line(conn):
     found = q.verdicts(conn, [11, 51, 601, 999999])
     assert set(found) == {11}

@@ -305,12 +305,12 @@ def capture_states(conn: Connection, jobs_) -> dict[int, str]:
     return out
 
 
-def job_failures(conn: Connection, jobs_) -> dict[int, dict]:
+def job_failures(conn: Connection, jobs_, *, until: str | None = None) -> dict[int, dict]:
     """What is known of why each job failed: failure_lines (list, primary first), fingerprint, rule,
-    class (the primary line's, or None), verdict (None without a line), capture (its `job_logs` state or
-    None).  For the API's run detail, every attempt's failed jobs."""
+    class (the primary line's, or None), verdict (None without a line; `until`: see `verdicts`), capture
+    (its `job_logs` state or None).  For the API's run detail, every attempt's failed jobs."""
     ids = _ints(jobs_)
-    lines, states, found = job_lines(conn, ids), capture_states(conn, ids), verdicts(conn, ids)
+    lines, states, found = job_lines(conn, ids), capture_states(conn, ids), verdicts(conn, ids, until=until)
     out = {}
     for job in ids:
         primary = (lines.get(job) or [None])[0]
@@ -320,10 +320,10 @@ def job_failures(conn: Connection, jobs_) -> dict[int, dict]:
     return out
 
 
-def run_failures(conn: Connection, run_gitids) -> dict[int, list[dict]]:
+def run_failures(conn: Connection, run_gitids, *, until: str | None = None) -> dict[int, list[dict]]:
     """Per run (GitHub run id; every one asked for), its latest attempt's failed jobs in the order they
-    were created: job, name, url, conclusion, lines, verdict (None when no line yet), capture
-    (`job_logs.state` or None)."""
+    were created: job, name, url, conclusion, lines, verdict (None when no line yet; `until`: see
+    `verdicts`), capture (`job_logs.state` or None)."""
     ids = _ints(run_gitids)
     out: dict[int, list[dict]] = {run: [] for run in ids}
     failed = []
@@ -333,7 +333,7 @@ def run_failures(conn: Connection, run_gitids) -> dict[int, list[dict]]:
             .select_from(jobs.join(workflowruns, and_(w.gitid == j.run_gitid, w.run_attempt == j.run_attempt)))
             .where(j.run_gitid.in_(chunk), j.conclusion.in_(literals(FAILED_JOB)))
             .order_by(j.run_gitid, j.createtime, j.gitid)).all()
-    known = job_failures(conn, [row[1] for row in failed])
+    known = job_failures(conn, [row[1] for row in failed], until=until)
     for run, job, name, url, conclusion in failed:
         about = known[job]
         out[run].append({"job": job, "name": name, "url": url, "conclusion": conclusion,
@@ -423,22 +423,28 @@ def _verdict(kind: str, reason: str, evidence=()) -> dict:
     return {"kind": kind, "reason": reason, "evidence": unique[:EVIDENCE]}
 
 
-def verdicts(conn: Connection, jobs_: list[int]) -> dict[int, dict]:
+def verdicts(conn: Connection, jobs_: list[int], *, until: str | None = None) -> dict[int, dict]:
     """The verdict of each failed job (job gitids) that has a primary line; others are left out.
 
     `{"kind", "reason", "evidence": [{run, run_gitid, attempt, url, branch, sha, conclusion, createtime}]}`
     with at most 5 evidence runs, newest first (NEW has none; KNOWN: the newest earlier occurrences).
-    An evidence `url` is the job's page when the evidence is a job, `conclusion` that job's."""
+    An evidence `url` is the job's page when the evidence is a job, `conclusion` that job's.
+
+    With `until` (FLAKY), the kinds are decided in their order (INFRA, FLAKY, BROKEN TRUNK, then NEW or
+    KNOWN) up to that one only, and jobs of a later kind are left out: whether a job is flaky is then
+    known without searching a fingerprint's history (the costliest searches)."""
     base = _base_rows(conn, _ints(jobs_))
     out: dict[int, dict] = {}
     for job, b in base.items():
         if b["klass"] == "infra":
             out[job] = _verdict(INFRA, f"An infrastructure failure: rule {b['rule']!r} matched its log.")
-    for decide in (_flaky, _broken_trunk, _new_or_known):
+    for kind, decide in ((FLAKY, _flaky), (BROKEN_TRUNK, _broken_trunk), (NEW, _new_or_known)):
         undecided = [b for job, b in base.items() if job not in out]
         if not undecided:
             break
         out.update(decide(conn, undecided))
+        if kind == until:
+            break
     return out
 
 

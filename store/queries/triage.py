@@ -22,7 +22,7 @@ from store.queries.filters import Filters
 from store.queries.streaks import streak_lengths
 from store.schema import (branches, commits, rollup_days, rollup_pairs, rollup_workflow_days, runattempts,
                           workflowruns, workflows)
-from store.sqlfunctions import distinct_list
+from store.sqlfunctions import distinct_list, pipelined, searches_are_cheap
 
 w = workflowruns.c
 RUNS_PER_GROUP = 20
@@ -56,7 +56,8 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     commit's, else the run's actor.  The failing job, step and author of each failed run are
     kept by the writer (`workflowruns.fail_*`), and two partial indexes hold the failed runs, one by
     creation time (a window's failed runs) and one by group (each group's newest runs): the
-    groups with their authors are one grouped read, the newest runs one search per group.
+    groups with their authors are one grouped read, the newest runs one search per group (SQLite) or
+    one statement for every group (PostgreSQL: `store.sqlfunctions.searches_are_cheap`).
     """
     columns = ["repo", "workflow", "job", "step", "step_number", "count", "first_seen", "last_seen", "commits",
                "authors", "runs"]
@@ -80,24 +81,15 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     if not groups:
         return pd.DataFrame(columns=columns)
 
-    def newest(nulls: tuple):
-        # All time, `col IS NULL` for a group's missing values and `col = :k` for the others, one statement
-        # per pattern: PostgreSQL cannot look `IS NOT DISTINCT FROM` up in the group index, and scanned every
-        # failed run for each group (Triage all time at a million runs: 5 s).  A window keeps it: there it
-        # reads the window's failed runs by time, which measured faster than the group index on PostgreSQL
-        # (100k runs, 241 groups of 7 days: 248 ms against 440).  SQLite looks both up in its indexes.
-        if nulls is None:
-            match = [c.is_not_distinct_from(bindparam(f"k{i}")) for i, c in enumerate(key)]
-        else:
-            match = [c.is_(None) if null else c == bindparam(f"k{i}") for i, (c, null) in enumerate(zip(key, nulls))]
-        return (select(w.gitid, w.url, w.archivedcommithash, w.archivedbranchname, w.fail_author, w.conclusion,
-                       w.createtime)
-                .where(*failed, *match).order_by(w.createtime.desc(), w.gitid.desc()).limit(runs_per_group))
-
-    params = [{f"k{i}": v for i, v in enumerate(g[:4])} for g in groups]
-    pattern = (lambda p: tuple(v is None for v in p.values())) if filters.since is None else (lambda _p: None)
+    shown = (w.gitid, w.url, w.archivedcommithash, w.archivedbranchname, w.fail_author, w.conclusion, w.createtime)
+    if searches_are_cheap(conn):
+        runs = _each(conn, lambda nulls: _newest_of_group(shown, failed, key, nulls, runs_per_group),
+                     [{f"k{i}": v for i, v in enumerate(g[:4])} for g in groups], lambda p: tuple(
+                         v is None for v in p.values()))
+    else:
+        runs = _newest_by_group(conn, shown, failed, key, runs_per_group, [tuple(g[:4]) for g in groups])
     out = []
-    for (g, rows) in zip(groups, _each(conn, newest, params, pattern)):
+    for (g, rows) in zip(groups, runs):
         out.append({"repo": g[0], "workflow": g[1], "job": g[2], "step": g[3], "step_number": g[4], "count": g[5],
                     "first_seen": g[6], "last_seen": g[7], "commits": g[8],
                     "authors": sorted({a for a in (json.loads(g[9]) if isinstance(g[9], str) else g[9])
@@ -108,24 +100,54 @@ def failure_groups(conn: Connection, filters: Filters, *, runs_per_group: int = 
     return pd.DataFrame(out, columns=columns, dtype=object)
 
 
+def _newest_of_group(shown, failed, key, nulls: tuple, limit: int):
+    """A group's newest failed runs, one indexed search (SQLite): `col IS NULL` for the group's missing
+    values and `col = :k` for the others, one statement per pattern of missing values."""
+    match = [c.is_(None) if null else c == bindparam(f"k{i}") for i, (c, null) in enumerate(zip(key, nulls))]
+    return select(*shown).where(*failed, *match).order_by(w.createtime.desc(), w.gitid.desc()).limit(limit)
+
+
+def _newest_by_group(conn: Connection, shown, failed, key, limit: int, groups: list[tuple]) -> list[list]:
+    """Each group's newest failed runs, for the groups in `groups`' order, from one statement that numbers the
+    failed runs newest first within their group (PostgreSQL: searched one group at a time, each search read
+    the window's failed runs again, seconds for a wide window at a million runs; BENCHMARKS.md)."""
+    number = func.row_number().over(partition_by=key, order_by=(w.createtime.desc(), w.gitid.desc()))
+    ranked = select(*key, *shown, number.label("n")).where(*failed).subquery()
+    found: dict = {g: [] for g in groups}
+    width = len(key)
+    for row in conn.execute(select(ranked).where(ranked.c.n <= limit).order_by(ranked.c.n)):
+        rows = found.get(tuple(row[:width]))
+        if rows is not None:  # (a run committed since the groups were read may start a group of its own)
+            rows.append(tuple(row[width:width + len(shown)]))
+    return [found[g] for g in groups]
+
+
 def _each(conn: Connection, statement, params: list[dict], variant=None):
     """`statement`'s rows for each of `params`: compiled once and run on the driver's cursor (hundreds of
-    small searches; SQLAlchemy's per-call set-up cost more than SQLite's work).  With `variant`,
+    small searches; SQLAlchemy's per-call set-up cost more than SQLite's work), on PostgreSQL all sent before
+    any answer is read (`store.sqlfunctions.pipelined`: one wait, not a round trip each).  With `variant`,
     `statement` is a function of `variant(p)` giving the statement for `p`, each variant compiled once."""
     statement_for = statement if variant is not None else (lambda _which: statement)
     variant = variant or (lambda _p: None)
     compiled_for: dict = {}
+
+    def driver_args(p):
+        which = variant(p)
+        compiled = compiled_for.get(which)
+        if compiled is None:
+            compiled = compiled_for[which] = statement_for(which).compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        bound = compiled.construct_params(p, _check=False)
+        args = tuple(bound[k] for k in compiled.positiontup) if compiled.positiontup is not None else bound
+        return compiled.string, args
+
+    if not searches_are_cheap(conn):
+        yield from pipelined(conn, (driver_args(p) for p in params))
+        return
     cursor = conn.connection.cursor()
     try:
         for p in params:
-            which = variant(p)
-            compiled = compiled_for.get(which)
-            if compiled is None:
-                compiled = compiled_for[which] = statement_for(which).compile(
-                    dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-            bound = compiled.construct_params(p, _check=False)
-            args = tuple(bound[k] for k in compiled.positiontup) if compiled.positiontup is not None else bound
-            cursor.execute(compiled.string, args)
+            cursor.execute(*driver_args(p))
             yield cursor.fetchall()
     finally:
         cursor.close()
