@@ -52,7 +52,7 @@ def worker(args) -> None:
         os.nice(options.nice)
     config = Config.from_env()
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    services = _start(lambda: Services.start(config, processor=False))
+    services = _start(lambda: Services.start(config, processor=False, pages=False))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -67,9 +67,10 @@ class Services:
             self.stats = Stats(self.hub, self.inbox)
 
     @classmethod
-    def start(cls, config: Config, *, processor: bool | None = None) -> "Services":
+    def start(cls, config: Config, *, processor: bool | None = None, pages: bool = True) -> "Services":
         """Open the store and inbox; run the processor here when `processor` (default: unless PROCESSOR=off;
-        under gunicorn, `process` means a worker process of its own, `dashapp/gunicorn_conf.py`)."""
+        under gunicorn, `process` means a worker process of its own, `dashapp/gunicorn_conf.py`).  Without
+        `pages` (`python -m dashapp worker`) the other processes' live messages are not read here."""
         from failures.rules import load
 
         # Read first: a bad FAILURE_RULES or ALERTS_CONFIG file stops the start with its error, in every process.
@@ -99,7 +100,9 @@ class Services:
                                        stats=ProcessorStats(services.stats.registry),
                                        retention_days=config.raw_retention_days, alerts=services.decider,
                                        archiver=_archiver(config, engine))
-        handlers = {"live": services._publish_live, "inbox": services.processor.wake}
+        handlers = {"inbox": services.processor.wake}
+        if pages:  # (on PostgreSQL a read of the store after every batch of every processor)
+            handlers["live"] = services._publish_live
         if is_sqlite(engine):
             services.bus = LocalBus(box.rundir(), handlers)
         else:  # the processes may be on several hosts: the store carries their messages

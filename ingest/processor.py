@@ -42,6 +42,9 @@ from store.inbox import Inbox
 log = logging.getLogger("ingest.processor")
 IDLE_POLL = 2.0  # seconds between looks at the inbox when nothing woke the processor (a lost wake-up)
 STANDBY_POLL = 2.0  # seconds between tries at the lock when another process holds it
+# Seconds between checks that the leader still holds its lock (a round trip and a commit, not worth one per
+# batch): a leader that lost its session goes on with its periodic work at most this long beside the next.
+VERIFY_EVERY = 1.0
 # A shared inbox (PostgreSQL) whose waiting rows all belong to repositories other processors hold: look
 # again this soon (they may hold them for one batch only), not after IDLE_POLL.
 HELD_POLL = 0.05
@@ -160,15 +163,18 @@ class Processor(Background):
 
     def _run_shared(self) -> None:
         """Apply batches beside the other processors; lead (the periodic work) while holding the lock."""
-        asked_at = None
+        asked_at, verified_at = None, 0.0
         while not self._stop.is_set():
             try:
-                if self.lock.held and not self.lock.verify():
-                    self._lead(False)
-                    asked_at = None  # lost with its session (a database restart): ask again at once
+                if self.lock.held and time.monotonic() - verified_at >= VERIFY_EVERY:
+                    verified_at = time.monotonic()
+                    if not self.lock.verify():
+                        self._lead(False)
+                        asked_at = None  # lost with its session (a database restart): ask again at once
                 if not self.lock.held and (asked_at is None or time.monotonic() - asked_at >= STANDBY_POLL):
                     asked_at = time.monotonic()
                     if self.lock.acquire():
+                        verified_at = time.monotonic()
                         self._lead(True)
                 self._wake.clear()
                 done = self.process_batch()

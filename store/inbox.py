@@ -95,6 +95,15 @@ def inbox_location(database: str, configured: str = "") -> str:
     return f"{root}.inbox{ext or '.db'}"
 
 
+# The oldest waiting rows, and whether another processor holds each one's repository (its advisory lock
+# granted: `claim`); one round trip.  A lock's second key is the repository's key as an unsigned oid.
+_SCAN = text(
+    "SELECT w.id, w.repo, (w.repo::bigint & 4294967295) IN ("
+    "  SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns AND objsubid = 2"
+    "  AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS held "
+    "FROM (SELECT id, repo FROM inbox ORDER BY id LIMIT :n) AS w ORDER BY w.id")
+
+
 class Inbox:
     """The inbox table and its group-committing appender."""
 
@@ -224,11 +233,11 @@ class Inbox:
         number keyed.  Rows another processor is keying are skipped, not waited for.  The keys are not
         worth a wait for the disk (a crash that loses them leaves the rows to be keyed again)."""
         with self.engine.connect().execution_options(**writer_options()) as conn, conn.begin():
-            conn.execute(text("SET LOCAL synchronous_commit = off"))
             rows = conn.execute(select(inbox.c.id, inbox.c.event, inbox.c.content_type, inbox.c.body)
                                 .where(inbox.c.repo.is_(None)).order_by(inbox.c.id).limit(limit)
                                 .with_for_update(skip_locked=True)).all()
-            if rows:
+            if rows:  # (nothing to key, the most common case: one round trip and an empty commit)
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
                 conn.execute(update(inbox).where(inbox.c.id == bindparam("i")).values(repo=bindparam("r")),
                              [{"i": row.id, "r": key(row)} for row in rows])
         return len(rows)
@@ -239,21 +248,15 @@ class Inbox:
         keyed (its repository is not known yet); and how many rows it passed over as held (or in `skip`:
         repositories this processor found held).  `claim` makes them this processor's."""
         with self.engine.connect() as conn:
-            held = set(conn.execute(text(
-                "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns "
-                "AND objsubid = 2 AND granted "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-                {"ns": REPO_LOCKS}).scalars())
             # Whole repositories, oldest first, until `limit`: with a backlog each processor takes a few
             # repositories' rows (the others take others) rather than all repositories' oldest rows.
             free: dict = {}
             passed = 0
-            for row_id, repo in conn.execute(select(inbox.c.id, inbox.c.repo).order_by(inbox.c.id)
-                                             .limit(SCAN * limit)):
+            for row_id, repo, held in conn.execute(_SCAN, {"ns": REPO_LOCKS, "n": SCAN * limit}):
                 if repo is None:  # being keyed by another processor: counted as held, to look again soon
                     passed += 1
                     break
-                if (repo & 0xFFFFFFFF) in held or repo in skip:
+                if held or repo in skip:
                     passed += 1
                     continue
                 free.setdefault(repo, []).append(row_id)

@@ -179,3 +179,23 @@ def test_the_bus_follows_the_store(new_store, store_kind):
         assert isinstance(services.bus, PgBus if store_kind == "postgresql" else LocalBus)
     finally:
         services.close()
+
+
+@on_postgresql
+def test_a_worker_without_pages_hears_new_deliveries_and_no_live_batches(new_store):
+    """`python -m dashapp worker` has no pages: it listens for wake-ups only, not reading the store after
+    every other processor's batch."""
+    url = new_store("builds")
+    worker = Services.start(Config.from_env({}, database_path=url, webhook_secret=SECRET), processor=False,
+                            pages=False)
+    web = Services.start(Config.from_env({}, database_path=url, webhook_secret=SECRET), processor=False)
+    woken = threading.Event()
+    worker.bus.handlers["inbox"] = lambda _body: woken.set()
+    try:
+        assert set(worker.bus._listener.channels.values()) == {"inbox"}
+        assert set(web.bus._listener.channels.values()) == {"inbox", "live"}
+        web.bus.send("inbox")
+        assert woken.wait(10)
+    finally:
+        web.close()
+        worker.close()
