@@ -153,7 +153,6 @@ def init_security(server: Flask, config: Config) -> Limiter:
         response.status_code = status
         return response
 
-
     @server.before_request
     def _require_login():
         if request.path in PUBLIC_PATHS or getattr(server.view_functions.get(request.endpoint), "public", False):

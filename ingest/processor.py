@@ -150,16 +150,22 @@ class Processor(Background):
         while not self._stop.is_set():
             if not self.lock.verify():
                 return  # lost with its database session: `run` takes it again before going on
-            self._wake.clear()
-            done = self.process_batch()
+            self._step(leading=True)
+
+    def _step(self, leading: bool) -> None:
+        """One batch, the leader's periodic work after it, then the wait before the next."""
+        self._wake.clear()
+        done = self.process_batch()
+        archiving = False
+        if leading:
             self._sweep()
             archiving = self._archive()
             if done == 0:
                 self._retain()
-                if not archiving:
-                    self._wake.wait(IDLE_POLL)
-            elif done < self.batch:
-                self._stop.wait(LINGER)
+        if done == 0 and not archiving:
+            self._wake.wait(HELD_POLL if self.held_back else IDLE_POLL)
+        elif done < self.batch:
+            self._stop.wait(LINGER)
 
     def _run_shared(self) -> None:
         """Apply batches beside the other processors; lead (the periodic work) while holding the lock."""
@@ -176,18 +182,7 @@ class Processor(Background):
                     if self.lock.acquire():
                         verified_at = time.monotonic()
                         self._lead(True)
-                self._wake.clear()
-                done = self.process_batch()
-                archiving = False
-                if self.lock.held:
-                    self._sweep()
-                    archiving = self._archive()
-                    if done == 0:
-                        self._retain()
-                if done == 0 and not archiving:
-                    self._wake.wait(HELD_POLL if self.held_back else IDLE_POLL)
-                elif done < self.batch:
-                    self._stop.wait(LINGER)
+                self._step(leading=self.lock.held)
             except Exception as exc:  # the database is unreachable (restarting): try again in 1 s
                 self.write_failure = (time.time(), f"{type(exc).__name__}: {str(exc)[:200]}")
                 log.exception("processor: stopped by an error; going on in 1 s")

@@ -119,6 +119,14 @@ def checkpoint(engine: Engine) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
+def asynchronous_commit(conn) -> None:
+    """Let the caller's transaction commit without waiting for the disk, for writes a crash may lose (they
+    are made again): PostgreSQL's `synchronous_commit = off` for this transaction.  Nothing on SQLite, whose
+    stores set their `synchronous` per connection."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
 def analyze(conn) -> None:
     """Gather the query planner's statistics now, after a bulk load (`store.copy`): PostgreSQL's autovacuum
     gets to new tables only later, and until then the planner works from guesses; SQLite's `sqlite_stat1` is

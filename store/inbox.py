@@ -46,7 +46,7 @@ from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, Tab
     func, inspect, select, text, update
 from sqlalchemy.engine import Engine
 
-from store.engine import is_sqlite, make_engine, writer_options
+from store.engine import asynchronous_commit, is_sqlite, make_engine, writer_options
 from store.migrate import schema_lock
 from store.schema import ID, deliveries
 
@@ -237,7 +237,7 @@ class Inbox:
                                 .where(inbox.c.repo.is_(None)).order_by(inbox.c.id).limit(limit)
                                 .with_for_update(skip_locked=True)).all()
             if rows:  # (nothing to key, the most common case: one round trip and an empty commit)
-                conn.execute(text("SET LOCAL synchronous_commit = off"))
+                asynchronous_commit(conn)
                 conn.execute(update(inbox).where(inbox.c.id == bindparam("i")).values(repo=bindparam("r")),
                              [{"i": row.id, "r": key(row)} for row in rows])
         return len(rows)

@@ -4,17 +4,17 @@ A storage for the `limits` library (Flask-Limiter's, and the failed-login limit'
 `dashapp/security.py`), chosen with `RATELIMIT_STORAGE_URI=store://` (the default on PostgreSQL):
 one row of `rate_limits` per limit and client holds a fixed window's count and its end.  A hit is
 one upsert, which starts a new window when the old one has ended.  The counts need not survive a
-crash, so on PostgreSQL the transaction does not wait for its commit to reach the disk (that is
-this module's dialect difference).  Rows of ended windows are deleted now and then by the hits.
+crash, so a hit's transaction does not wait for its commit to reach the disk
+(`store.engine.asynchronous_commit`).  Rows of ended windows are deleted now and then by the hits.
 """
 import random
 import time
 
 from limits.storage import Storage, storage_from_string
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from store.engine import is_sqlite
+from store.engine import asynchronous_commit, is_sqlite
 from store.schema import rate_limits as t
 from store.sqlfunctions import insert
 
@@ -52,8 +52,7 @@ class StoreStorage(Storage):
     def _begin(self):
         conn = self.engine.connect()
         conn.begin()
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL synchronous_commit = off"))
+        asynchronous_commit(conn)
         return conn
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:

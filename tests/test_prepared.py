@@ -3,8 +3,7 @@ import pytest
 from sqlalchemy import bindparam, exc, func, select
 from sqlalchemy.dialects.sqlite import insert
 
-from store.engine import make_engine, writer_options
-from store.migrate import upgrade
+from store.engine import writer_options
 from store.prepared import execute_prepared, savepoint
 from store.schema import repos
 
@@ -12,14 +11,6 @@ pytestmark = pytest.mark.both_stores
 
 INSERT = insert(repos)
 NAMED = select(repos.c.id).where(repos.c.name == bindparam("n"))
-
-
-@pytest.fixture
-def engine(new_store):
-    engine = make_engine(new_store("q"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _names(engine) -> list:

@@ -9,20 +9,10 @@ from limits.strategies import FixedWindowRateLimiter
 
 from dashapp import create_app
 from dashapp.config import Config
-from store.engine import make_engine
-from store.migrate import upgrade
 from store.ratelimits import StoreStorage, resolve
 from tests.helpers import SECRET, LiveServer
 
 pytestmark = pytest.mark.both_stores
-
-
-@pytest.fixture
-def engine(new_store):
-    engine = make_engine(new_store("limits"))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_a_window_counts_hits_until_it_ends_then_starts_again(engine):
